@@ -1,0 +1,48 @@
+"""One PolicyEngine-US runtime per process.
+
+``import policyengine_us`` costs about 25 s, so the system is built once and shared by
+every asset (and every test) in the process; Dagster's in-process executor keeps a
+whole build inside one process.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from dagster import ConfigurableResource
+
+
+@cache
+def policyengine_system() -> Any:
+    """The process-wide policyengine-us tax-benefit system (imported on first use)."""
+    from policyengine_us.system import system
+
+    return system
+
+
+def policyengine_microsimulation(dataset_path: str | Path) -> Any:
+    """A ``policyengine_us.Microsimulation`` over a published H5 file."""
+    policyengine_system()
+    from policyengine_us import Microsimulation
+
+    return Microsimulation(dataset=str(dataset_path))
+
+
+class PolicyEngineRuntime(ConfigurableResource):
+    """Gives assets the shared policyengine-us system and Microsimulation factory."""
+
+    def system(self) -> Any:
+        return policyengine_system()
+
+    def microsimulation(self, dataset_path: str | Path) -> Any:
+        return policyengine_microsimulation(dataset_path)
+
+    def package_versions(self) -> dict[str, str]:
+        from importlib.metadata import version
+
+        return {
+            name: version(name)
+            for name in ("policyengine-us", "policyengine-core", "dagster", "pandas", "numpy")
+        }
