@@ -1,0 +1,39 @@
+# Microplex-US: `make build` builds the national dataset, `make test` runs every test.
+PYTHON_BASE ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+export DAGSTER_HOME := $(abspath dagster_home)
+
+PRODUCT ?= national
+GEOGRAPHY ?= US
+HOUSEHOLDS ?=
+YEAR ?=
+
+.PHONY: build test ui lint benchmark clean-artifacts
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON_BASE) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first, pinned, so nothing pulls a CUDA build.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+build: $(VENV)/.installed
+	PRODUCT=$(PRODUCT) GEOGRAPHY=$(GEOGRAPHY) HOUSEHOLDS=$(HOUSEHOLDS) YEAR=$(YEAR) \
+		$(PY) -m microplex_assets.runner
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -ra
+
+ui: $(VENV)/.installed
+	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+benchmark: $(VENV)/.installed
+	$(PY) benchmarks/build.py
+
+clean-artifacts:
+	rm -rf dagster_home/artifacts dagster_home/storage

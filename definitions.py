@@ -1,0 +1,44 @@
+"""The Microplex-US code location: nine stage groups, their checks and resources."""
+
+from __future__ import annotations
+
+from dagster import Definitions, in_process_executor, load_asset_checks_from_modules
+from dagster import load_assets_from_modules, with_source_code_references
+
+from microplex_assets.calibration import assets as calibration_assets
+from microplex_assets.candidate import assets as candidate_assets
+from microplex_assets.entities import assets as entities_assets
+from microplex_assets.publication import assets as publication_assets
+from microplex_assets.run_profile import assets as run_profile_assets
+from microplex_assets.seed import assets as seed_assets
+from microplex_assets.source_plan import assets as source_plan_assets
+from microplex_assets.sources import assets as sources_assets
+from microplex_assets.validation import assets as validation_assets
+from microplex_resources.artifact_store import ArtifactStore
+from microplex_resources.build_settings import BuildSettings
+from microplex_resources.policyengine_runtime import PolicyEngineRuntime
+
+STAGE_MODULES = (
+    run_profile_assets,
+    sources_assets,
+    source_plan_assets,
+    seed_assets,
+    candidate_assets,
+    entities_assets,
+    calibration_assets,
+    publication_assets,
+    validation_assets,
+)
+
+defs = Definitions(
+    assets=with_source_code_references(load_assets_from_modules(STAGE_MODULES)),
+    asset_checks=load_asset_checks_from_modules(STAGE_MODULES),
+    resources={
+        "build_settings": BuildSettings(),
+        "policyengine": PolicyEngineRuntime(),
+        "artifact_store": ArtifactStore(),
+    },
+    # One process per run: the PolicyEngine system (25 s to import) is built once and
+    # shared by every stage; two cores give nothing to parallel steps within a run.
+    executor=in_process_executor,
+)

@@ -1,0 +1,53 @@
+"""Resolve build settings and a partition cell into the run profile (stage 1)."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from typing import Any
+
+from microplex_assets.partitions import Cell
+
+
+def resolve_run_profile(settings: dict[str, Any], cell: Cell) -> dict[str, Any]:
+    """The fully resolved configuration of one build of one cell, JSON-serialisable.
+
+    Everything later stages read about "what to build" comes from here, so the
+    profile written into the bundle is enough to reproduce the build.
+    """
+    cps_default = settings.get("cps_path") is None
+    providers = [
+        {
+            "source": "cps_taxcalc",
+            "role": "scaffold",
+            "kind": "real",
+            "format": "taxcalc cps.csv.gz + cps_weights.csv.gz",
+            "location": "taxcalc package data" if cps_default else settings["cps_path"],
+            "package_version": version("taxcalc") if cps_default else None,
+            "query": {
+                "tables": ["household", "tax_unit", "person"],
+                "uprate_to_year": settings["year"],
+                "weight_column": f"WT{settings['year']}",
+            },
+        }
+    ]
+    baseline = None
+    if settings.get("baseline_h5_path"):
+        baseline = {
+            "path": settings["baseline_h5_path"],
+            "sha256": settings.get("baseline_h5_sha256"),
+        }
+    return {
+        "year": int(settings["year"]),
+        "product": cell.product,
+        "geography": cell.geography,
+        "cell_meaning": cell.meaning,
+        "state_calibrated": cell.state_calibrated,
+        "state_fips": cell.state_fips,
+        "national_households": int(settings["national_households"]),
+        "seeds": {"reconstruction": int(settings["seed"]), "sampling": int(settings["seed"]) + 1},
+        "synthesis_backend": settings["synthesis_backend"],
+        "calibration_backend": settings["calibration_backend"],
+        "baseline_pin": baseline,
+        "providers": providers,
+        "donors": [],
+    }

@@ -1,0 +1,174 @@
+"""Materialize the whole asset graph for one partition cell and summarise the run.
+
+Used by ``make build``, the build benchmark and the end-to-end test, so all three run
+exactly what the Dagster UI would run (same definitions, same instance, same events).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from dagster import DagsterEventType, DagsterInstance, MultiPartitionKey
+
+STEP_EVENTS = {
+    DagsterEventType.STEP_START: "start",
+    DagsterEventType.STEP_SUCCESS: "end",
+    DagsterEventType.STEP_FAILURE: "end",
+}
+
+
+@dataclass
+class BuildSummary:
+    """What a user wants to see after a build: where, how big, how long, which gates passed."""
+
+    run_id: str
+    success: bool
+    partition: str
+    bundle_dir: str | None
+    record_counts: dict[str, int]
+    stage_seconds: pd.DataFrame
+    gates: pd.DataFrame
+    aggregates: pd.DataFrame | None
+    failures: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        lines = [
+            f"run {self.run_id}: {'SUCCESS' if self.success else 'FAILED'} ({self.partition})",
+            f"bundle: {self.bundle_dir or '(not published)'}",
+            f"records: {json.dumps(self.record_counts)}",
+            "",
+            "stage timings:",
+            self.stage_seconds.to_markdown(index=False, floatfmt=".1f"),
+            "",
+            "gates:",
+            self.gates.to_markdown(index=False) if len(self.gates) else "(no checks ran)",
+        ]
+        if self.aggregates is not None:
+            lines += ["", "national aggregates (policyengine-us):"]
+            lines.append(self.aggregates.to_markdown(index=False, floatfmt=",.1f"))
+        if self.failures:
+            lines += ["", "failures:", *self.failures]
+        return "\n".join(lines)
+
+
+def run_config(
+    households: int | None = None, year: int | None = None, seed: int | None = None
+) -> dict[str, Any]:
+    """Resource config that overrides BuildSettings defaults (only what was given)."""
+    settings: dict[str, Any] = {}
+    if households is not None:
+        settings["national_households"] = int(households)
+    if year is not None:
+        settings["year"] = int(year)
+    if seed is not None:
+        settings["seed"] = int(seed)
+    return {"resources": {"build_settings": {"config": settings}}}
+
+
+def step_timings(instance: DagsterInstance, run_id: str) -> pd.DataFrame:
+    """Wall seconds per step (asset or check) from the run's event log."""
+    times: dict[str, dict[str, float]] = {}
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or event.event_type not in STEP_EVENTS or not event.step_key:
+            continue
+        times.setdefault(event.step_key, {})[STEP_EVENTS[event.event_type]] = entry.timestamp
+    rows = [
+        {"step": step, "seconds": t["end"] - t["start"], "start": t["start"]}
+        for step, t in times.items()
+        if "start" in t and "end" in t
+    ]
+    frame = pd.DataFrame(rows, columns=["step", "seconds", "start"])
+    return frame.sort_values("start").drop(columns="start").reset_index(drop=True)
+
+
+def gate_table(instance: DagsterInstance, run_id: str) -> pd.DataFrame:
+    """One row per asset check evaluation: asset, check, passed, severity, key numbers."""
+    rows = []
+    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
+        evaluation = entry.dagster_event.event_specific_data
+        numbers = {
+            k: v.value
+            for k, v in evaluation.metadata.items()
+            if isinstance(getattr(v, "value", None), int | float) and not isinstance(v.value, bool)
+        }
+        shown = ", ".join(f"{k}={v:,.4g}" for k, v in list(numbers.items())[:4])
+        rows.append(
+            {
+                "asset": evaluation.asset_key.to_user_string(),
+                "check": evaluation.check_name,
+                "passed": evaluation.passed,
+                "severity": evaluation.severity.value,
+                "numbers": shown,
+            }
+        )
+    return pd.DataFrame(rows, columns=["asset", "check", "passed", "severity", "numbers"])
+
+
+def build_cell(
+    product: str = "national",
+    geography: str = "US",
+    households: int | None = None,
+    year: int | None = None,
+    seed: int | None = None,
+    instance: DagsterInstance | None = None,
+) -> BuildSummary:
+    """Materialize every asset (and check) for one product x geography cell."""
+    from definitions import defs
+
+    instance = instance or DagsterInstance.get()
+    job = defs.resolve_implicit_global_asset_job_def()
+    partition = MultiPartitionKey({"product": product, "geography": geography})
+    result = job.execute_in_process(
+        partition_key=partition,
+        instance=instance,
+        run_config=run_config(households, year, seed),
+        raise_on_error=False,
+    )
+    failures = [
+        f"{event.step_key}: {event.event_specific_data.error.message.strip()}"
+        for event in result.all_events
+        if event.event_type == DagsterEventType.STEP_FAILURE
+    ]
+    published = _output(result, "published_dataset")
+    aggregates = _output(result, "national_aggregates_report")
+    return BuildSummary(
+        run_id=result.run_id,
+        success=result.success,
+        partition=f"{product}|{geography}",
+        bundle_dir=published["bundle_dir"] if published else None,
+        record_counts=published["manifest"]["record_counts"] if published else {},
+        stage_seconds=step_timings(instance, result.run_id),
+        gates=gate_table(instance, result.run_id),
+        aggregates=aggregates,
+        failures=failures,
+    )
+
+
+def _output(result: Any, asset_name: str) -> Any:
+    try:
+        return result.output_for_node(asset_name)
+    except Exception:  # the step failed or was skipped by a blocking check
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--product", default=os.environ.get("PRODUCT") or "national")
+    parser.add_argument("--geography", default=os.environ.get("GEOGRAPHY") or "US")
+    parser.add_argument("--households", type=int, default=os.environ.get("HOUSEHOLDS") or None)
+    parser.add_argument("--year", type=int, default=os.environ.get("YEAR") or None)
+    args = parser.parse_args(argv)
+    summary = build_cell(args.product, args.geography, args.households, args.year)
+    print(summary.render())
+    return 0 if summary.success else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

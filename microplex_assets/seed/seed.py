@@ -1,0 +1,52 @@
+"""Stage 4: the seed frame, the scaffold in canonical form sampled to the product size."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from microplex_assets.seed.canonical import canonical_households
+from microplex_assets.seed.sampling import SamplingDesign, stratified_sample
+from microplex_assets.sources.frame import ObservationFrame
+
+
+def restrict_to_households(frame: ObservationFrame, household_ids: pd.Index) -> dict:
+    """Tax-unit and person tables of the given households only."""
+    return {
+        entity: table[table["household_id"].isin(household_ids)].reset_index(drop=True)
+        for entity, table in frame.tables.items()
+        if entity != "household"
+    }
+
+
+def build_seed(
+    scaffold: ObservationFrame,
+    households: int,
+    seed: int,
+    state_fips: int | None = None,
+) -> tuple[ObservationFrame, dict[str, Any]]:
+    """Canonical, sampled seed; restricted to one state (national weights kept) when asked.
+
+    The national sample is drawn first and then restricted, so ``national|<state>`` holds
+    exactly the ``national|US`` records of that state with their national weights.
+    """
+    canonical = canonical_households(scaffold)
+    sample, report = stratified_sample(canonical, SamplingDesign(households=households, seed=seed))
+    if state_fips is not None:
+        sample = sample[sample["state_fips"] == state_fips]
+        if sample.empty:
+            raise ValueError(f"national sample has no households in state FIPS {state_fips}")
+        report["restricted_to_state_fips"] = state_fips
+        report["households_in_state"] = int(len(sample))
+    tables = {"household": sample.reset_index(drop=True)}
+    tables.update(restrict_to_households(scaffold, pd.Index(sample["household_id"])))
+    seed_frame = ObservationFrame(
+        source=f"seed<{scaffold.source}>",
+        year=scaffold.year,
+        tables=tables,
+        links=scaffold.links,
+        provenance={**scaffold.provenance, "sampling": report},
+    )
+    seed_frame.validate()
+    return seed_frame, report

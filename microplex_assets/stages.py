@@ -1,0 +1,113 @@
+"""The nine stage contracts: one record per stage, the single source for groups and docs.
+
+Every asset belongs to exactly one stage group; tests hold each asset to its stage's
+contract (group name, description, the diagnostic metadata keys it must attach).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class StageContract:
+    """What a stage consumes and produces, the diagnostics it owns, and how it fails."""
+
+    number: int
+    group: str
+    title: str
+    consumes: tuple[str, ...]
+    produces: tuple[str, ...]
+    diagnostics: tuple[str, ...]
+    artifacts: tuple[str, ...]
+    failure_modes: tuple[str, ...]
+
+    @property
+    def description(self) -> str:
+        return f"Stage {self.number} ({self.group}): {self.title}"
+
+
+STAGES: tuple[StageContract, ...] = (
+    StageContract(
+        1, "run_profile", "resolved run configuration and source query plan",
+        consumes=("build_settings resource", "partition cell"),
+        produces=("run_profile",),
+        diagnostics=("stage", "year", "product", "geography", "providers"),
+        artifacts=("run_profile.json",),
+        failure_modes=("cell not built yet", "unknown product or geography"),
+    ),
+    StageContract(
+        2, "sources", "one validated ObservationFrame per source",
+        consumes=("source files",),
+        produces=("cps_source_frame",),
+        diagnostics=("stage", "row_counts", "link_validity", "provenance"),
+        artifacts=(),
+        failure_modes=("missing file", "missing or malformed column", "broken link"),
+    ),
+    StageContract(
+        3, "source_plan", "scaffold choice, donors and the variable coverage map",
+        consumes=("run_profile", "source frames"),
+        produces=("source_plan",),
+        diagnostics=("stage", "scaffold", "coverage"),
+        artifacts=(),
+        failure_modes=("no source can serve as scaffold",),
+    ),
+    StageContract(
+        4, "seed", "seed frame in canonical schema, sampled to the product size",
+        consumes=("source_plan", "scaffold frame"),
+        produces=("seed_frame",),
+        diagnostics=("stage", "row_counts", "sampling"),
+        artifacts=(),
+        failure_modes=("sample size larger than the scaffold",),
+    ),
+    StageContract(
+        5, "candidate", "candidate population before calibration",
+        consumes=("seed_frame",),
+        produces=("candidate_population",),
+        diagnostics=("stage", "backend", "support_enforcement", "row_counts"),
+        artifacts=(),
+        failure_modes=("a geography without support",),
+    ),
+    StageContract(
+        6, "entities", "PolicyEngine entity bundle (six entity tables)",
+        consumes=("candidate_population",),
+        produces=("entity_bundle",),
+        diagnostics=("stage", "row_counts", "pe_inputs"),
+        artifacts=(),
+        failure_modes=("broken id links",),
+    ),
+    StageContract(
+        7, "calibration", "calibrated household weights",
+        consumes=("entity_bundle", "targets"),
+        produces=("calibrated_weights",),
+        diagnostics=("stage", "backend", "weight_diagnostics"),
+        artifacts=(),
+        failure_modes=("weights collapse", "non-finite weights"),
+    ),
+    StageContract(
+        8, "publication", "policyengine_us_<year>.h5 and manifest, published atomically",
+        consumes=("entity_bundle", "calibrated_weights", "run_profile"),
+        produces=("published_dataset",),
+        diagnostics=("stage", "path", "row_counts", "exported_variables", "size_bytes"),
+        artifacts=("policyengine_us_<year>.h5", "manifest.json"),
+        failure_modes=("H5 fails the schema gate",),
+    ),
+    StageContract(
+        9, "validation", "validation evidence and benchmark aggregates",
+        consumes=("published_dataset",),
+        produces=("national_aggregates",),
+        diagnostics=("stage", "aggregates"),
+        artifacts=("aggregates.json",),
+        failure_modes=("Microsimulation fails on the H5",),
+    ),
+)  # fmt: skip
+
+STAGE_BY_GROUP: dict[str, StageContract] = {stage.group: stage for stage in STAGES}
+
+
+def stage(group: str) -> StageContract:
+    """The contract of a stage group; KeyError names the unknown group."""
+    try:
+        return STAGE_BY_GROUP[group]
+    except KeyError:
+        raise KeyError(f"no stage group '{group}'; expected one of {list(STAGE_BY_GROUP)}") from None

@@ -1,0 +1,45 @@
+"""Stage 9 asset: what the published dataset says, computed by policyengine-us."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from dagster import AssetExecutionContext, MetadataValue
+
+from microplex_assets.json_io import write_json_atomic
+from microplex_assets.partitions import product_geography_partitions
+from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata
+from microplex_assets.validation.aggregates import format_aggregates_markdown, national_aggregates
+from microplex_resources.policyengine_runtime import PolicyEngineRuntime
+
+
+@stage_asset("validation", partitions_def=product_geography_partitions)
+def national_aggregates_report(
+    context: AssetExecutionContext,
+    published_dataset: dict[str, Any],
+    policyengine: PolicyEngineRuntime,
+) -> pd.DataFrame:
+    """Weighted totals (population, income tax, SNAP, SSI, EITC, wages, household net income)
+    of the published H5, written as validation/aggregates.json beside the bundle."""
+    context_cell(context)
+    started = time.perf_counter()
+    simulation = policyengine.microsimulation(published_dataset["h5_path"])
+    table = national_aggregates(simulation, int(published_dataset["year"]))
+    seconds = time.perf_counter() - started
+    path = write_json_atomic(
+        Path(published_dataset["bundle_dir"]) / "validation" / "aggregates.json",
+        {"year": published_dataset["year"], "aggregates": table.to_dict(orient="records")},
+    )
+    context.log.info("national aggregates:\n" + format_aggregates_markdown(table))
+    context.add_output_metadata(
+        stage_metadata(
+            "validation",
+            aggregates=MetadataValue.md(format_aggregates_markdown(table)),
+            path=MetadataValue.path(str(path)),
+            microsimulation_seconds=round(seconds, 1),
+        )
+    )
+    return table

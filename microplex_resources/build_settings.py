@@ -1,0 +1,39 @@
+"""Build-wide settings shared by every stage, set through Dagster resource config."""
+
+from __future__ import annotations
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+
+class BuildSettings(ConfigurableResource):
+    """What a build is asked to produce; the run profile resolves it per partition.
+
+    Kept as one resource so the UI launchpad, the Makefile and the tests all set the
+    same fields (`resources.build_settings.config`).
+    """
+
+    year: int = Field(default=2024, description="Dataset year: amounts are uprated to it.")
+    national_households: int = Field(
+        default=40_000, description="Households in the national sample (eCPS scale)."
+    )
+    seed: int = Field(default=1456, description="Seed for every random draw in the build.")
+    synthesis_backend: str = Field(
+        default="seed_passthrough", description="Stage-5 backend that makes the candidate."
+    )
+    calibration_backend: str = Field(
+        default="none",
+        description="Calibration backend. 'none' publishes the sample's design weights.",
+    )
+    baseline_h5_path: str | None = Field(
+        default=None, description="Optional pinned external H5 (e.g. the real eCPS) to compare."
+    )
+    baseline_h5_sha256: str | None = Field(
+        default=None, description="Expected SHA256 of the pinned baseline H5."
+    )
+    cps_path: str | None = Field(
+        default=None, description="taxcalc-format cps.csv.gz; default: the file taxcalc ships."
+    )
+    cps_weights_path: str | None = Field(
+        default=None, description="taxcalc-format cps_weights.csv.gz; default: taxcalc's."
+    )
