@@ -1,0 +1,142 @@
+"""Benchmark the national build: wall time and peak memory per stage and in total.
+
+Runs the same in-process materialization as ``make build`` while a sampler thread
+records the process RSS every 0.1 s; each step's peak is the largest sample inside the
+step's start/end timestamps from the Dagster event log. Then loads the published H5
+in a separate Python process, as a user would. Prints a table and writes JSON.
+
+    python benchmarks/build.py [--households N] [--out benchmarks/results/build.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DAGSTER_HOME", str(ROOT / "dagster_home"))
+
+LOAD_CHECK = """
+import sys, time
+started = time.perf_counter()
+from policyengine_us import Microsimulation
+sim = Microsimulation(dataset=sys.argv[1])
+year = int(sys.argv[2])
+print({"households": int(len(sim.calculate("household_id", year))),
+       "income_tax_bn": round(float(sim.calculate("income_tax", year).sum()) / 1e9, 1),
+       "seconds": round(time.perf_counter() - started, 1)})
+"""
+
+
+class RssSampler(threading.Thread):
+    """Samples this process's resident memory until stopped."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.samples: list[tuple[float, int]] = []
+        self._stop_event = threading.Event()
+        self._process = psutil.Process()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.samples.append((time.time(), self._process.memory_info().rss))
+            time.sleep(self.interval)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+
+    def peak_between(self, start: float, end: float) -> int:
+        inside = [rss for t, rss in self.samples if start <= t <= end]
+        return max(inside) if inside else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--households", type=int, default=None)
+    parser.add_argument("--product", default="national")
+    parser.add_argument("--geography", default="US")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "build.json"))
+    args = parser.parse_args()
+
+    from dagster import DagsterInstance
+
+    from microplex_assets.runner import build_cell
+
+    sampler = RssSampler()
+    sampler.start()
+    started = time.time()
+    instance = DagsterInstance.get()
+    summary = build_cell(args.product, args.geography, args.households, instance=instance)
+    wall = time.time() - started
+    sampler.stop()
+
+    rows = []
+    for entry in _step_windows(instance, summary.run_id):
+        rows.append(
+            {
+                "step": entry["step"],
+                "seconds": round(entry["end"] - entry["start"], 1),
+                "peak_rss_gb": round(sampler.peak_between(entry["start"], entry["end"]) / 2**30, 2),
+            }
+        )
+    peak = max(rss for _, rss in sampler.samples) / 2**30
+    result = {
+        "success": summary.success,
+        "partition": summary.partition,
+        "households": summary.record_counts.get("household"),
+        "record_counts": summary.record_counts,
+        "wall_seconds": round(wall, 1),
+        "peak_rss_gb": round(peak, 2),
+        "steps": rows,
+        "cpu_count": os.cpu_count(),
+    }
+    if summary.bundle_dir:
+        h5 = next(Path(summary.bundle_dir).glob("policyengine_us_*.h5"))
+        year = h5.stem.rsplit("_", 1)[-1]
+        check = subprocess.run(
+            [sys.executable, "-c", LOAD_CHECK, str(h5), year],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        result["separate_process_load"] = check.stdout.strip() or check.stderr[-2000:]
+        result["h5_size_mb"] = round(h5.stat().st_size / 2**20, 1)
+
+    import pandas as pd
+
+    print(pd.DataFrame(rows).to_markdown(index=False))
+    print(f"\nwhole build: {wall:.1f} s wall, peak RSS {peak:.2f} GB, success={summary.success}")
+    print(f"records: {summary.record_counts}")
+    print(f"separate-process load: {result.get('separate_process_load')}")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2))
+    print(f"wrote {args.out}")
+    return 0 if summary.success else 1
+
+
+def _step_windows(instance, run_id: str) -> list[dict]:
+    from microplex_assets.runner import STEP_EVENTS
+
+    windows: dict[str, dict] = {}
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or event.event_type not in STEP_EVENTS or not event.step_key:
+            continue
+        windows.setdefault(event.step_key, {"step": event.step_key})[
+            STEP_EVENTS[event.event_type]
+        ] = entry.timestamp
+    done = [w for w in windows.values() if "start" in w and "end" in w]
+    return sorted(done, key=lambda w: w["start"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
