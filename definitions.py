@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from dagster import Definitions, in_process_executor, load_asset_checks_from_modules
-from dagster import load_assets_from_modules, with_source_code_references
+from dagster import (
+    Definitions,
+    in_process_executor,
+    load_asset_checks_from_modules,
+    load_assets_from_modules,
+    with_source_code_references,
+)
 
 from microplex_assets.calibration import assets as calibration_assets
 from microplex_assets.candidate import assets as candidate_assets

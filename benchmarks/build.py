@@ -71,7 +71,7 @@ def main() -> int:
 
     from dagster import DagsterInstance
 
-    from microplex_assets.runner import build_cell
+    from microplex_assets.runner import build_cell, step_windows
 
     sampler = RssSampler()
     sampler.start()
@@ -82,7 +82,7 @@ def main() -> int:
     sampler.stop()
 
     rows = []
-    for entry in _step_windows(instance, summary.run_id):
+    for entry in step_windows(instance, summary.run_id):
         rows.append(
             {
                 "step": entry["step"],
@@ -121,21 +121,6 @@ def main() -> int:
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")
     return 0 if summary.success else 1
-
-
-def _step_windows(instance, run_id: str) -> list[dict]:
-    from microplex_assets.runner import STEP_EVENTS
-
-    windows: dict[str, dict] = {}
-    for entry in instance.all_logs(run_id):
-        event = entry.dagster_event
-        if event is None or event.event_type not in STEP_EVENTS or not event.step_key:
-            continue
-        windows.setdefault(event.step_key, {"step": event.step_key})[
-            STEP_EVENTS[event.event_type]
-        ] = entry.timestamp
-    done = [w for w in windows.values() if "start" in w and "end" in w]
-    return sorted(done, key=lambda w: w["start"])
 
 
 if __name__ == "__main__":

@@ -58,9 +58,12 @@ class BuildSummary:
 
 
 def run_config(
-    households: int | None = None, year: int | None = None, seed: int | None = None
+    households: int | None = None,
+    year: int | None = None,
+    seed: int | None = None,
+    artifacts_root: str | None = None,
 ) -> dict[str, Any]:
-    """Resource config that overrides BuildSettings defaults (only what was given)."""
+    """Resource config that overrides the resources' defaults (only what was given)."""
     settings: dict[str, Any] = {}
     if households is not None:
         settings["national_households"] = int(households)
@@ -68,24 +71,32 @@ def run_config(
         settings["year"] = int(year)
     if seed is not None:
         settings["seed"] = int(seed)
-    return {"resources": {"build_settings": {"config": settings}}}
+    resources: dict[str, Any] = {"build_settings": {"config": settings}}
+    if artifacts_root is not None:
+        resources["artifact_store"] = {"config": {"root": str(artifacts_root)}}
+    return {"resources": resources}
 
 
-def step_timings(instance: DagsterInstance, run_id: str) -> pd.DataFrame:
-    """Wall seconds per step (asset or check) from the run's event log."""
-    times: dict[str, dict[str, float]] = {}
+def step_windows(instance: DagsterInstance, run_id: str) -> list[dict[str, Any]]:
+    """Start and end timestamps of each finished step (asset or check), in start order."""
+    windows: dict[str, dict[str, Any]] = {}
     for entry in instance.all_logs(run_id):
         event = entry.dagster_event
         if event is None or event.event_type not in STEP_EVENTS or not event.step_key:
             continue
-        times.setdefault(event.step_key, {})[STEP_EVENTS[event.event_type]] = entry.timestamp
+        step = windows.setdefault(event.step_key, {"step": event.step_key})
+        step[STEP_EVENTS[event.event_type]] = entry.timestamp
+    done = [w for w in windows.values() if "start" in w and "end" in w]
+    return sorted(done, key=lambda w: w["start"])
+
+
+def step_timings(instance: DagsterInstance, run_id: str) -> pd.DataFrame:
+    """Wall seconds per step from the run's event log."""
     rows = [
-        {"step": step, "seconds": t["end"] - t["start"], "start": t["start"]}
-        for step, t in times.items()
-        if "start" in t and "end" in t
+        {"step": w["step"], "seconds": w["end"] - w["start"]}
+        for w in step_windows(instance, run_id)
     ]
-    frame = pd.DataFrame(rows, columns=["step", "seconds", "start"])
-    return frame.sort_values("start").drop(columns="start").reset_index(drop=True)
+    return pd.DataFrame(rows, columns=["step", "seconds"])
 
 
 def gate_table(instance: DagsterInstance, run_id: str) -> pd.DataFrame:
@@ -118,6 +129,7 @@ def build_cell(
     year: int | None = None,
     seed: int | None = None,
     instance: DagsterInstance | None = None,
+    artifacts_root: str | None = None,
 ) -> BuildSummary:
     """Materialize every asset (and check) for one product x geography cell."""
     from definitions import defs
@@ -128,7 +140,7 @@ def build_cell(
     result = job.execute_in_process(
         partition_key=partition,
         instance=instance,
-        run_config=run_config(households, year, seed),
+        run_config=run_config(households, year, seed, artifacts_root),
         raise_on_error=False,
     )
     failures = [

@@ -110,4 +110,6 @@ def stage(group: str) -> StageContract:
     try:
         return STAGE_BY_GROUP[group]
     except KeyError:
-        raise KeyError(f"no stage group '{group}'; expected one of {list(STAGE_BY_GROUP)}") from None
+        raise KeyError(
+            f"no stage group '{group}'; expected one of {list(STAGE_BY_GROUP)}"
+        ) from None

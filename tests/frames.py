@@ -8,7 +8,9 @@ import pandas as pd
 from microplex_assets.sources.frame import ObservationFrame
 
 
-def tiny_scaffold(households: int = 300, seed: int = 0, states: tuple[int, ...] = (1, 6, 36, 48)) -> ObservationFrame:
+def tiny_scaffold(
+    households: int = 300, seed: int = 0, states: tuple[int, ...] = (1, 6, 36, 48)
+) -> ObservationFrame:
     """Households of one or two tax units (head, maybe spouse, 0-2 children) across states."""
     rng = np.random.default_rng(seed)
     hh_rows, tu_rows, person_rows = [], [], []
@@ -44,7 +46,9 @@ def tiny_scaffold(households: int = 300, seed: int = 0, states: tuple[int, ...] 
                         "family_position": unit + 1,
                         "role": role,
                         "line_in_tax_unit": line,
-                        "age": int(rng.integers(25, 80)) if role != "dependent" else int(rng.integers(0, 18)),
+                        "age": int(rng.integers(25, 80))
+                        if role != "dependent"
+                        else int(rng.integers(0, 18)),
                         "is_blind": False,
                         "employment_income": wage if role == "head" else 0.0,
                         "taxable_interest_income": 100.0 if role == "head" else 0.0,

@@ -50,7 +50,9 @@ def calibrated_weights(
     partitions_def=product_geography_partitions,
     description="Weights finite, non-negative, not collapsed (ESS at least 1% of records).",
 )
-def weights_valid(context: AssetCheckExecutionContext, calibrated_weights: pd.Series) -> AssetCheckResult:
+def weights_valid(
+    context: AssetCheckExecutionContext, calibrated_weights: pd.Series
+) -> AssetCheckResult:
     diagnostics = weight_diagnostics(calibrated_weights.to_numpy())
     collapsed = diagnostics["ess_share"] < 0.01
     passed = (

@@ -48,7 +48,9 @@ def enforce_support(
     household = candidate.tables["household"]
     counts = household["state_fips"].value_counts()
     required = sorted(set(required_state_fips))
-    short = {fips: int(counts.get(fips, 0)) for fips in required if counts.get(fips, 0) < min_households}
+    short = {
+        fips: int(counts.get(fips, 0)) for fips in required if counts.get(fips, 0) < min_households
+    }
     if short:
         raise SupportError(
             f"states without support (fips: households, need {min_households}): {short}"

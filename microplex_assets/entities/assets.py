@@ -11,7 +11,7 @@ from dagster import (
     asset_check,
 )
 
-from microplex_assets.entities.build import bundle_integrity, build_entity_bundle
+from microplex_assets.entities.build import build_entity_bundle, bundle_integrity
 from microplex_assets.entities.bundle import EntityBundle
 from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.sources.frame import ObservationFrame

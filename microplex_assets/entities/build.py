@@ -94,7 +94,9 @@ def bundle_integrity(bundle: EntityBundle) -> tuple[list[str], dict[str, Any]]:
             failures.append(f"{entity}: {crossing} units span more than one household")
     if "role" in person.columns:
         heads = person[person["role"] == "head"].groupby("tax_unit_id").size()
-        bad_heads = int((heads.reindex(bundle.tables["tax_unit"]["tax_unit_id"]).fillna(0) != 1).sum())
+        bad_heads = int(
+            (heads.reindex(bundle.tables["tax_unit"]["tax_unit_id"]).fillna(0) != 1).sum()
+        )
         metrics["tax_units_without_one_head"] = bad_heads
         if bad_heads:
             failures.append(f"tax_unit: {bad_heads} units without exactly one head")

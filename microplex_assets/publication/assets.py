@@ -45,7 +45,9 @@ def weighted_bundle(bundle: EntityBundle, weights: pd.Series) -> EntityBundle:
     if household["household_weight"].isna().any():
         missing = int(household["household_weight"].isna().sum())
         raise ValueError(f"calibrated_weights lacks {missing} household ids of the entity bundle")
-    return EntityBundle(year=bundle.year, tables={**bundle.tables, "household": household}, notes=bundle.notes)
+    return EntityBundle(
+        year=bundle.year, tables={**bundle.tables, "household": household}, notes=bundle.notes
+    )
 
 
 @stage_asset("publication", partitions_def=product_geography_partitions)

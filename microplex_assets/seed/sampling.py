@@ -39,7 +39,7 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
 
 
 def certainty_reasons(households: pd.DataFrame, design: SamplingDesign) -> pd.Series:
-    """Why each household is taken with certainty ('' when it is not): top income, then rare flags."""
+    """Why each household is taken with certainty ("" if not): top income, then rare flags."""
     income = households["household_income"].to_numpy(dtype=float)
     weights = households[WEIGHT].to_numpy(dtype=float)
     cutoff = weighted_quantile(income, weights, 1.0 - design.top_income_share)
@@ -153,7 +153,7 @@ def enforce_state_floor(allocation: pd.Series, sizes: pd.Series, minimum: int) -
     """Give every state at least ``minimum`` sampled households, taken from the largest strata."""
     allocation = allocation.copy()
     state_of = pd.Series([key.split(":")[0] for key in allocation.index], index=allocation.index)
-    for state, keys in allocation.groupby(state_of).groups.items():
+    for keys in allocation.groupby(state_of).groups.values():
         short = minimum - int(allocation[keys].sum())
         while short > 0:
             room = sizes[keys] - allocation[keys]

@@ -1,0 +1,69 @@
+"""The code location loads, and every asset honours its stage contract."""
+
+from dagster import AssetKey
+
+from definitions import defs
+from microplex_assets.partitions import product_geography_partitions
+from microplex_assets.stages import STAGES
+
+EXPECTED_ASSETS = {
+    "run_profile": "run_profile",
+    "cps_source_frame": "sources",
+    "source_plan": "source_plan",
+    "seed_frame": "seed",
+    "candidate_population": "candidate",
+    "entity_bundle": "entities",
+    "calibrated_weights": "calibration",
+    "dataset_h5": "publication",
+    "published_dataset": "publication",
+    "national_aggregates_report": "validation",
+}
+BLOCKING_CHECKS = {
+    ("entity_bundle", "entity_links_intact"),
+    ("calibrated_weights", "weights_valid"),
+    ("dataset_h5", "schema_compatible"),
+}
+
+
+def test_definitions_validate():
+    defs.validate_loadable()
+    graph = defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert keys == set(EXPECTED_ASSETS)
+
+
+def test_every_asset_sits_in_its_stage_group_with_the_stage_description():
+    graph = defs.resolve_asset_graph()
+    by_number = {stage.group: stage for stage in STAGES}
+    for name, group in EXPECTED_ASSETS.items():
+        node = graph.get(AssetKey(name))
+        assert node.group_name == group, name
+        assert node.description.startswith(by_number[group].description), name
+        assert node.metadata["stage"] == by_number[group].number
+        assert "dagster/code_references" in node.metadata, name
+
+
+def test_all_nine_stage_groups_have_assets():
+    groups = set(EXPECTED_ASSETS.values())
+    assert groups == {stage.group for stage in STAGES}
+    assert [stage.number for stage in STAGES] == list(range(1, 10))
+
+
+def test_partitioned_assets_share_the_product_geography_grid():
+    graph = defs.resolve_asset_graph()
+    for name in EXPECTED_ASSETS:
+        node = graph.get(AssetKey(name))
+        if name == "cps_source_frame":
+            assert node.partitions_def is None  # one source frame serves every cell
+        else:
+            assert node.partitions_def == product_geography_partitions, name
+
+
+def test_release_gates_are_blocking_checks():
+    graph = defs.resolve_asset_graph()
+    found = set()
+    for check_key in graph.asset_check_keys:
+        spec = graph.get_check_spec(check_key)
+        if spec.blocking:
+            found.add((check_key.asset_key.to_user_string(), check_key.name))
+    assert found >= BLOCKING_CHECKS

@@ -1,0 +1,96 @@
+"""Materialize the whole graph for national|US on a few hundred real CPS households."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import pytest
+from dagster import DagsterInstance, MultiPartitionKey, materialize
+
+from microplex_assets.run_profile.assets import run_profile
+from microplex_assets.runner import build_cell
+from microplex_resources.artifact_store import ArtifactStore
+from microplex_resources.build_settings import BuildSettings
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def national_build(tmp_path_factory, pe_system):
+    artifacts = tmp_path_factory.mktemp("artifacts")
+    with DagsterInstance.ephemeral() as instance:
+        summary = build_cell(
+            "national", "US", households=300, instance=instance, artifacts_root=str(artifacts)
+        )
+    return summary, artifacts
+
+
+def test_build_succeeds_and_every_gate_passes(national_build):
+    summary, _ = national_build
+    assert summary.success, summary.failures
+    gates = summary.gates.set_index("check")
+    assert {"entity_links_intact", "weights_valid", "schema_compatible"} <= set(gates.index)
+    assert gates["passed"].all()
+
+
+def test_bundle_is_published_with_manifest_and_profile(national_build):
+    summary, artifacts = national_build
+    bundle = Path(summary.bundle_dir)
+    assert bundle == artifacts / "national" / "US"
+    assert {p.name for p in bundle.iterdir()} >= {
+        "policyengine_us_2024.h5", "manifest.json", "run_profile.json", "validation"
+    }  # fmt: skip
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["record_counts"]["household"] == 300
+    assert not list(artifacts.glob("national/.*")), "temporary folders left behind"
+    with h5py.File(bundle / "policyengine_us_2024.h5") as h5:
+        assert "2024" in h5["household_weight"]
+        assert not any(name.endswith("_reported") for name in h5)
+
+
+def test_every_state_is_in_the_sample(national_build):
+    summary, _ = national_build
+    bundle = Path(summary.bundle_dir)
+    with h5py.File(bundle / "policyengine_us_2024.h5") as h5:
+        states = set(h5["state_fips"]["2024"][:].tolist())
+    assert len(states) == 51
+
+
+def test_aggregates_are_reported(national_build):
+    summary, _ = national_build
+    table = summary.aggregates.set_index("quantity")
+    population = table.loc["population", "weighted_total"]
+    assert 3.0e8 < population < 3.8e8  # US population in 2024 is about 340 million
+    assert table.loc["employment_income", "weighted_total"] > 5e12
+
+
+def test_published_h5_loads_in_a_separate_process(national_build):
+    summary, _ = national_build
+    h5 = Path(summary.bundle_dir) / "policyengine_us_2024.h5"
+    code = (
+        "import sys; from policyengine_us import Microsimulation; "
+        "sim = Microsimulation(dataset=sys.argv[1]); "
+        "print(len(sim.calculate('household_id', 2024)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(h5)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == "300"
+
+
+def test_unbuilt_cell_fails_naming_the_cell(tmp_path):
+    result = materialize(
+        [run_profile],
+        partition_key=MultiPartitionKey({"product": "local", "geography": "TX"}),
+        resources={
+            "build_settings": BuildSettings(),
+            "artifact_store": ArtifactStore(root=str(tmp_path)),
+        },
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "local|TX" in failure.event_specific_data.error.message
