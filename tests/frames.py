@@ -50,7 +50,7 @@ def tiny_scaffold(
                         if role != "dependent"
                         else int(rng.integers(0, 18)),
                         "is_blind": False,
-                        "employment_income": wage if role == "head" else 0.0,
+                        "employment_income_before_lsr": wage if role == "head" else 0.0,
                         "taxable_interest_income": 100.0 if role == "head" else 0.0,
                     }
                 )

@@ -9,8 +9,8 @@ from microplex_assets.sources.frame import ObservationFrame
 
 # Person income columns summed into household market-plus-transfer income for bracketing.
 INCOME_COLUMNS: tuple[str, ...] = (
-    "employment_income",
-    "self_employment_income",
+    "employment_income_before_lsr",
+    "self_employment_income_before_lsr",
     "farm_income",
     "taxable_interest_income",
     "tax_exempt_interest_income",
@@ -21,7 +21,7 @@ INCOME_COLUMNS: tuple[str, ...] = (
     "taxable_ira_distributions",
     "alimony_income",
     "unemployment_compensation",
-    "long_term_capital_gains",
+    "long_term_capital_gains_before_response",
     "social_security_retirement",
     "social_security_disability",
 )
@@ -47,6 +47,10 @@ def canonical_households(frame: ObservationFrame) -> pd.DataFrame:
     household = frame.tables["household"].copy()
     person = frame.tables["person"]
     income_cols = [c for c in INCOME_COLUMNS if c in person.columns]
+    if not income_cols:
+        raise ValueError(
+            f"{frame.source}: person table has none of the income columns {INCOME_COLUMNS}"
+        )
     income = person[income_cols].sum(axis=1).groupby(person["household_id"]).sum()
     household["household_income"] = household["household_id"].map(income).fillna(0.0)
     household["income_bracket"] = pd.cut(
@@ -70,4 +74,5 @@ def canonical_households(frame: ObservationFrame) -> pd.DataFrame:
             household[flag] = household["household_id"].isin(receives)
         else:
             household[flag] = False
+    household.attrs["income_columns"] = income_cols
     return household

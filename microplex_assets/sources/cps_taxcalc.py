@@ -244,8 +244,6 @@ def _read_weights(
     path: Path, year: int, rows: int, cps: pd.DataFrame, cps_path: Path
 ) -> tuple[np.ndarray, str]:
     """Tax-unit weights in persons: ``WT<year>`` from the weights file, else ``s006``."""
-    header = _read_csv(path, "weights", usecols=None).columns if False else None
-    del header
     if not path.is_file():
         raise SourceFormatError(f"weights file not found: {path}")
     try:
@@ -309,7 +307,15 @@ def dependent_band_counts(cps: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np
     elderly = cps["elderly_dependents"].to_numpy()
     adults = np.clip(cps["n21"].to_numpy() - in_band(21, 200) - elderly, 0, None)
     bands = np.column_stack(
-        [under6, under13 - under6, under17 - under13, under18 - under17, aged_18_20, adults, elderly]
+        [
+            under6,
+            under13 - under6,
+            under17 - under13,
+            under18 - under17,
+            aged_18_20,
+            adults,
+            elderly,
+        ]
     ).astype(np.int64)
 
     gap = dependents - bands.sum(axis=1)
@@ -518,7 +524,8 @@ def load_taxcalc_cps(
     ]
     if childcare_name == CHILDCARE_REPORTED:
         notes.append(
-            f"e32800 kept as {CHILDCARE_REPORTED}: {CHILDCARE_INPUT} is a formula in policyengine-us"
+            f"e32800 kept as {CHILDCARE_REPORTED}: "
+            f"{CHILDCARE_INPUT} is a formula in policyengine-us"
         )
     large = [
         f"{v} {y}->{year}: x{f}"
