@@ -1,6 +1,5 @@
 """Stage 7 asset: calibrated household weights, with a blocking weight-validity check."""
 
-from __future__ import annotations
 
 from typing import Any
 

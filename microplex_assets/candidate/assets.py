@@ -1,6 +1,5 @@
 """Stage 5 asset: the candidate population of one partition cell."""
 
-from __future__ import annotations
 
 from typing import Any
 

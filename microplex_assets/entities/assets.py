@@ -1,6 +1,5 @@
 """Stage 6 asset and its blocking integrity check."""
 
-from __future__ import annotations
 
 from dagster import (
     AssetCheckExecutionContext,

@@ -5,7 +5,6 @@ that file, and only when it passes does ``published_dataset`` copy H5, manifest 
 run profile into ``artifacts/<product>/<geography>/`` in one atomic swap.
 """
 
-from __future__ import annotations
 
 import time
 from pathlib import Path

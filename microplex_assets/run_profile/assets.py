@@ -1,6 +1,5 @@
 """Stage 1 asset: the resolved run profile of one partition cell."""
 
-from __future__ import annotations
 
 from typing import Any
 

@@ -1,6 +1,5 @@
 """Stage 4 asset: the seed frame of one partition cell."""
 
-from __future__ import annotations
 
 from typing import Any
 

@@ -1,6 +1,5 @@
 """Stage 3 asset: the source plan of one partition cell."""
 
-from __future__ import annotations
 
 from typing import Any
 

@@ -4,7 +4,6 @@ Sources are not partitioned: the CPS frame is the same for every product and
 geography, so a local backfill reads it once instead of 51 times.
 """
 
-from __future__ import annotations
 
 import time
 from pathlib import Path

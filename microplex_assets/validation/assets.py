@@ -1,6 +1,5 @@
 """Stage 9 asset: what the published dataset says, computed by policyengine-us."""
 
-from __future__ import annotations
 
 import time
 from pathlib import Path
