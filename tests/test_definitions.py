@@ -1,6 +1,6 @@
 """The code location loads, and every asset honours its stage contract."""
 
-from dagster import AssetKey
+from dagster import AssetKey, Definitions
 
 from definitions import defs
 from microplex_assets.partitions import product_geography_partitions
@@ -26,7 +26,7 @@ BLOCKING_CHECKS = {
 
 
 def test_definitions_validate():
-    defs.validate_loadable()
+    Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
     assert keys == set(EXPECTED_ASSETS)

@@ -35,6 +35,9 @@ def build_entity_bundle(candidate: ObservationFrame) -> EntityBundle:
     person["spm_unit_id"] = person["family_id"]
     marital_slot = np.where(person["role"].isin(["head", "spouse"]), 0, person["line_in_tax_unit"])
     person["marital_unit_id"] = person["tax_unit_id"].astype("int64") * 100 + marital_slot
+    # The scaffold's own head/spouse/dependent roles, so PolicyEngine does not re-derive
+    # them by age (a CPS dependent can be older than the head; a minor can head a unit).
+    person["tax_unit_role_input"] = person["role"].str.upper()
 
     source_household = candidate.tables["household"]
     household = pd.DataFrame(
@@ -49,7 +52,7 @@ def build_entity_bundle(candidate: ObservationFrame) -> EntityBundle:
         "household": household,
         "tax_unit": tax_unit,
         "family": pd.DataFrame({"family_id": np.unique(person["family_id"])}),
-        "spm_unit": pd.DataFrame({"spm_unit_id": np.unique(person["spm_unit_id"])}),
+        "spm_unit": spm_units(person, tax_unit),
         "marital_unit": pd.DataFrame({"marital_unit_id": np.unique(person["marital_unit_id"])}),
     }
     ordered = [*PERSON_KEYS, *[c for c in person.columns if c not in PERSON_KEYS]]
@@ -61,6 +64,22 @@ def build_entity_bundle(candidate: ObservationFrame) -> EntityBundle:
             "marital_unit": "head and spouse share one; every other person alone",
         },
     )
+
+
+def spm_units(person: pd.DataFrame, tax_unit: pd.DataFrame) -> pd.DataFrame:
+    """SPM units with pre-subsidy child care: the sum of their tax units' reported expenses."""
+    units = pd.DataFrame({"spm_unit_id": np.unique(person["spm_unit_id"])})
+    if "childcare_expenses_reported" in tax_unit.columns:
+        spm_of_unit = person.groupby("tax_unit_id")["spm_unit_id"].first()
+        spending = (
+            tax_unit.set_index("tax_unit_id")["childcare_expenses_reported"]
+            .groupby(spm_of_unit)
+            .sum()
+        )
+        units["spm_unit_pre_subsidy_childcare_expenses"] = (
+            units["spm_unit_id"].map(spending).fillna(0.0).to_numpy()
+        )
+    return units
 
 
 def bundle_integrity(bundle: EntityBundle) -> tuple[list[str], dict[str, Any]]:

@@ -23,7 +23,7 @@ from dagster import (
 from microplex_assets.entities.bundle import EntityBundle
 from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.publication.h5_export import write_policyengine_h5
-from microplex_assets.publication.manifest import build_manifest, sha256_file
+from microplex_assets.publication.manifest import build_manifest
 from microplex_assets.publication.publish import publish_bundle
 from microplex_assets.publication.schema_gate import check_h5_schema, check_microsimulation
 from microplex_assets.json_io import write_json_atomic
@@ -145,7 +145,7 @@ def published_dataset(
             "publication",
             path=MetadataValue.path(str(destination)),
             h5=MetadataValue.path(str(published[h5_path.name])),
-            h5_sha256=sha256_file(published[h5_path.name]),
+            h5_sha256=manifest["h5"]["sha256"],
             row_counts=MetadataValue.json(manifest["record_counts"]),
             exported_variables=len(dataset_h5["export"]["exported_variables"]),
             size_bytes=published[h5_path.name].stat().st_size,
