@@ -58,7 +58,10 @@ class RssSampler(threading.Thread):
 
     def peak_between(self, start: float, end: float) -> int:
         inside = [rss for t, rss in self.samples if start <= t <= end]
-        return max(inside) if inside else 0
+        if inside:
+            return max(inside)
+        before = [rss for t, rss in self.samples if t <= end]  # step shorter than a tick
+        return before[-1] if before else 0
 
 
 def main() -> int:

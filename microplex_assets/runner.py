@@ -104,22 +104,18 @@ def gate_table(instance: DagsterInstance, run_id: str) -> pd.DataFrame:
     rows = []
     for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
         evaluation = entry.dagster_event.event_specific_data
-        numbers = {
-            k: v.value
-            for k, v in evaluation.metadata.items()
-            if isinstance(getattr(v, "value", None), int | float) and not isinstance(v.value, bool)
-        }
-        shown = ", ".join(f"{k}={v:,.4g}" for k, v in list(numbers.items())[:4])
+        summary = evaluation.metadata.get("summary")
+        shown = summary.value if summary is not None else ""
         rows.append(
             {
                 "asset": evaluation.asset_key.to_user_string(),
                 "check": evaluation.check_name,
                 "passed": evaluation.passed,
                 "severity": evaluation.severity.value,
-                "numbers": shown,
+                "summary": shown,
             }
         )
-    return pd.DataFrame(rows, columns=["asset", "check", "passed", "severity", "numbers"])
+    return pd.DataFrame(rows, columns=["asset", "check", "passed", "severity", "summary"])
 
 
 def build_cell(

@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from microplex_assets.candidate.backends import run_backend
+from microplex_assets.entities.build import build_entity_bundle
+from microplex_assets.publication.h5_export import write_policyengine_h5
 from microplex_resources.policyengine_runtime import policyengine_system
+from tests.frames import tiny_scaffold
 
 
 @pytest.fixture(scope="session")
 def pe_system():
     return policyengine_system()
+
+
+@pytest.fixture()
+def bundle():
+    """An entity bundle of 40 small households built by the real stage-6 code."""
+    return build_entity_bundle(run_backend("seed_passthrough", tiny_scaffold(households=40)))
+
+
+@pytest.fixture()
+def good_h5(tmp_path: Path, bundle, pe_system) -> Path:
+    """That bundle written as a PolicyEngine H5."""
+    path = tmp_path / "policyengine_us_2024.h5"
+    write_policyengine_h5(bundle, path, pe_system)
+    return path

@@ -1,6 +1,5 @@
 """Stage 7 asset: calibrated household weights, with a blocking weight-validity check."""
 
-
 from typing import Any
 
 import pandas as pd
@@ -63,5 +62,13 @@ def weights_valid(
     return AssetCheckResult(
         passed=passed,
         severity=AssetCheckSeverity.ERROR,
-        metadata={**diagnostics, "collapse_warning": collapsed},
+        metadata={
+            **diagnostics,
+            "collapse_warning": collapsed,
+            "summary": (
+                f"{diagnostics['nonzero_weights']:,} nonzero, ESS "
+                f"{diagnostics['effective_sample_size']:,.0f}, largest share "
+                f"{diagnostics['largest_weight_share']:.2%}"
+            ),
+        },
     )

@@ -1,6 +1,5 @@
 """Stage 5 asset: the candidate population of one partition cell."""
 
-
 from typing import Any
 
 from dagster import AssetExecutionContext, MetadataValue

@@ -1,6 +1,5 @@
 """Stage 6 asset and its blocking integrity check."""
 
-
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -66,5 +65,9 @@ def entity_links_intact(
     return AssetCheckResult(
         passed=not failures,
         severity=AssetCheckSeverity.ERROR,
-        metadata={**metrics, "failures": MetadataValue.json(failures)},
+        metadata={
+            **metrics,
+            "failures": MetadataValue.json(failures),
+            "summary": f"{metrics['person_records']:,} persons, {len(failures)} link failures",
+        },
     )

@@ -5,7 +5,6 @@ that file, and only when it passes does ``published_dataset`` copy H5, manifest 
 run profile into ``artifacts/<product>/<geography>/`` in one atomic swap.
 """
 
-
 import time
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,12 @@ from dagster import (
 )
 
 from microplex_assets.entities.bundle import EntityBundle
+from microplex_assets.json_io import write_json_atomic
 from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.publication.h5_export import write_policyengine_h5
 from microplex_assets.publication.manifest import build_manifest
 from microplex_assets.publication.publish import publish_bundle
 from microplex_assets.publication.schema_gate import check_h5_schema, check_microsimulation
-from microplex_assets.json_io import write_json_atomic
 from microplex_assets.sources.frame import ObservationFrame
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata
 from microplex_resources.artifact_store import ArtifactStore
@@ -107,6 +106,13 @@ def schema_compatible(
         metadata.update(simulation)
         metadata["microsimulation_seconds"] = round(time.perf_counter() - started, 1)
         passed = bool(simulation.get("finite", False))
+        metadata["summary"] = (
+            f"{len(static.failures)} schema failures; income tax "
+            f"${simulation['income_tax_total_bn']:,.1f}bn, household net income "
+            f"${simulation['household_net_income_total_bn']:,.1f}bn"
+        )
+    else:
+        metadata["summary"] = f"{len(static.failures)} schema failures: {static.failures[:3]}"
     return AssetCheckResult(passed=passed, severity=AssetCheckSeverity.ERROR, metadata=metadata)
 
 

@@ -49,7 +49,9 @@ def is_pe_input(system: Any, name: str, entity: str) -> bool:
     variable = system.variables.get(name)
     if variable is None or variable.entity.key != entity:
         return False
-    return not (variable.formulas or getattr(variable, "adds", None) or getattr(variable, "subtracts", None))
+    return not (
+        variable.formulas or getattr(variable, "adds", None) or getattr(variable, "subtracts", None)
+    )
 
 
 def exclusion_reason(system: Any, name: str, entity: str) -> str | None:
@@ -84,7 +86,9 @@ def encode(values: pd.Series, variable: Any) -> np.ndarray:
         valid = set(variable.possible_values.__members__)
         invalid = sorted(set(names) - valid)
         if invalid:
-            raise ValueError(f"{variable.name}: values {invalid[:5]} are not members of {sorted(valid)}")
+            raise ValueError(
+                f"{variable.name}: values {invalid[:5]} are not members of {sorted(valid)}"
+            )
         return names.str.encode("utf-8").to_numpy(dtype="S")
     return values.to_numpy()
 

@@ -101,7 +101,9 @@ def check_h5_schema(path: Path, system: Any, year: int) -> SchemaGateResult:
         if len(array) != counts[entity]:
             failures.append(f"{name}: {len(array)} values, expected {counts[entity]} ({entity})")
         if not dtype_matches(variable, array):
-            failures.append(f"{name}: dtype {array.dtype} does not hold {variable.value_type.__name__}")
+            failures.append(
+                f"{name}: dtype {array.dtype} does not hold {variable.value_type.__name__}"
+            )
         elif getattr(variable, "possible_values", None) is not None:
             members = {m.encode() for m in variable.possible_values.__members__}
             invalid = sorted({v for v in np.unique(array) if v not in members})
@@ -133,7 +135,7 @@ def check_microsimulation(
     finite = True
     for variable in ("income_tax", "household_net_income"):
         values = simulation.calculate(variable, year)
-        raw = np.asarray(values.values, dtype=float)
+        raw = np.asarray(values.to_numpy(), dtype=float)
         finite &= bool(np.isfinite(raw).all())
         results[f"{variable}_total_bn"] = round(float(values.sum()) / 1e9, 3)
     results["finite"] = finite

@@ -1,6 +1,5 @@
 """Stage 1 asset: the resolved run profile of one partition cell."""
 
-
 from typing import Any
 
 from dagster import AssetExecutionContext, MetadataValue

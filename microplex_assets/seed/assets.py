@@ -1,6 +1,5 @@
 """Stage 4 asset: the seed frame of one partition cell."""
 
-
 from typing import Any
 
 from dagster import AssetExecutionContext, MetadataValue

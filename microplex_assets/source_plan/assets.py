@@ -1,6 +1,5 @@
 """Stage 3 asset: the source plan of one partition cell."""
 
-
 from typing import Any
 
 from dagster import AssetExecutionContext, MetadataValue

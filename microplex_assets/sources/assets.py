@@ -4,7 +4,6 @@ Sources are not partitioned: the CPS frame is the same for every product and
 geography, so a local backfill reads it once instead of 51 times.
 """
 
-
 import time
 from pathlib import Path
 

@@ -1,6 +1,5 @@
 """Stage 9 asset: what the published dataset says, computed by policyengine-us."""
 
-
 import time
 from pathlib import Path
 from typing import Any

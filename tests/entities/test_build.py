@@ -62,7 +62,9 @@ def test_childcare_expenses_move_from_tax_units_to_their_spm_unit():
     frame = tiny_scaffold(households=30)
     frame.tables["tax_unit"]["childcare_expenses_reported"] = 100.0
     bundle = build_entity_bundle(run_backend("seed_passthrough", frame))
-    spm = bundle.tables["spm_unit"].set_index("spm_unit_id")["spm_unit_pre_subsidy_childcare_expenses"]
+    spm = bundle.tables["spm_unit"].set_index("spm_unit_id")[
+        "spm_unit_pre_subsidy_childcare_expenses"
+    ]
     units_per_spm = bundle.person.groupby("spm_unit_id")["tax_unit_id"].nunique()
     assert (spm == 100.0 * units_per_spm.reindex(spm.index)).all()
     assert spm.sum() == 100.0 * len(frame.tables["tax_unit"])
