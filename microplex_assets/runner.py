@@ -140,7 +140,7 @@ def build_cell(
         raise_on_error=False,
     )
     failures = [
-        f"{event.step_key}: {event.event_specific_data.error.message.strip()}"
+        f"{event.step_key}: {error_text(event.event_specific_data.error)}"
         for event in result.all_events
         if event.event_type == DagsterEventType.STEP_FAILURE
     ]
@@ -157,6 +157,15 @@ def build_cell(
         aggregates=aggregates,
         failures=failures,
     )
+
+
+def error_text(error: Any) -> str:
+    """The error and its causes, innermost last: Dagster wraps the user's exception."""
+    parts = []
+    while error is not None:
+        parts.append(error.message.strip())
+        error = error.cause
+    return " <- caused by: ".join(parts)
 
 
 def _output(result: Any, asset_name: str) -> Any:

@@ -12,7 +12,7 @@ import pytest
 from dagster import DagsterInstance, MultiPartitionKey, materialize
 
 from microplex_assets.run_profile.assets import run_profile
-from microplex_assets.runner import build_cell
+from microplex_assets.runner import build_cell, error_text
 from microplex_resources.artifact_store import ArtifactStore
 from microplex_resources.build_settings import BuildSettings
 
@@ -95,4 +95,6 @@ def test_unbuilt_cell_fails_naming_the_cell(tmp_path):
     )
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
-    assert "local|TX" in failure.event_specific_data.error.message
+    message = error_text(failure.event_specific_data.error)
+    assert "PartitionNotBuiltError" in message
+    assert "cell local|TX" in message

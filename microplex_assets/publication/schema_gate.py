@@ -14,6 +14,7 @@ from typing import Any
 
 import h5py
 import numpy as np
+import pandas as pd
 
 from microplex_assets.entities.bundle import GROUP_ENTITIES
 from microplex_assets.publication.h5_export import is_pe_input
@@ -135,7 +136,7 @@ def check_microsimulation(
     finite = True
     for variable in ("income_tax", "household_net_income"):
         values = simulation.calculate(variable, year)
-        raw = np.asarray(values.to_numpy(), dtype=float)
+        raw = np.asarray(pd.Series(values).to_numpy(), dtype=float)
         finite &= bool(np.isfinite(raw).all())
         results[f"{variable}_total_bn"] = round(float(values.sum()) / 1e9, 3)
     results["finite"] = finite

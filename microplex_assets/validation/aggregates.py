@@ -29,7 +29,7 @@ def national_aggregates(simulation: Any, year: int) -> pd.DataFrame:
     rows = []
     for quantity, variable, unit in AGGREGATES:
         values = simulation.calculate(variable, year)
-        raw = np.asarray(values.to_numpy(), dtype=float)
+        raw = np.asarray(pd.Series(values).to_numpy(), dtype=float)
         if unit == "USD":
             total = float(values.sum())
             nonzero = int((raw != 0).sum())
