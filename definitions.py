@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import warnings
-
 from dagster import (
-    BetaWarning,
     Definitions,
-    PreviewWarning,
     in_process_executor,
     load_asset_checks_from_modules,
     load_assets_from_modules,
@@ -26,11 +22,6 @@ from microplex_assets.validation import assets as validation_assets
 from microplex_resources.artifact_store import ArtifactStore
 from microplex_resources.build_settings import BuildSettings
 from microplex_resources.policyengine_runtime import PolicyEngineRuntime
-
-# Partitioned asset checks (preview) and code references (beta) are used on purpose;
-# their warnings would otherwise repeat on every load of the code location.
-warnings.filterwarnings("ignore", category=PreviewWarning)
-warnings.filterwarnings("ignore", category=BetaWarning)
 
 STAGE_MODULES = (
     run_profile_assets,

@@ -2,13 +2,16 @@
 
 from typing import Any
 
+import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue
 
 from microplex_assets.partitions import product_geography_partitions
+from microplex_assets.plots import grouped_bar_png, png_markdown, save_png
 from microplex_assets.seed.seed import build_seed
 from microplex_assets.source_plan.plan import SourcePlan
 from microplex_assets.sources.frame import ObservationFrame
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata, table_metadata
+from microplex_resources.artifact_store import ArtifactStore
 
 
 @stage_asset("seed", partitions_def=product_geography_partitions)
@@ -17,6 +20,7 @@ def seed_frame(
     run_profile: dict[str, Any],
     source_plan: SourcePlan,
     cps_source_frame: ObservationFrame,
+    artifact_store: ArtifactStore,
 ) -> ObservationFrame:
     """Scaffold households with canonical features (state, head age group, income bracket,
     recipient flags), stratified-sampled to the product size with certainty strata for the
@@ -30,11 +34,15 @@ def seed_frame(
         seed=run_profile["seeds"]["sampling"],
         state_fips=cell.state_fips,
     )
-    household = seed.tables["household"]
-    by_bracket = (
-        household.groupby("income_bracket", observed=True)
-        .agg(records=("household_id", "size"), weighted=("household_weight", "sum"))
-        .reset_index()
+    by_bracket = pd.DataFrame(report.pop("by_income_bracket"))
+    png = grouped_bar_png(
+        by_bracket[["income_bracket", "scaffold_weighted_m", "seed_weighted_m"]],
+        "income_bracket",
+        "Weighted households by household income: scaffold vs sample",
+        "households (millions)",
+    )
+    chart = save_png(
+        png, artifact_store.work_dir(cell.product, cell.geography) / "seed_income_brackets.png"
     )
     context.log.info(
         f"seed: {report['households_out']:,} of {report['households_in']:,} households "
@@ -47,6 +55,8 @@ def seed_frame(
             sampling=MetadataValue.json(report),
             donors=MetadataValue.json(source_plan.donors),
             by_income_bracket=table_metadata(by_bracket),
+            income_bracket_chart=MetadataValue.md(png_markdown(png, "income brackets")),
+            chart_path=MetadataValue.path(str(chart)),
         )
     )
     return seed

@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from microplex_assets.seed.canonical import canonical_households
+from microplex_assets.seed.canonical import INCOME_BRACKET_LABELS, canonical_households
 from microplex_assets.seed.sampling import SamplingDesign, stratified_sample
 from microplex_assets.sources.frame import ObservationFrame
 
@@ -18,6 +18,23 @@ def restrict_to_households(frame: ObservationFrame, household_ids: pd.Index) -> 
         for entity, table in frame.tables.items()
         if entity != "household"
     }
+
+
+def income_bracket_comparison(scaffold: pd.DataFrame, sample: pd.DataFrame) -> pd.DataFrame:
+    """Records and weighted households (millions) by income bracket, scaffold vs sample."""
+
+    def summarise(households: pd.DataFrame, prefix: str) -> pd.DataFrame:
+        grouped = households.groupby("income_bracket")
+        return pd.DataFrame(
+            {
+                f"{prefix}_records": grouped.size(),
+                f"{prefix}_weighted_m": grouped["household_weight"].sum() / 1e6,
+            }
+        )
+
+    table = summarise(scaffold, "scaffold").join(summarise(sample, "seed"), how="outer")
+    order = [label for label in INCOME_BRACKET_LABELS if label in table.index]
+    return table.loc[order].fillna(0).rename_axis("income_bracket").reset_index()
 
 
 def build_seed(
@@ -39,6 +56,8 @@ def build_seed(
             raise ValueError(f"national sample has no households in state FIPS {state_fips}")
         report["restricted_to_state_fips"] = state_fips
         report["households_in_state"] = int(len(sample))
+        canonical = canonical[canonical["state_fips"] == state_fips]
+    report["by_income_bracket"] = income_bracket_comparison(canonical, sample).to_dict("records")
     tables = {"household": sample.reset_index(drop=True)}
     tables.update(restrict_to_households(scaffold, pd.Index(sample["household_id"])))
     seed_frame = ObservationFrame(

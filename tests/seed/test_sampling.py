@@ -64,3 +64,12 @@ def test_national_state_cell_is_the_national_sample_restricted():
     assert np.allclose(state.tables["household"]["household_weight"], expected["household_weight"])
     assert set(state.tables["person"]["household_id"]) == set(expected["household_id"])
     assert report["households_in_state"] == len(expected)
+
+
+def test_income_bracket_comparison_shows_weighted_totals_kept():
+    scaffold = tiny_scaffold(households=800, seed=5)
+    _, report = build_seed(scaffold, households=200, seed=2)
+    table = pd.DataFrame(report["by_income_bracket"])
+    assert table["scaffold_records"].sum() == 800
+    assert table["seed_records"].sum() == 200
+    assert table["seed_weighted_m"].sum() == pytest.approx(table["scaffold_weighted_m"].sum())

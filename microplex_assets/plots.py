@@ -1,0 +1,38 @@
+"""Small matplotlib charts for asset metadata: saved as PNG and embedded as markdown."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def grouped_bar_png(table: pd.DataFrame, category: str, title: str, ylabel: str) -> bytes:
+    """A grouped bar chart of every numeric column of ``table`` by ``category``."""
+    figure, axis = plt.subplots(figsize=(8, 3.6), dpi=100)
+    table.set_index(category).plot.bar(ax=axis, rot=0)
+    axis.set_title(title)
+    axis.set_ylabel(ylabel)
+    axis.set_xlabel("")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def save_png(png: bytes, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png)
+    return path
+
+
+def png_markdown(png: bytes, alt: str) -> str:
+    """Markdown that shows the PNG inline in the Dagster UI."""
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
