@@ -7,12 +7,13 @@ whole build inside one process.
 
 from __future__ import annotations
 
-import hashlib
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from dagster import ConfigurableResource
+
+from microplex_assets.files import file_sha256
 
 
 @cache
@@ -24,15 +25,6 @@ def policyengine_system() -> Any:
 
 
 _LATEST_SIMULATION: dict[str, Any] = {}
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def policyengine_microsimulation(dataset_path: str | Path) -> Any:

@@ -20,7 +20,7 @@ from dagster import (
 )
 
 from microplex_assets.entities.bundle import EntityBundle
-from microplex_assets.json_io import write_json_atomic
+from microplex_assets.files import write_json_atomic
 from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.publication.h5_export import write_policyengine_h5
 from microplex_assets.publication.manifest import build_manifest

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from microplex_resources.policyengine_runtime import file_sha256
+from microplex_assets.files import file_sha256
 
 ECPS_COLUMNS_PATH = Path(__file__).with_name("ecps_columns.json")
 

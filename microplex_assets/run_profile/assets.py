@@ -4,7 +4,7 @@ from typing import Any
 
 from dagster import AssetExecutionContext, MetadataValue
 
-from microplex_assets.json_io import write_json_atomic
+from microplex_assets.files import write_json_atomic
 from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.run_profile.profile import resolve_run_profile
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata

@@ -14,7 +14,6 @@ Plain functions only: the Dagster asset in ``assets.py`` wraps ``load_taxcalc_cp
 
 from __future__ import annotations
 
-import hashlib
 import os
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from microplex_assets.files import file_sha256
 from microplex_assets.sources.frame import ObservationFrame, SourceFormatError
 from microplex_assets.sources.uprating import CPI_U, uprating_factor, uprating_factors
 
@@ -138,15 +138,6 @@ def shipped_paths() -> tuple[Path, Path]:
 
     folder = Path(os.path.dirname(taxcalc.__file__))
     return folder / "cps.csv.gz", folder / "cps_weights.csv.gz"
-
-
-def sha256_of(path: Path) -> str:
-    """SHA256 of a file, so provenance pins the exact bytes read."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def is_input_variable(system: Any, name: str, entity: str) -> bool:
@@ -548,7 +539,7 @@ def load_taxcalc_cps(
         provenance={
             "file": str(cps_path),
             "weights_file": str(weights_path),
-            "sha256": {"file": sha256_of(cps_path), "weights_file": sha256_of(weights_path)},
+            "sha256": {"file": file_sha256(cps_path), "weights_file": file_sha256(weights_path)},
             "package": "taxcalc",
             "package_version": package_version,
             "kind": "real",

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue
 
-from microplex_assets.json_io import write_json_atomic
+from microplex_assets.files import write_json_atomic
 from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata
 from microplex_assets.validation.aggregates import format_aggregates_markdown, national_aggregates

@@ -1,7 +1,8 @@
-"""Atomic JSON writing shared by every stage that leaves a JSON artifact."""
+"""File helpers every stage shares: atomic JSON writes and content hashes."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -24,3 +25,12 @@ def write_json_atomic(path: Path, payload: Any) -> Path:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return path
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA256 of a file, read in 1 MiB blocks: provenance pins the exact bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
