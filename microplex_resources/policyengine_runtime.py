@@ -24,6 +24,22 @@ def policyengine_system() -> Any:
     return system
 
 
+def is_input_variable(system: Any, name: str, entity: str) -> bool:
+    """True when ``name`` is a policyengine-us variable on ``entity`` that no formula computes.
+
+    Variables with ``adds``/``subtracts`` count as computed: a dataset value would
+    bypass the behavioural-response terms they sum.
+    """
+    variable = system.variables.get(name)
+    return (
+        variable is not None
+        and variable.entity.key == entity
+        and not variable.formulas
+        and not getattr(variable, "adds", None)
+        and not getattr(variable, "subtracts", None)
+    )
+
+
 _LATEST_SIMULATION: dict[str, Any] = {}
 
 

@@ -14,18 +14,14 @@ from microplex_assets.entities.bundle import EntityBundle
 from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.sources.frame import ObservationFrame
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata
-from microplex_resources.policyengine_runtime import PolicyEngineRuntime
+from microplex_resources.policyengine_runtime import PolicyEngineRuntime, is_input_variable
 
 
 def pe_input_report(bundle: EntityBundle, system) -> dict[str, dict[str, int]]:
     """Per entity: columns that are PolicyEngine input variables on that entity, and the rest."""
     report = {}
     for entity, table in bundle.tables.items():
-        inputs = 0
-        for column in table.columns:
-            variable = system.variables.get(column)
-            if variable is not None and not variable.formulas and variable.entity.key == entity:
-                inputs += 1
+        inputs = sum(is_input_variable(system, column, entity) for column in table.columns)
         report[entity] = {"columns": int(table.shape[1]), "pe_inputs": inputs}
     return report
 

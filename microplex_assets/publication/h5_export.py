@@ -1,8 +1,11 @@
 """Write an EntityBundle as an H5 in policyengine-core's time-period layout (stage 8).
 
-One HDF5 group per variable, one dataset per year (``employment_income/2024``). Only
-PolicyEngine *input* variables on the table's own entity are exported; every other
-column is listed with the reason it was left out, so the manifest can say why.
+One HDF5 group per variable, one dataset per year (``employment_income_before_lsr/2024``),
+which ``policyengine_us.Microsimulation(dataset=path)`` reads as ``TIME_PERIOD_ARRAYS``
+(the first group's first key becomes the dataset year). Only PolicyEngine *input*
+variables on the table's own entity are exported, each cast to the dtype PolicyEngine
+itself holds it in (``variable.dtype``), so loading changes no value; every other column
+is listed with the reason it was left out, so the manifest can say why.
 """
 
 from __future__ import annotations
@@ -19,15 +22,31 @@ import pandas as pd
 
 from microplex_assets.entities.bundle import ENTITIES, GROUP_ENTITIES, EntityBundle
 
-# Columns that describe how a record was built; never PolicyEngine inputs.
+# The id and membership arrays policyengine-core needs to build the entities.
+ID_VARIABLES: tuple[str, ...] = (
+    "person_id",
+    *(f"{e}_id" for e in GROUP_ENTITIES),
+    *(f"person_{e}_id" for e in GROUP_ENTITIES),
+)
+# Columns that describe how a record was built; never PolicyEngine inputs. ``role`` is
+# also dangerous: core would read an H5 ``role`` array as every group entity's role.
 SOURCE_DIAGNOSTICS = frozenset(
-    {"role", "line_in_tax_unit", "family_position", "source_year", "h_seq", "source_record_id"}
+    {
+        "role",
+        "line_in_tax_unit",
+        "family_position",
+        "source_year",
+        "source_record_id",
+        "h_seq",
+        "donor_source",
+        "imputation_source",
+    }
 )
 
 
 @dataclass
 class ExportReport:
-    """What went into the H5 and what was left out, with reasons."""
+    """What went into the H5 and what was left out, with reasons (for the manifest)."""
 
     path: str
     year: int
@@ -35,17 +54,32 @@ class ExportReport:
     exported: dict[str, list[str]]
     excluded: dict[str, str] = field(default_factory=dict)
     household_weight_total: float = 0.0
+    id_variables: list[str] = field(default_factory=lambda: list(ID_VARIABLES))
 
     @property
     def exported_variables(self) -> list[str]:
+        """Exported input variables (ids not included), sorted."""
         return sorted(v for names in self.exported.values() for v in names)
 
+    @property
+    def h5_variables(self) -> list[str]:
+        """Every group in the H5: ids plus exported variables."""
+        return sorted({*self.id_variables, *self.exported_variables})
+
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "exported_variables": self.exported_variables}
+        return {
+            **asdict(self),
+            "exported_variables": self.exported_variables,
+            "h5_variables": self.h5_variables,
+        }
 
 
 def is_pe_input(system: Any, name: str, entity: str) -> bool:
-    """True when ``name`` is a policyengine-us input variable (no formula) on ``entity``."""
+    """True when ``name`` is a policyengine-us input variable (no formula) on ``entity``.
+
+    ``adds``/``subtracts`` variables (``employment_income``, ``social_security``) are
+    computed too: a stored value would be overwritten or double counted.
+    """
     variable = system.variables.get(name)
     if variable is None or variable.entity.key != entity:
         return False
@@ -70,34 +104,68 @@ def exclusion_reason(system: Any, name: str, entity: str) -> str | None:
     return None
 
 
+def is_enum(variable: Any) -> bool:
+    return getattr(variable, "possible_values", None) is not None
+
+
+def enum_names(values: pd.Series, variable: Any) -> np.ndarray:
+    """Enum members (names, bytes or Enum items) as their names in ``S`` bytes."""
+
+    def name(value: Any) -> str:
+        if isinstance(value, bytes):
+            return value.decode("utf-8")
+        return str(getattr(value, "name", value))
+
+    names = values.map(name)
+    valid = set(variable.possible_values.__members__)
+    invalid = sorted(set(names) - valid)
+    if invalid:
+        raise ValueError(
+            f"{variable.name}: values {invalid[:5]} are not members of "
+            f"{variable.possible_values.__name__} {sorted(valid)}"
+        )
+    return names.str.encode("utf-8").to_numpy(dtype="S")
+
+
 def encode(values: pd.Series, variable: Any) -> np.ndarray:
-    """Cast a column to the storage type of its PolicyEngine value type."""
-    kind = variable.value_type
-    if kind is bool:
-        return values.fillna(False).to_numpy(dtype=bool)
-    if kind is int:
-        return values.to_numpy(dtype=np.int64)
-    if kind is float:
-        return values.to_numpy(dtype=np.float32)
-    if kind is str:
-        return values.astype(str).str.encode("utf-8").to_numpy(dtype="S")
-    if getattr(variable, "possible_values", None) is not None:
-        names = values.astype(str)
-        valid = set(variable.possible_values.__members__)
-        invalid = sorted(set(names) - valid)
-        if invalid:
-            raise ValueError(
-                f"{variable.name}: values {invalid[:5]} are not members of {sorted(valid)}"
-            )
-        return names.str.encode("utf-8").to_numpy(dtype="S")
-    return values.to_numpy()
+    """Cast a column to the dtype PolicyEngine holds the variable in.
+
+    Raises on missing values (PolicyEngine refuses NaN inputs) and on values the cast
+    would change (an int32 overflow, a fractional int), naming the variable.
+    """
+    if values.isna().any():
+        raise ValueError(f"{variable.name}: {int(values.isna().sum())} missing values")
+    if is_enum(variable):
+        return enum_names(values, variable)
+    if variable.value_type is str:
+        return values.map(
+            lambda v: v if isinstance(v, bytes) else str(v).encode("utf-8")
+        ).to_numpy(dtype="S")
+    target = np.dtype(variable.dtype)
+    if variable.value_type is bool:
+        if not values.isin([True, False, 0, 1]).all():
+            raise ValueError(f"{variable.name}: non-boolean values in a bool variable")
+        return values.to_numpy(dtype=bool)
+    raw = values.to_numpy(dtype=np.float64 if target.kind == "f" else None)
+    cast = raw.astype(target)
+    if target.kind in "iu" and not np.array_equal(cast, raw):
+        raise ValueError(f"{variable.name}: values do not fit {target} exactly")
+    if target.kind == "f" and not np.isfinite(cast[np.isfinite(raw)]).all():
+        raise ValueError(f"{variable.name}: values overflow {target}")
+    return cast
 
 
 def h5_arrays(bundle: EntityBundle, system: Any) -> tuple[dict[str, np.ndarray], ExportReport]:
-    """Arrays keyed by variable name, and the export report."""
-    arrays: dict[str, np.ndarray] = {}
+    """Arrays keyed by H5 variable name, and the export report."""
     person = bundle.person
-    arrays["person_id"] = person["person_id"].to_numpy(dtype=np.int64)
+    missing = [
+        f"{entity}.{entity}_id" for entity in ENTITIES if f"{entity}_id" not in bundle.tables[entity]
+    ] + [f"person.{e}_id" for e in GROUP_ENTITIES if f"{e}_id" not in person]
+    if missing:
+        raise KeyError(f"entity bundle lacks id columns {missing}")
+    # Ids stay int64 as the bundle holds them: core builds entities from these raw
+    # arrays (the schema gate checks they also survive PolicyEngine's own id dtypes).
+    arrays: dict[str, np.ndarray] = {"person_id": person["person_id"].to_numpy(dtype=np.int64)}
     for entity in GROUP_ENTITIES:
         arrays[f"{entity}_id"] = bundle.tables[entity][f"{entity}_id"].to_numpy(dtype=np.int64)
         arrays[f"person_{entity}_id"] = person[f"{entity}_id"].to_numpy(dtype=np.int64)
@@ -110,24 +178,31 @@ def h5_arrays(bundle: EntityBundle, system: Any) -> tuple[dict[str, np.ndarray],
             if column in id_columns:
                 continue
             reason = exclusion_reason(system, column, entity)
+            if reason is None and column in arrays:
+                reason = f"duplicate of {column} already exported from another table"
             if reason:
                 excluded[f"{entity}.{column}"] = reason
                 continue
             arrays[column] = encode(table[column], system.variables[column])
             exported[entity].append(column)
+    weights = bundle.household.get("household_weight")
     report = ExportReport(
         path="",
-        year=bundle.year,
+        year=int(bundle.year),
         record_counts=bundle.counts(),
         exported=exported,
         excluded=excluded,
-        household_weight_total=float(bundle.household["household_weight"].sum()),
+        household_weight_total=float(weights.sum()) if weights is not None else 0.0,
     )
     return arrays, report
 
 
 def write_policyengine_h5(bundle: EntityBundle, path: Path, system: Any) -> ExportReport:
-    """Write the bundle's H5 to a temporary sibling, verify it re-opens, then rename."""
+    """Write the bundle's H5 to a temporary sibling, verify it re-opens, then rename.
+
+    A reader of ``path`` sees the previous file or the complete new one, never a
+    half-written H5; on any failure the temporary file is removed.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays, report = h5_arrays(bundle, system)
@@ -139,9 +214,15 @@ def write_policyengine_h5(bundle: EntityBundle, path: Path, system: Any) -> Expo
             for name, values in arrays.items():
                 h5.create_group(name).create_dataset(year, data=values)
         with h5py.File(tmp_name, "r") as h5:
-            missing = [name for name in arrays if year not in h5[name]]
-            if missing:
-                raise OSError(f"{tmp_name}: variables {missing[:5]} lack the {year} dataset")
+            wrong = [
+                name
+                for name, values in arrays.items()
+                if year not in h5[name] or h5[name][year].shape != values.shape
+            ]
+            if wrong:
+                raise OSError(f"{tmp_name}: variables {wrong[:5]} did not read back")
+        with open(tmp_name, "rb") as handle:
+            os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from microplex_assets.entities.bundle import GROUP_ENTITIES
-from microplex_assets.publication.h5_export import is_pe_input
+from microplex_resources.policyengine_runtime import is_input_variable
 
 REQUIRED_IDS: tuple[str, ...] = (
     "person_id",
@@ -97,7 +97,7 @@ def check_h5_schema(path: Path, system: Any, year: int) -> SchemaGateResult:
             failures.append(f"{name}: not a policyengine-us variable")
             continue
         entity = variable.entity.key
-        if not is_pe_input(system, name, entity):
+        if not is_input_variable(system, name, entity):
             failures.append(f"{name}: formula variable, expected only input variables")
         if len(array) != counts[entity]:
             failures.append(f"{name}: {len(array)} values, expected {counts[entity]} ({entity})")

@@ -25,6 +25,7 @@ import pandas as pd
 from microplex_assets.files import file_sha256
 from microplex_assets.sources.frame import ObservationFrame, SourceFormatError
 from microplex_assets.sources.uprating import CPI_U, uprating_factor, uprating_factors
+from microplex_resources.policyengine_runtime import is_input_variable
 
 SOURCE = "cps_taxcalc"
 
@@ -138,22 +139,6 @@ def shipped_paths() -> tuple[Path, Path]:
 
     folder = Path(os.path.dirname(taxcalc.__file__))
     return folder / "cps.csv.gz", folder / "cps_weights.csv.gz"
-
-
-def is_input_variable(system: Any, name: str, entity: str) -> bool:
-    """True when ``name`` is a policyengine-us variable on ``entity`` that no formula computes.
-
-    Variables with ``adds``/``subtracts`` count as computed: a dataset value would
-    bypass the behavioural-response terms they sum.
-    """
-    variable = system.variables.get(name)
-    return (
-        variable is not None
-        and variable.entity.key == entity
-        and not variable.formulas
-        and not getattr(variable, "adds", None)
-        and not getattr(variable, "subtracts", None)
-    )
 
 
 def check_person_inputs(system: Any, names: tuple[str, ...] = PERSON_AMOUNTS) -> None:

@@ -19,12 +19,12 @@ from microplex_assets.sources.cps_taxcalc import (
     HEAD_AMOUNTS,
     PERSON_AMOUNTS,
     SPLIT_AMOUNTS,
-    is_input_variable,
     load_taxcalc_cps,
     shipped_paths,
 )
 from microplex_assets.sources.frame import SourceFormatError
 from microplex_assets.sources.uprating import uprating_factor
+from microplex_resources.policyengine_runtime import is_input_variable
 
 YEAR = 2024
 SEED = 7
