@@ -16,6 +16,8 @@ from typing import Any
 import pandas as pd
 from dagster import DagsterEventType, DagsterInstance, MultiPartitionKey
 
+from microplex_assets.stages import STAGES
+
 STEP_EVENTS = {
     DagsterEventType.STEP_START: "start",
     DagsterEventType.STEP_SUCCESS: "end",
@@ -33,6 +35,7 @@ class BuildSummary:
     bundle_dir: str | None
     record_counts: dict[str, int]
     stage_seconds: pd.DataFrame
+    stage_status: pd.DataFrame
     gates: pd.DataFrame
     aggregates: pd.DataFrame | None
     failures: list[str] = field(default_factory=list)
@@ -42,6 +45,9 @@ class BuildSummary:
             f"run {self.run_id}: {'SUCCESS' if self.success else 'FAILED'} ({self.partition})",
             f"bundle: {self.bundle_dir or '(not published)'}",
             f"records: {json.dumps(self.record_counts)}",
+            "",
+            "data flow:",
+            self.stage_status.to_markdown(index=False),
             "",
             "stage timings:",
             self.stage_seconds.to_markdown(index=False, floatfmt=".1f"),
@@ -99,6 +105,39 @@ def step_timings(instance: DagsterInstance, run_id: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["step", "seconds"])
 
 
+def stage_status_table(result: Any, asset_groups: dict[str, str]) -> pd.DataFrame:
+    """The nine stages with completed / failed / skipped, from the run's own events.
+
+    A stage is completed when every one of its assets materialized, failed when one
+    of its steps failed, and skipped when upstream failure or a blocking check kept
+    it from running.
+    """
+    materialized = {
+        event.asset_key.to_user_string()
+        for event in result.all_events
+        if event.event_type == DagsterEventType.ASSET_MATERIALIZATION
+    }
+    failed_steps = {
+        event.step_key
+        for event in result.all_events
+        if event.event_type == DagsterEventType.STEP_FAILURE
+    }
+    rows = []
+    for contract in STAGES:
+        assets = sorted(a for a, group in asset_groups.items() if group == contract.group)
+        if any(a in failed_steps for a in assets):
+            status = "failed"
+        elif assets and all(a in materialized for a in assets):
+            status = "completed"
+        else:
+            status = "skipped"
+        rows.append(
+            {"stage": contract.number, "group": contract.group, "status": status,
+             "assets": ", ".join(assets)}
+        )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def gate_table(instance: DagsterInstance, run_id: str) -> pd.DataFrame:
     """One row per asset check evaluation: asset, check, passed, severity, key numbers."""
     rows = []
@@ -131,6 +170,10 @@ def build_cell(
     from definitions import defs
 
     instance = instance or DagsterInstance.get()
+    graph = defs.resolve_asset_graph()
+    asset_groups = {
+        key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()
+    }
     job = defs.resolve_implicit_global_asset_job_def()
     partition = MultiPartitionKey({"product": product, "geography": geography})
     result = job.execute_in_process(
@@ -153,6 +196,7 @@ def build_cell(
         bundle_dir=published["bundle_dir"] if published else None,
         record_counts=published["manifest"]["record_counts"] if published else {},
         stage_seconds=step_timings(instance, result.run_id),
+        stage_status=stage_status_table(result, asset_groups),
         gates=gate_table(instance, result.run_id),
         aggregates=aggregates,
         failures=failures,

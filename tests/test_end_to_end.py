@@ -37,6 +37,12 @@ def test_build_succeeds_and_every_gate_passes(national_build):
     assert gates["passed"].all()
 
 
+def test_data_flow_lists_nine_completed_stages(national_build):
+    summary, _ = national_build
+    assert summary.stage_status["stage"].tolist() == list(range(1, 10))
+    assert (summary.stage_status["status"] == "completed").all()
+
+
 def test_bundle_is_published_with_manifest_and_profile(national_build):
     summary, artifacts = national_build
     bundle = Path(summary.bundle_dir)

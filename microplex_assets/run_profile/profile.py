@@ -26,7 +26,7 @@ def resolve_run_profile(settings: dict[str, Any], cell: Cell) -> dict[str, Any]:
             "query": {
                 "tables": ["household", "tax_unit", "person"],
                 "uprate_to_year": settings["year"],
-                "weight_column": f"WT{settings['year']}",
+                "weight_column": f"WT{settings['year']} (cps_weights.csv.gz) if present, else s006",
             },
         }
     ]
