@@ -80,7 +80,8 @@ def run_config(
     resources: dict[str, Any] = {"build_settings": {"config": settings}}
     if artifacts_root is not None:
         resources["artifact_store"] = {"config": {"root": str(artifacts_root)}}
-    return {"resources": resources}
+    # INFO shows each stage's progress lines; Dagster's DEBUG events would bury them.
+    return {"resources": resources, "loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 def step_windows(instance: DagsterInstance, run_id: str) -> list[dict[str, Any]]:
