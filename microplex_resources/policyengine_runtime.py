@@ -69,11 +69,3 @@ class PolicyEngineRuntime(ConfigurableResource):
 
     def microsimulation(self, dataset_path: str | Path) -> Any:
         return policyengine_microsimulation(dataset_path)
-
-    def package_versions(self) -> dict[str, str]:
-        from importlib.metadata import version
-
-        return {
-            name: version(name)
-            for name in ("policyengine-us", "policyengine-core", "dagster", "pandas", "numpy")
-        }

@@ -30,11 +30,13 @@ def build_entity_bundle(candidate: ObservationFrame) -> EntityBundle:
         ["household_id", "tax_unit_id", "line_in_tax_unit"]
     )
     person = person.reset_index(drop=True)
+    # Group ids are numbered 1..n: PolicyEngine holds family_id as float32, which loses
+    # whole numbers above 2**24, so composite ids (household * 100 + position) collide.
     family_position = person["family_position"].fillna(1).astype("int64")
-    person["family_id"] = person["household_id"].astype("int64") * 100 + family_position
+    person["family_id"] = dense_ids(person["household_id"], family_position)
     person["spm_unit_id"] = person["family_id"]
     marital_slot = np.where(person["role"].isin(["head", "spouse"]), 0, person["line_in_tax_unit"])
-    person["marital_unit_id"] = person["tax_unit_id"].astype("int64") * 100 + marital_slot
+    person["marital_unit_id"] = dense_ids(person["tax_unit_id"], pd.Series(marital_slot))
     # The scaffold's own head/spouse/dependent roles, so PolicyEngine does not re-derive
     # them by age (a CPS dependent can be older than the head; a minor can head a unit).
     person["tax_unit_role_input"] = person["role"].str.upper()
@@ -64,6 +66,12 @@ def build_entity_bundle(candidate: ObservationFrame) -> EntityBundle:
             "marital_unit": "head and spouse share one; every other person alone",
         },
     )
+
+
+def dense_ids(*keys: pd.Series) -> np.ndarray:
+    """Ids 1..n for the distinct key combinations, in sorted key order."""
+    frame = pd.DataFrame({f"k{i}": np.asarray(k) for i, k in enumerate(keys)})
+    return frame.groupby(list(frame.columns), sort=True).ngroup().to_numpy(dtype="int64") + 1
 
 
 def spm_units(person: pd.DataFrame, tax_unit: pd.DataFrame) -> pd.DataFrame:

@@ -23,7 +23,7 @@ from microplex_assets.entities.bundle import EntityBundle
 from microplex_assets.files import write_json_atomic
 from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.publication.h5_export import write_policyengine_h5
-from microplex_assets.publication.manifest import build_manifest
+from microplex_assets.publication.manifest import build_manifest, package_versions
 from microplex_assets.publication.publish import publish_bundle
 from microplex_assets.publication.schema_gate import check_h5_schema, check_microsimulation
 from microplex_assets.sources.frame import ObservationFrame
@@ -134,9 +134,10 @@ def published_dataset(
         run_profile=run_profile,
         export=dataset_h5["export"],
         sources=[cps_source_frame.provenance],
-        package_versions=policyengine.package_versions(),
+        package_versions=package_versions(),
         h5_path=h5_path,
         weights=calibrated_weights,
+        system=policyengine.system(),
     )
     manifest_path = write_json_atomic(work / "manifest.json", manifest)
     profile_path = work / "run_profile.json"

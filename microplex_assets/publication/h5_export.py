@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from microplex_assets.entities.bundle import ENTITIES, GROUP_ENTITIES, EntityBundle
+from microplex_resources.policyengine_runtime import is_input_variable
 
 # The id and membership arrays policyengine-core needs to build the entities.
 ID_VARIABLES: tuple[str, ...] = (
@@ -74,20 +75,6 @@ class ExportReport:
         }
 
 
-def is_pe_input(system: Any, name: str, entity: str) -> bool:
-    """True when ``name`` is a policyengine-us input variable (no formula) on ``entity``.
-
-    ``adds``/``subtracts`` variables (``employment_income``, ``social_security``) are
-    computed too: a stored value would be overwritten or double counted.
-    """
-    variable = system.variables.get(name)
-    if variable is None or variable.entity.key != entity:
-        return False
-    return not (
-        variable.formulas or getattr(variable, "adds", None) or getattr(variable, "subtracts", None)
-    )
-
-
 def exclusion_reason(system: Any, name: str, entity: str) -> str | None:
     """Why a bundle column is not exported, or None when it is."""
     if name.endswith("_reported"):
@@ -99,7 +86,7 @@ def exclusion_reason(system: Any, name: str, entity: str) -> str | None:
         return "not a policyengine-us variable"
     if variable.entity.key != entity:
         return f"policyengine-us variable on entity {variable.entity.key}, not {entity}"
-    if not is_pe_input(system, name, entity):
+    if not is_input_variable(system, name, entity):
         return "formula variable (computed by policyengine-us)"
     return None
 
@@ -138,19 +125,20 @@ def encode(values: pd.Series, variable: Any) -> np.ndarray:
     if is_enum(variable):
         return enum_names(values, variable)
     if variable.value_type is str:
-        return values.map(
-            lambda v: v if isinstance(v, bytes) else str(v).encode("utf-8")
-        ).to_numpy(dtype="S")
-    target = np.dtype(variable.dtype)
+        encoded = values.map(lambda v: v if isinstance(v, bytes) else str(v).encode("utf-8"))
+        return encoded.to_numpy(dtype="S")
     if variable.value_type is bool:
         if not values.isin([True, False, 0, 1]).all():
             raise ValueError(f"{variable.name}: non-boolean values in a bool variable")
         return values.to_numpy(dtype=bool)
-    raw = values.to_numpy(dtype=np.float64 if target.kind == "f" else None)
+    target = np.dtype(variable.dtype)
+    raw = pd.to_numeric(values).to_numpy(dtype=np.float64)
+    if target.kind in "iu":
+        info = np.iinfo(target)
+        if ((raw < info.min) | (raw > info.max) | (raw != np.round(raw))).any():
+            raise ValueError(f"{variable.name}: values do not fit {target} exactly")
     cast = raw.astype(target)
-    if target.kind in "iu" and not np.array_equal(cast, raw):
-        raise ValueError(f"{variable.name}: values do not fit {target} exactly")
-    if target.kind == "f" and not np.isfinite(cast[np.isfinite(raw)]).all():
+    if not np.isfinite(cast[np.isfinite(raw)].astype(np.float64)).all():
         raise ValueError(f"{variable.name}: values overflow {target}")
     return cast
 
@@ -159,7 +147,9 @@ def h5_arrays(bundle: EntityBundle, system: Any) -> tuple[dict[str, np.ndarray],
     """Arrays keyed by H5 variable name, and the export report."""
     person = bundle.person
     missing = [
-        f"{entity}.{entity}_id" for entity in ENTITIES if f"{entity}_id" not in bundle.tables[entity]
+        f"{entity}.{entity}_id"
+        for entity in ENTITIES
+        if f"{entity}_id" not in bundle.tables[entity]
     ] + [f"person.{e}_id" for e in GROUP_ENTITIES if f"{e}_id" not in person]
     if missing:
         raise KeyError(f"entity bundle lacks id columns {missing}")

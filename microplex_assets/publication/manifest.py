@@ -1,66 +1,151 @@
 """The bundle manifest: everything needed to trust and reproduce a published H5.
 
-``ecps_columns.json`` is a copy of ``shared/reference/ecps_columns.json`` (the eCPS
-export's column set, recorded by the public microplex-us project), shipped inside the
-package so the default build never reads ``../shared``.
+``ecps_columns.json`` beside this module is an unchanged copy of
+``shared/reference/ecps_columns.json`` (the eCPS baseline H5's column set, as recorded
+by the public microplex-us project). It ships inside the package so the default build
+never reads ``../shared``. Its ``ecps_exported_inputs`` (235 variables) are what a
+drop-in eCPS replacement should provide; the manifest says how many our H5 provides
+and why each missing one is missing.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from functools import cache
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from microplex_assets.files import file_sha256
+from microplex_resources.policyengine_runtime import is_input_variable
 
 ECPS_COLUMNS_PATH = Path(__file__).with_name("ecps_columns.json")
+MANIFEST_SCHEMA_VERSION = 1
+DEFAULT_PACKAGES: tuple[str, ...] = (
+    "policyengine-us",
+    "policyengine-core",
+    "microdf-python",
+    "h5py",
+    "numpy",
+    "pandas",
+    "dagster",
+)
+
+
+def package_versions(names: Iterable[str] = DEFAULT_PACKAGES) -> dict[str, str]:
+    """Installed versions by distribution name, read from metadata (imports nothing)."""
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
 
 
 @cache
 def ecps_columns() -> dict[str, list[str]]:
+    """The shipped eCPS column reference (see the module docstring for its origin)."""
     return json.loads(ECPS_COLUMNS_PATH.read_text())
 
 
-def ecps_coverage(exported: list[str]) -> dict[str, Any]:
-    """How many of the eCPS's exported input variables this H5 provides, and which not."""
+def missing_reason(
+    name: str,
+    system: Any | None,
+    excluded: Mapping[str, str],
+    left_out: Mapping[str, str],
+) -> str:
+    """Why an eCPS input is not in our H5: dropped at export, absent from or computed by
+    this policyengine-us, deliberately left out, or no source for it yet."""
+    dropped = [
+        f"{column}: {why}" for column, why in excluded.items() if column.split(".")[-1] == name
+    ]
+    if dropped:
+        return "in the bundle but not exported (" + "; ".join(dropped) + ")"
+    if system is not None:
+        variable = system.variables.get(name)
+        if variable is None:
+            return "not a variable in this policyengine-us (eCPS was built on another version)"
+        if not is_input_variable(system, name, variable.entity.key):
+            return "computed by this policyengine-us (formula variable)"
+    if name in left_out:
+        return f"deliberately left out: {left_out[name]}"
+    return "no source for it yet"
+
+
+def ecps_coverage(
+    h5_variables: Iterable[str],
+    system: Any | None = None,
+    excluded: Mapping[str, str] | None = None,
+    left_out: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """How many of the eCPS's exported inputs this H5 provides; each missing one with why."""
     reference = ecps_columns()["ecps_exported_inputs"]
-    provided = sorted(set(reference) & set(exported))
-    missing = sorted(set(reference) - set(exported))
+    ours = set(h5_variables)
+    missing = sorted(set(reference) - ours)
+    reasons = {n: missing_reason(n, system, excluded or {}, left_out or {}) for n in missing}
+    by_reason: dict[str, int] = {}
+    for reason in reasons.values():
+        key = reason.split(" (")[0].split(":")[0]
+        by_reason[key] = by_reason.get(key, 0) + 1
     return {
         "ecps_inputs": len(reference),
-        "provided": len(provided),
-        "missing": missing,
-        "missing_reason": "no source for it yet (taxcalc CPS scaffold only; donors come later)",
-        "extra_not_in_ecps": sorted(set(exported) - set(reference)),
+        "provided": len(set(reference) & ours),
+        "provided_share": round(len(set(reference) & ours) / len(reference), 4),
+        "missing": reasons,
+        "missing_by_reason": by_reason,
+        "extra_not_in_ecps": sorted(ours - set(reference)),
     }
 
 
 def build_manifest(
-    run_profile: dict[str, Any],
-    export: dict[str, Any],
-    sources: list[dict[str, Any]],
-    package_versions: dict[str, str],
+    run_profile: Mapping[str, Any],
+    export: Mapping[str, Any],
+    sources: list[Mapping[str, Any]],
+    package_versions: Mapping[str, str],
     h5_path: Path,
-    weights: pd.Series,
+    weights: pd.Series | None = None,
+    system: Any | None = None,
+    left_out: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Config, source provenance, versions, counts, weight totals, H5 hash/size, coverage."""
+    """Config, source provenance, versions, counts, weight totals, H5 hash/size, coverage.
+
+    ``export`` is ``ExportReport.as_dict()``; ``weights`` the calibrated household
+    weights (the H5's own total is in ``export``); ``system`` lets coverage say which
+    missing eCPS inputs this policyengine-us does not have or computes; ``left_out``
+    names inputs omitted on purpose, with the reason.
+    """
+    h5_path = Path(h5_path)
+    h5_variables = export.get("h5_variables") or [
+        *export.get("id_variables", []),
+        *export["exported_variables"],
+    ]
+    weight_block: dict[str, Any] = {
+        "household_weight_total": float(export.get("household_weight_total", 0.0))
+    }
+    if weights is not None:
+        weight_block.update(
+            calibrated_weight_total=float(weights.sum()),
+            nonzero_household_weights=int((weights > 0).sum()),
+            households=int(len(weights)),
+        )
+    for key in ("calibration_backend", "state_calibrated"):
+        if key in run_profile:
+            weight_block[key] = run_profile[key]
     return {
-        "dataset": Path(h5_path).name,
-        "config": run_profile,
-        "sources": sources,
-        "package_versions": package_versions,
-        "record_counts": export["record_counts"],
-        "weights": {
-            "household_weight_total": float(weights.sum()),
-            "nonzero_household_weights": int((weights > 0).sum()),
-            "calibration_backend": run_profile["calibration_backend"],
-            "state_calibrated": run_profile["state_calibrated"],
-        },
-        "h5": {"sha256": file_sha256(h5_path), "size_bytes": Path(h5_path).stat().st_size},
+        "manifest_schema_version": MANIFEST_SCHEMA_VERSION,
+        "dataset": h5_path.name,
+        "year": export.get("year", run_profile.get("year")),
+        "config": dict(run_profile),
+        "sources": [dict(source) for source in sources],
+        "package_versions": dict(package_versions),
+        "record_counts": dict(export["record_counts"]),
+        "weights": weight_block,
+        "h5": {"sha256": file_sha256(h5_path), "size_bytes": h5_path.stat().st_size},
         "exported_variables": export["exported"],
         "excluded_columns": export["excluded"],
-        "ecps_coverage": ecps_coverage(export["exported_variables"]),
+        "ecps_coverage": ecps_coverage(h5_variables, system, export["excluded"], left_out),
     }

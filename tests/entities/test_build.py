@@ -68,3 +68,9 @@ def test_childcare_expenses_move_from_tax_units_to_their_spm_unit():
     units_per_spm = bundle.person.groupby("spm_unit_id")["tax_unit_id"].nunique()
     assert (spm == 100.0 * units_per_spm.reindex(spm.index)).all()
     assert spm.sum() == 100.0 * len(frame.tables["tax_unit"])
+
+
+def test_group_ids_are_dense_so_float32_holds_them_exactly(bundle):
+    for entity in ("family", "spm_unit", "marital_unit"):
+        ids = bundle.tables[entity][f"{entity}_id"]
+        assert ids.tolist() == list(range(1, len(ids) + 1)), entity

@@ -1,25 +1,37 @@
 import shutil
+import time
 
 import h5py
 import numpy as np
 import pytest
 
+from microplex_assets.publication.h5_export import write_policyengine_h5
 from microplex_assets.publication.schema_gate import check_h5_schema, check_microsimulation
 from microplex_resources.policyengine_runtime import policyengine_microsimulation
+from tests.publication.households import tiny_bundle
 
 
-def test_good_file_passes(good_h5, pe_system):
+@pytest.fixture()
+def tiny_h5(tmp_path, pe_system):
+    path = tmp_path / "policyengine_us_2024.h5"
+    write_policyengine_h5(tiny_bundle(), path, pe_system)
+    return path
+
+
+def test_good_file_passes_with_numbers(tiny_h5, pe_system):
+    result = check_h5_schema(tiny_h5, pe_system, 2024)
+    assert result.passed, result.failures
+    metrics = result.metrics
+    assert metrics["person_records"] == 9 and metrics["household_records"] == 4
+    assert metrics["tax_unit_records"] == 5 and metrics["marital_unit_records"] == 8
+    assert metrics["household_weight_total"] == 4_500.0
+    assert metrics["tax_units_with_supplied_roles"] == 5
+    assert metrics["failures"] == 0
+
+
+def test_stage6_bundle_passes(good_h5, pe_system):
     result = check_h5_schema(good_h5, pe_system, 2024)
     assert result.passed, result.failures
-    assert result.metrics["household_records"] == 40
-
-
-def _broken(tmp_path, good_h5, edit):
-    path = tmp_path / "broken.h5"
-    shutil.copyfile(good_h5, path)
-    with h5py.File(path, "r+") as h5:
-        edit(h5)
-    return path
 
 
 def _replace(h5, name, values):
@@ -28,36 +40,136 @@ def _replace(h5, name, values):
     h5.create_group(name).create_dataset("2024", data=values)
 
 
-@pytest.mark.parametrize(
-    ("edit", "expected"),
-    [
-        (lambda h5: h5["person_id"]["2024"].__setitem__(1, h5["person_id"]["2024"][0]),
-         "person_id: 1 duplicate ids"),
-        (lambda h5: h5["person_household_id"]["2024"].__setitem__(0, 10**9),
-         "person_household_id: 1 persons point to no household_id"),
-        (lambda h5: h5["household_weight"]["2024"].__setitem__(0, -5.0),
-         "household_weight: 1 negative or non-finite"),
-        (lambda h5: _replace(h5, "tax_unit_role_input",
-                             np.full(len(h5["person_id"]["2024"]), b"BOSS")),
-         "tax_unit_role_input: values [np.bytes_(b'BOSS')] are not enum members"),
-        (lambda h5: _replace(h5, "ssi_reported", np.zeros(len(h5["person_id"]["2024"]))),
-         "ssi_reported: reported source column must not be exported"),
-        (lambda h5: _replace(h5, "my_column", np.zeros(3)), "my_column: not a policyengine-us"),
-        (lambda h5: _replace(h5, "income_tax", np.zeros(len(h5["tax_unit_id"]["2024"]),
-                                                        dtype=np.float32)),
-         "income_tax: formula variable"),
-        (lambda h5: _replace(h5, "age", np.zeros(2)), "age: 2 values, expected"),
-        (lambda h5: h5.__delitem__("person_spm_unit_id"), "person_spm_unit_id: required id"),
-    ],
-)  # fmt: skip
-def test_broken_files_fail_with_the_problem_named(tmp_path, good_h5, pe_system, edit, expected):
-    result = check_h5_schema(_broken(tmp_path, good_h5, edit), pe_system, 2024)
+def _set(name, index, value):
+    def edit(h5):
+        h5[name]["2024"][index] = value
+
+    return edit
+
+
+def _with(array, index, value):
+    """A copy of a bytes array with one value replaced (wider than the stored width)."""
+    array = array.astype(object)
+    array[index] = value
+    return array.astype("S")
+
+
+def _remap_family_ids(h5, new_ids):
+    for name in ("family_id", "person_family_id"):
+        old = h5[name]["2024"][:]
+        _replace(h5, name, np.array([new_ids.get(i, i) for i in old], dtype=np.int64))
+
+
+def _persons(h5):
+    return len(h5["person_id"]["2024"])
+
+
+BROKEN = {
+    "duplicate person_id": (_set("person_id", 1, 1001), "person_id: 1 duplicate ids"),
+    "dangling link": (
+        _set("person_household_id", 0, 999),
+        "person_household_id: 1 persons point to no household_id",
+    ),
+    "empty household": (_set("household_id", 0, 777), "household_id: 1 household units have no"),
+    "negative weight": (
+        _set("household_weight", 0, -5.0),
+        "household_weight: 1 negative or non-finite weights",
+    ),
+    "nan weight": (_set("household_weight", 1, np.nan), "household_weight: 1 negative"),
+    "invalid enum": (
+        _set("tenure_type", 0, b"CASTLE"),
+        "tenure_type: values ['CASTLE'] are not members of TenureType",
+    ),
+    "reported column": (
+        lambda h5: _replace(h5, "snap_reported", np.zeros(5, dtype=np.float32)),
+        "snap_reported: reported source column must not be exported",
+    ),
+    "non-PE column": (
+        lambda h5: _replace(h5, "my_column", np.zeros(3)),
+        "my_column: not a policyengine-us variable",
+    ),
+    "formula variable": (
+        lambda h5: _replace(h5, "income_tax", np.zeros(5, dtype=np.float32)),
+        "income_tax: formula variable",
+    ),
+    "wrong length": (lambda h5: _replace(h5, "age", np.zeros(2)), "age: 2 values, expected 9"),
+    "wrong dtype": (
+        lambda h5: _replace(h5, "is_female", np.zeros(_persons(h5))),
+        "is_female: dtype float64, expected bool",
+    ),
+    "enum as integers": (
+        lambda h5: _replace(h5, "tenure_type", np.zeros(4, dtype=np.int16)),
+        "tenure_type: dtype int16, expected enum names as bytes",
+    ),
+    "missing id": (
+        lambda h5: h5.__delitem__("person_spm_unit_id"),
+        "person_spm_unit_id: required id variable missing",
+    ),
+    "missing weight": (
+        lambda h5: h5.__delitem__("household_weight"),
+        "household_weight: missing",
+    ),
+    "wrong year": (
+        lambda h5: h5["age"].move("2024", "2023"),
+        "age: no dataset for year 2024",
+    ),
+    "bare dataset": (
+        lambda h5: h5.create_dataset("is_blind", data=np.zeros(9, dtype=bool)),
+        "is_blind: a bare dataset",
+    ),
+    "two heads": (
+        _set("tax_unit_role_input", 1, b"HEAD"),
+        "tax_unit_role_input: 1 tax units lack exactly one HEAD",
+    ),
+    "partial roles": (
+        lambda h5: _replace(
+            h5,
+            "tax_unit_role_input",
+            _with(h5["tax_unit_role_input"]["2024"][:], 3, b"UNSPECIFIED"),
+        ),
+        "tax_unit_role_input: 1 tax units supply roles for some members only",
+    ),
+    "tax unit across households": (
+        _set("person_household_id", 1, 102),  # the spouse of household 101
+        "tax_unit: 1 units span more than one household",
+    ),
+    "id beyond int32": (
+        lambda h5: _replace(h5, "household_id", h5["household_id"]["2024"][:] + np.int64(2**33)),
+        "household_id: 4 ids change and 0 collide when PolicyEngine casts them to int32",
+    ),
+    # The stage-6 scheme household_id * 100 + family_position past household 167,772:
+    # float32 (PolicyEngine's family_id dtype) is exact only below 2**24.
+    "family id beyond float32": (
+        lambda h5: _remap_family_ids(h5, {1041: 20_022_803, 1031: 20_022_804}),
+        "family_id: 1 ids change and 1 collide when PolicyEngine casts them to float32",
+    ),
+    "not HDF5": (lambda h5: None, "broken.h5: does not open as HDF5"),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_broken_files_fail_with_the_problem_named(tmp_path, tiny_h5, pe_system, case):
+    edit, expected = BROKEN[case]
+    path = tmp_path / "broken.h5"
+    shutil.copyfile(tiny_h5, path)
+    if case == "not HDF5":
+        path.write_bytes(b"not an HDF5 file")
+    else:
+        with h5py.File(path, "r+") as h5:
+            edit(h5)
+    result = check_h5_schema(path, pe_system, 2024)
     assert not result.passed
     assert any(expected in failure for failure in result.failures), result.failures
+    assert result.metrics["failures"] == len(result.failures)
 
 
-def test_microsimulation_computes_income_tax_and_net_income(good_h5):
-    result = check_microsimulation(good_h5, 2024, policyengine_microsimulation)
+def test_microsimulation_computes_finite_income_tax_and_net_income(tiny_h5, pe_system):
+    started = time.perf_counter()
+    result = check_microsimulation(tiny_h5, 2024, policyengine_microsimulation)
+    print(f"tiny microsimulation: {time.perf_counter() - started:.1f}s")
     assert result["finite"] is True
-    assert result["household_net_income_total_bn"] > 0
-    assert np.isfinite(result["income_tax_total_bn"])
+    assert result["income_tax_records"] == 5 and result["household_net_income_records"] == 4
+    assert np.isfinite(result["income_tax_total"])
+    # Weighted market income is $263.3m (wages, Social Security, interest); net income
+    # is that less taxes plus benefits, so within a plausible band of it.
+    assert 0.7 * 263.3e6 < result["household_net_income_total"] < 1.2 * 263.3e6
