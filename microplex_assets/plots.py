@@ -36,3 +36,28 @@ def save_png(png: bytes, path: Path) -> Path:
 def png_markdown(png: bytes, alt: str) -> str:
     """Markdown that shows the PNG inline in the Dagster UI."""
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
+
+
+def loss_curves_png(histories: dict[str, pd.DataFrame], title: str) -> bytes:
+    """Train (solid) and held-out (dashed) loss per epoch for each method, log scale."""
+    figure, axis = plt.subplots(figsize=(8, 4), dpi=100)
+    for number, (method, history) in enumerate(histories.items()):
+        color = f"C{number}"
+        axis.plot(history["epoch"], history["train_loss"], color=color, label=f"{method} train")
+        axis.plot(
+            history["epoch"],
+            history["holdout_loss"],
+            color=color,
+            linestyle="--",
+            label=f"{method} held-out",
+        )
+    axis.set_yscale("log")
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("target loss")
+    axis.set_title(title)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()

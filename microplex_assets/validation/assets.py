@@ -5,12 +5,21 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from dagster import AssetExecutionContext, MetadataValue
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    AssetIn,
+    MetadataValue,
+    asset_check,
+)
 
 from microplex_assets.files import write_json_atomic
 from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata
 from microplex_assets.validation.aggregates import format_aggregates_markdown, national_aggregates
+from microplex_assets.validation.bundle import bundle_completeness
 from microplex_resources.policyengine_runtime import PolicyEngineRuntime
 
 
@@ -41,3 +50,30 @@ def national_aggregates_report(
         )
     )
     return table
+
+
+@asset_check(
+    asset=national_aggregates_report,
+    blocking=True,
+    partitions_def=product_geography_partitions,
+    additional_ins={"published_dataset": AssetIn("published_dataset")},
+    description="The bundle holds config, source versions, target-set hash, scores, target "
+    "deltas, record counts, nonzero weights, ESS and the benchmark aggregates.",
+)
+def bundle_complete(
+    context: AssetCheckExecutionContext,
+    national_aggregates_report: pd.DataFrame,
+    published_dataset: dict[str, Any],
+) -> AssetCheckResult:
+    missing, found = bundle_completeness(
+        Path(published_dataset["bundle_dir"]), Path(published_dataset["h5_path"]).name
+    )
+    return AssetCheckResult(
+        passed=not missing,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            "missing": MetadataValue.json(missing),
+            "files": MetadataValue.json(found["files"]),
+            "summary": f"{len(found['files'])} files; missing: {missing or 'nothing'}",
+        },
+    )

@@ -72,8 +72,9 @@ class Target:
 
     def __post_init__(self) -> None:
         if self.aggregation not in AGGREGATIONS:
-            raise ValueError(f"target '{self.name}': aggregation '{self.aggregation}' "
-                             f"not in {AGGREGATIONS}")  # fmt: skip
+            raise ValueError(
+                f"target '{self.name}': aggregation '{self.aggregation}' not in {AGGREGATIONS}"
+            )
         if self.scope not in SCOPES:
             raise ValueError(f"target '{self.name}': scope '{self.scope}' not in {SCOPES}")
         if self.entity not in ENTITIES:
@@ -137,13 +138,22 @@ class TargetSet:
 
         rows = []
         for t in self.targets:
-            rows.append({
-                "name": t.name, "value": t.value, "period": t.period, "variable": t.variable,
-                "aggregation": t.aggregation, "entity": t.entity, "scope": t.scope,
-                "geography": t.geography, "family": t.family, "group": t.group,
-                "filters": "; ".join(f.describe() for f in t.filters),
-                "agency": t.source.get("agency"), "table": t.source.get("table"),
-                "source_year": t.source.get("year"),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "name": t.name,
+                    "value": t.value,
+                    "period": t.period,
+                    "variable": t.variable,
+                    "aggregation": t.aggregation,
+                    "entity": t.entity,
+                    "scope": t.scope,
+                    "geography": t.geography,
+                    "family": t.family,
+                    "group": t.group,
+                    "filters": "; ".join(f.describe() for f in t.filters),
+                    "agency": t.source.get("agency"),
+                    "table": t.source.get("table"),
+                    "source_year": t.source.get("year"),
+                }
+            )
         return pd.DataFrame(rows)
-

@@ -1,0 +1,287 @@
+"""Target materialization (stage 7): each target's per-household contribution, by PolicyEngine.
+
+For a target t and household h, ``M[t, h]`` is what h adds to t's estimate at weight 1:
+the sum over h's records of the target's entity that pass the scope rule, the filters and
+the geography, of the variable (sums) or of 1 (counts). Every quantity comes from
+``policyengine_us`` on the candidate population, so the weights are fitted to the same
+numbers a user of the published H5 will compute. The estimate of every target is then
+``M @ weights``: scoring any weight vector (ours, the eCPS-method baseline's) is one
+sparse product, no new simulation.
+
+Targets that cannot be scored are dropped into the ledger with the reason: variable
+missing from this policyengine-us, geography absent from the candidate, zero value
+(|t| < 0.1, as the eCPS method drops them), or no support (no household contributes).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from microplex_assets.calibration.loss import target_loss
+from microplex_assets.calibration.targets.model import Target, TargetFilter, TargetSet
+from microplex_assets.partitions import STATE_FIPS
+
+MIN_ABS_TARGET = 0.1
+# Ledger reasons that mean PolicyEngine or the candidate cannot score the target at all.
+UNSUPPORTED_REASONS = ("variable missing", "geography absent", "computation failed")
+LEDGER_COLUMNS = (
+    "name",
+    "family",
+    "group",
+    "geography",
+    "value",
+    "status",
+    "reason",
+    "supporting_households",
+)
+
+
+class SimulationArrays:
+    """Numpy arrays of a ``Microsimulation``, computed once each and mapped to an entity.
+
+    Wrapping the simulation keeps the matrix code testable and makes every variable cost
+    one PolicyEngine computation however many targets use it.
+    """
+
+    def __init__(self, simulation: Any, year: int) -> None:
+        self.simulation = simulation
+        self.year = year
+        self.system = simulation.tax_benefit_system
+        self._cache: dict[tuple[str, str], np.ndarray] = {}
+        self.household_ids = self.values("household_id", "household")
+
+    def has_variable(self, name: str) -> bool:
+        return name in self.system.variables
+
+    def values(self, variable: str, entity: str) -> np.ndarray:
+        """``variable`` for every record of ``entity`` (group values broadcast to persons,
+        person values summed to groups, as PolicyEngine's ``map_to`` does)."""
+        key = (variable, entity)
+        if key not in self._cache:
+            native = self.system.variables[variable].entity.key
+            mapped = None if native == entity else entity
+            result = self.simulation.calculate(variable, self.year, map_to=mapped)
+            # pd.Series drops microdf's weights (and its warning): raw per-record values.
+            self._cache[key] = pd.Series(result).to_numpy()
+        return self._cache[key]
+
+    def household_position(self, entity: str) -> np.ndarray:
+        """For each record of ``entity``, the column of its household in the matrix."""
+        key = ("__household_position__", entity)
+        if key not in self._cache:
+            ids = self.values("household_id", entity)
+            order = np.argsort(self.household_ids)
+            self._cache[key] = order[np.searchsorted(self.household_ids, ids, sorter=order)]
+        return self._cache[key]
+
+
+def filter_mask(arrays: SimulationArrays, target_filter: TargetFilter, entity: str) -> np.ndarray:
+    """Records of ``entity`` that pass one filter."""
+    values = arrays.values(target_filter.variable, entity)
+    if target_filter.equals is not None:
+        return np.isin(values.astype(str), list(target_filter.equals))
+    numeric = values.astype(float)
+    mask = (numeric >= target_filter.low) & (numeric < target_filter.high)
+    if target_filter.nonzero:
+        mask &= numeric != 0
+    return mask
+
+
+def record_contributions(arrays: SimulationArrays, target: Target) -> np.ndarray:
+    """Each record's contribution to the target (0 for records outside it)."""
+    entity = target.entity
+    mask = np.ones(len(arrays.household_position(entity)), dtype=bool)
+    if target.scope == "filer":
+        mask &= arrays.values("tax_unit_is_filer", entity).astype(bool)
+    if target.scope == "recipient":
+        mask &= arrays.values(target.variable, entity).astype(float) > 0
+    if target.geography != "US":
+        mask &= arrays.values("state_fips", entity).astype(int) == STATE_FIPS[target.geography]
+    for target_filter in target.filters:
+        mask &= filter_mask(arrays, target_filter, entity)
+    if target.aggregation == "count":
+        return mask.astype(float)
+    return np.where(mask, arrays.values(target.variable, entity).astype(float), 0.0)
+
+
+def unsupported_reason(arrays: SimulationArrays, target: Target, states: set[int]) -> str | None:
+    """Why a target cannot be scored before computing it, or None."""
+    needed = [target.variable, *(f.variable for f in target.filters)]
+    missing = [name for name in needed if not arrays.has_variable(name)]
+    if missing:
+        return f"variable missing: {', '.join(missing)} not in this policyengine-us"
+    if abs(target.value) < MIN_ABS_TARGET:
+        return f"zero value: |{target.value:g}| < {MIN_ABS_TARGET}"
+    if target.geography != "US" and STATE_FIPS[target.geography] not in states:
+        return f"geography absent: no candidate household in {target.geography}"
+    return None
+
+
+@dataclass
+class TargetMatrix:
+    """Kept targets x households contributions, the ledger of every target, the split."""
+
+    matrix: sparse.csr_matrix
+    targets: TargetSet
+    household_ids: np.ndarray
+    ledger: pd.DataFrame
+    train: np.ndarray  # bool per kept target: True = fitted, False = held out
+
+    @property
+    def values(self) -> np.ndarray:
+        return np.array([t.value for t in self.targets], dtype=float)
+
+    @property
+    def is_national(self) -> np.ndarray:
+        return np.array([t.is_national for t in self.targets], dtype=bool)
+
+    @property
+    def families(self) -> np.ndarray:
+        return np.array([t.family for t in self.targets])
+
+    @property
+    def groups(self) -> np.ndarray:
+        return np.array([t.group for t in self.targets])
+
+    def estimates(self, weights: np.ndarray) -> np.ndarray:
+        return np.asarray(self.matrix @ np.asarray(weights, dtype=float)).ravel()
+
+    def aligned(self, weights: pd.Series) -> np.ndarray:
+        """Weights by household_id put in the matrix's column order (KeyError names gaps)."""
+        missing = np.setdiff1d(self.household_ids, weights.index.to_numpy())
+        if len(missing):
+            raise KeyError(f"weights lack {len(missing)} households of the matrix: {missing[:5]}")
+        return weights.reindex(self.household_ids).to_numpy(dtype=float)
+
+    def loss(self, weights: np.ndarray, mask: np.ndarray | None = None) -> float:
+        """The shared target loss on the targets in ``mask`` (all kept targets by default)."""
+        mask = np.ones(len(self.targets), dtype=bool) if mask is None else mask
+        return target_loss(self.estimates(weights)[mask], self.values[mask], self.is_national[mask])
+
+    def counts(self, loaded: int) -> dict[str, int]:
+        """loaded (the cell's registry targets), supported (PolicyEngine can compute them and
+        the geography is present), kept (also a nonzero value and support), held out, train."""
+        unsupported = self.ledger["reason"].str.startswith(UNSUPPORTED_REASONS)
+        return {
+            "loaded": int(loaded),
+            "supported": int(loaded - unsupported.sum()),
+            "kept": int(len(self.targets)),
+            "held_out": int((~self.train).sum()),
+            "train": int(self.train.sum()),
+        }
+
+    def save(self, folder: Path) -> dict[str, Path]:
+        """matrix npz, kept targets + split parquet, ledger CSV, household ids (benchmarks
+        and notebooks read these without rerunning PolicyEngine)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = {
+            "matrix": folder / "target_matrix.npz",
+            "targets": folder / "target_matrix_targets.parquet",
+            "ledger": folder / "target_ledger.csv",
+            "household_ids": folder / "target_matrix_household_ids.npy",
+        }
+        sparse.save_npz(paths["matrix"], self.matrix)
+        frame = self.targets.to_frame()
+        frame["is_national"] = self.is_national
+        frame["train"] = self.train
+        frame.to_parquet(paths["targets"], index=False)
+        self.ledger.to_csv(paths["ledger"], index=False)
+        np.save(paths["household_ids"], self.household_ids)
+        return paths
+
+
+def materialize_targets(
+    arrays: SimulationArrays,
+    target_set: TargetSet,
+    progress: Callable[[str], None] | None = None,
+) -> TargetMatrix:
+    """Compute every supported target's household contributions; ledger every target.
+
+    Every kept target starts as a training target; ``holdout.split_by_groups`` moves
+    whole groups out.
+    """
+    states = set(np.unique(arrays.values("state_fips", "household").astype(int)).tolist())
+    n_households = len(arrays.household_ids)
+    rows, columns, data, kept, ledger = [], [], [], [], []
+    started = time.perf_counter()
+    for number, target in enumerate(target_set, start=1):
+        reason = unsupported_reason(arrays, target, states)
+        support = 0
+        if reason is None:
+            try:
+                contributions = record_contributions(arrays, target)
+            except Exception as error:  # a PolicyEngine formula failing names the target
+                reason = f"computation failed: {type(error).__name__}: {error}"
+            else:
+                by_household = np.bincount(
+                    arrays.household_position(target.entity),
+                    weights=contributions,
+                    minlength=n_households,
+                )
+                nonzero = np.flatnonzero(by_household)
+                support = len(nonzero)
+                if not support:
+                    reason = "no support: no candidate household contributes"
+                else:
+                    rows.append(np.full(support, len(kept)))
+                    columns.append(nonzero)
+                    data.append(by_household[nonzero])
+                    kept.append(target)
+        ledger.append(
+            {
+                "name": target.name,
+                "family": target.family,
+                "group": target.group,
+                "geography": target.geography,
+                "value": target.value,
+                "status": "dropped" if reason else "kept",
+                "reason": reason or "",
+                "supporting_households": support,
+            }
+        )
+        if progress and number % 500 == 0:
+            progress(
+                f"materialized {number:,}/{len(target_set):,} targets "
+                f"({time.perf_counter() - started:.0f}s)"
+            )
+    matrix = sparse.csr_matrix(
+        (
+            np.concatenate(data) if data else np.zeros(0),
+            (
+                np.concatenate(rows) if rows else np.zeros(0, int),
+                np.concatenate(columns) if columns else np.zeros(0, int),
+            ),
+        ),
+        shape=(len(kept), n_households),
+    )
+    frame = pd.DataFrame(ledger, columns=list(LEDGER_COLUMNS))
+    frame["held_out"] = False
+    train = np.ones(len(kept), dtype=bool)
+    return TargetMatrix(matrix, TargetSet(tuple(kept)), arrays.household_ids, frame, train)
+
+
+def targets_for_geography(target_set: TargetSet, geography: str) -> TargetSet:
+    """The targets a cell is fitted and scored on: all of them for the US, a state's own
+    targets for a state (national totals do not describe one state's records)."""
+    if geography == "US":
+        return target_set
+    return TargetSet(tuple(t for t in target_set if t.geography == geography))
+
+
+def held_out_groups_for(
+    target_set: TargetSet, groups: list[str], geography: str
+) -> tuple[str, ...]:
+    """The profile's held-out groups that exist in the cell's targets (a state cell keeps
+    the state-level ones; national groups have no targets there)."""
+    present = {t.group for t in target_set}
+    if geography == "US":
+        return tuple(groups)
+    return tuple(g for g in groups if g in present)

@@ -1,0 +1,124 @@
+"""The loss record: a build's fit to its targets, next to every baseline, in the bundle.
+
+``loss_record.json`` is the machine-readable evidence of a release: target-set hash,
+target counts, train and held-out loss per method, per-family losses, each gate's
+verdict with value and threshold, weight diagnostics. It is validated against
+``loss_record.schema.json`` (kept beside this module) before it is published, so a
+record that lacks a field never reaches a bundle.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import numpy as np
+import pandas as pd
+
+from microplex_assets.calibration.scorecard import CANDIDATE, GateResult, Scorecard
+
+SCHEMA_PATH = Path(__file__).with_name("loss_record.schema.json")
+SCHEMA_VERSION = 1
+
+
+class LossRecordError(ValueError):
+    """A loss record does not match its JSON Schema; the message names the field."""
+
+
+@cache
+def loss_record_schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def validate_loss_record(record: dict[str, Any]) -> None:
+    """Raise LossRecordError naming the first field that breaks the schema."""
+    validator = jsonschema.Draft202012Validator(loss_record_schema())
+    errors = sorted(validator.iter_errors(record), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.absolute_path) or "(top level)"
+        raise LossRecordError(
+            f"loss record field '{where}': {first.message} ({len(errors)} schema errors)"
+        )
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: numpy scalars to Python, NaN/inf to None."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def build_loss_record(
+    *,
+    cell: dict[str, Any],
+    run_id: str,
+    target_set_hash: str,
+    target_counts: dict[str, int],
+    held_out_groups: list[str],
+    card: Scorecard,
+    gates: list[GateResult],
+    weight_diagnostics: dict[str, Any],
+    calibration: dict[str, Any],
+    pinned_baseline: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The loss record of one build (validated: raises LossRecordError if incomplete)."""
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "product": cell["product"],
+        "geography": cell["geography"],
+        "year": int(cell["year"]),
+        "run_id": run_id,
+        "target_set_hash": target_set_hash,
+        "target_counts": target_counts,
+        "held_out_groups": list(held_out_groups),
+        "losses": card.losses(),
+        "family_losses": card.family_losses().to_dict(orient="records"),
+        "salient_aggregates": card.salient_aggregates().to_dict(orient="records"),
+        "gates": [gate.as_dict() for gate in gates],
+        "weight_diagnostics": weight_diagnostics,
+        "calibration": calibration,
+        "pinned_baseline": pinned_baseline,
+    }
+    record = _clean(record)
+    validate_loss_record(record)
+    return record
+
+
+def wins_and_losses_markdown(card: Scorecard, baseline: str, top: int = 3) -> str:
+    """Per family, the targets where the candidate gained most and lost most vs baseline."""
+    deltas = card.target_deltas(baseline)
+    lines = [
+        f"Relative error |est - t + 1| / |t + 1|: {CANDIDATE} vs {baseline}; "
+        "gain > 0 means the candidate is closer.",
+        "",
+        "| family | kind | target | held out | candidate | baseline | gain |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for family, part in deltas.groupby("family", sort=True):
+        ordered = part.sort_values("gain", ascending=False)
+        picks = [("win", ordered.head(top)), ("loss", ordered.tail(top).iloc[::-1])]
+        for kind, rows in picks:
+            rows = rows[rows["gain"] > 0] if kind == "win" else rows[rows["gain"] < 0]
+            for row in rows.itertuples():
+                lines.append(
+                    f"| {family} | {kind} | `{row.name}` | {'yes' if not row.train else ''} | "
+                    f"{row.candidate_rel_error:.2%} | {row.baseline_rel_error:.2%} | "
+                    f"{row.gain:+.2%} |"
+                )
+    return "\n".join(lines)
+
+
+def losses_table(card: Scorecard) -> pd.DataFrame:
+    """method x (train, held_out, all) losses as a table for metadata and the runner."""
+    return pd.DataFrame([{"method": method, **values} for method, values in card.losses().items()])
