@@ -1,0 +1,69 @@
+"""Small pieces every target provider shares: skip records, band and state labels."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from microplex_assets.calibration.targets.model import TargetFilter
+
+# Census FIPS code -> postal code for the 50 states and DC (the geographies a CPS-based
+# build covers; Puerto Rico and the territories are left out on purpose).
+STATE_FIPS: dict[str, str] = {
+    "01": "AL", "02": "AK", "04": "AZ", "05": "AR", "06": "CA", "08": "CO", "09": "CT",
+    "10": "DE", "11": "DC", "12": "FL", "13": "GA", "15": "HI", "16": "ID", "17": "IL",
+    "18": "IN", "19": "IA", "20": "KS", "21": "KY", "22": "LA", "23": "ME", "24": "MD",
+    "25": "MA", "26": "MI", "27": "MN", "28": "MS", "29": "MO", "30": "MT", "31": "NE",
+    "32": "NV", "33": "NH", "34": "NJ", "35": "NM", "36": "NY", "37": "NC", "38": "ND",
+    "39": "OH", "40": "OK", "41": "OR", "42": "PA", "44": "RI", "45": "SC", "46": "SD",
+    "47": "TN", "48": "TX", "49": "UT", "50": "VT", "51": "VA", "53": "WA", "54": "WV",
+    "55": "WI", "56": "WY",
+}  # fmt: skip
+STATES: frozenset[str] = frozenset(STATE_FIPS.values())
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A source fact the registry deliberately left out, and why (shown in the UI)."""
+
+    provider: str
+    table: str  # source table or parameter path
+    item: str  # which row or fact
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def state_from_geo_id(geo_id: str) -> str | None:
+    """Postal code of a Census GEO_ID such as 0400000US06 (None outside the 50 states + DC)."""
+    return STATE_FIPS.get(str(geo_id)[-2:]) if str(geo_id).startswith("0400000US") else None
+
+
+def _money(x: float) -> str:
+    if x == 0:
+        return "0"
+    if x % 1_000_000 == 0:
+        return f"{x / 1_000_000:g}m"
+    if x % 1_000 == 0:
+        return f"{x / 1_000:g}k"
+    return str(int(round(x)))
+
+
+def band_label(low: float, high: float, prefix: str = "agi") -> str:
+    """Stable, readable band name: agi_all, agi_under_0, agi_50k_75k, agi_10m_plus."""
+    if math.isinf(low) and math.isinf(high):
+        return f"{prefix}_all"
+    if math.isinf(low):
+        return f"{prefix}_under_{_money(high)}"
+    if math.isinf(high):
+        return f"{prefix}_{_money(low)}_plus"
+    return f"{prefix}_{_money(low)}_{_money(high)}"
+
+
+def agi_band_filters(low: float, high: float) -> tuple[TargetFilter, ...]:
+    """The AGI band as a filter; the unbounded band needs none."""
+    if math.isinf(low) and math.isinf(high):
+        return ()
+    return (TargetFilter("adjusted_gross_income", float(low), float(high)),)

@@ -1,0 +1,403 @@
+"""State tables (IRS SOI state data, Census, USDA, CMS) and the SOI EITC table as targets.
+
+One function per carried table; each gives every target of one table the same ``group``
+per family (a held-out split moves a whole table). State geography is the postal code;
+rows outside the 50 states + DC (Puerto Rico) are reported as skipped. IRS SOI facts are
+filer-only like the national SOI tables; Census facts cover the whole population.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from microplex_assets.calibration.targets.aggregate_uprating import (
+    CBO_AGI,
+    CPI_U,
+    POPULATION_INDEX,
+    AggregateIndex,
+    Uprater,
+    total_index,
+)
+from microplex_assets.calibration.targets.common import (
+    STATES,
+    Skipped,
+    agi_band_filters,
+    band_label,
+    state_from_geo_id,
+)
+from microplex_assets.calibration.targets.model import Target, TargetFilter
+
+PROVIDER = "reference_tables"
+AGI_INDEX = total_index(CBO_AGI, "CBO projection of total AGI")
+SNAP_INDEX = total_index("calibration.gov.cbo.snap", "CBO SNAP outlays")
+EITC_INDEX = AggregateIndex(CPI_U, True, "CPI-U x population (EITC parameters are indexed)")
+
+AGI_STATE_COLUMNS = (
+    "GEO_ID",
+    "GEO_NAME",
+    "AGI_LOWER_BOUND",
+    "AGI_UPPER_BOUND",
+    "VALUE",
+    "IS_COUNT",
+    "VARIABLE",
+)
+AGE_BANDS = (
+    "0-4",
+    "5-9",
+    "10-14",
+    "15-19",
+    "20-24",
+    "25-29",
+    "30-34",
+    "35-39",
+    "40-44",
+    "45-49",
+    "50-54",
+    "55-59",
+    "60-64",
+    "65-69",
+    "70-74",
+    "75-79",
+    "80-84",
+    "85+",
+)
+AGE_STATE_COLUMNS = ("GEO_ID", "GEO_NAME", *AGE_BANDS)
+POPULATION_COLUMNS = ("state", "population", "population_under_5")
+SNAP_COLUMNS = ("GEO_ID", "Households", "Cost")
+EITC_STATE_COLUMNS = ("GEO_ID", "Returns", "Amount")
+EITC_CHILDREN_COLUMNS = ("count_children", "agi_lower", "agi_upper", "returns", "amount")
+MEDICAID_COLUMNS = ("state", "enrollment")
+
+PEOPLE = dict(
+    variable="person_count",
+    aggregation="count",
+    entity="person",
+    scope="population",
+    family="population",
+)
+RETURNS = dict(
+    variable="tax_unit_is_filer",
+    aggregation="count",
+    entity="tax_unit",
+    scope="filer",
+    family="returns",
+)
+
+
+@dataclass(frozen=True)
+class Table:
+    """One carried table being turned into targets at one build year."""
+
+    entry: dict[str, Any]  # SOURCES.json entry plus ``file``
+    uprater: Uprater
+    skipped: list[Skipped]
+
+    @property
+    def year(self) -> int:
+        return int(str(self.entry["year"]).strip())
+
+    def target(
+        self, name: str, reported: float, index: AggregateIndex, column: str, **fields: Any
+    ) -> Target:
+        """A target worth ``reported`` x the factor from the table's year to the build year."""
+        source = {
+            "provider": PROVIDER,
+            "agency": self.entry["agency"],
+            "table": self.entry["table"],
+            "year": self.year,
+            "file": self.entry["file"],
+            "column": column,
+            "reported_value": float(reported),
+        }
+        source.update(self.uprater.record(index, self.year))
+        fields.setdefault("geography", "US")
+        return Target(
+            name=name,
+            value=float(reported) * source["uprating_factor"],
+            period=self.uprater.year,
+            source=source,
+            **fields,
+        )
+
+    def state(self, code: Any) -> str:
+        """Postal code of a state code or GEO_ID ("" and a skip record outside the 51)."""
+        state = str(code) if str(code) in STATES else state_from_geo_id(str(code))
+        if state is None:
+            self.skipped.append(
+                Skipped(
+                    PROVIDER,
+                    self.entry["table"],
+                    f"row {code}",
+                    "outside the 50 states and DC the build covers",
+                )
+            )
+            return ""
+        return state
+
+
+def agi_state_targets(frame: pd.DataFrame, table: Table) -> list[Target]:
+    """Returns (count) and AGI (sum) by state x AGI band."""
+    targets = []
+    for row in frame.itertuples(index=False):
+        state = table.state(row.GEO_ID)
+        if not state:
+            continue
+        if str(row.GEO_NAME) != state:
+            raise ValueError(f"{table.entry['file']}: {row.GEO_ID} is {state}, not {row.GEO_NAME}")
+        low, high = float(row.AGI_LOWER_BOUND), float(row.AGI_UPPER_BOUND)
+        band, filters = band_label(low, high), agi_band_filters(low, high)
+        if bool(row.IS_COUNT):
+            targets.append(
+                table.target(
+                    f"irs_soi/returns/count/{band}/state/{state}",
+                    row.VALUE,
+                    POPULATION_INDEX,
+                    "N1",
+                    geography=state,
+                    group="irs_soi/returns_by_state",
+                    filters=filters,
+                    **RETURNS,
+                )
+            )
+        else:
+            targets.append(
+                table.target(
+                    f"irs_soi/adjusted_gross_income/sum/{band}/state/{state}",
+                    row.VALUE,
+                    AGI_INDEX,
+                    "A00100",
+                    variable="adjusted_gross_income",
+                    aggregation="sum",
+                    entity="tax_unit",
+                    scope="filer",
+                    geography=state,
+                    family="agi",
+                    group="irs_soi/agi_by_state",
+                    filters=filters,
+                )
+            )
+    return targets
+
+
+def _age_band(label: str) -> tuple[float, float, str]:
+    if label.endswith("+"):
+        return float(label[:-1]), math.inf, f"age_{label[:-1]}_plus"
+    low, high = (int(x) for x in label.split("-"))
+    return float(low), float(high + 1), f"age_{low}_{high}"
+
+
+def age_state_targets(frame: pd.DataFrame, table: Table) -> list[Target]:
+    """People by state x 5-year age band."""
+    targets = []
+    for _, row in frame.iterrows():
+        state = table.state(row["GEO_ID"])
+        for label in AGE_BANDS if state else ():
+            low, high, band = _age_band(label)
+            targets.append(
+                table.target(
+                    f"census/population_by_age/{band}/state/{state}",
+                    row[label],
+                    POPULATION_INDEX,
+                    label,
+                    geography=state,
+                    group="census/population_by_age_by_state",
+                    filters=(TargetFilter("age", low, high),),
+                    **PEOPLE,
+                )
+            )
+    return targets
+
+
+def population_state_targets(
+    frame: pd.DataFrame, table: Table, age_states: set[str]
+) -> list[Target]:
+    """State population; under-5 only for states the age table lacks (else a duplicate)."""
+    targets = []
+    for row in frame.itertuples(index=False):
+        state = table.state(row.state)
+        if not state:
+            continue
+        targets.append(
+            table.target(
+                f"census/population/count/state/{state}",
+                row.population,
+                POPULATION_INDEX,
+                "population",
+                geography=state,
+                group="census/population_by_state",
+                **PEOPLE,
+            )
+        )
+        if state in age_states:
+            table.skipped.append(
+                Skipped(
+                    PROVIDER,
+                    table.entry["table"],
+                    f"population_under_5 {state}",
+                    "same fact as the age_state.csv 0-4 band (kept)",
+                )
+            )
+            continue
+        targets.append(
+            table.target(
+                f"census/population_by_age/age_0_4/state/{state}",
+                row.population_under_5,
+                POPULATION_INDEX,
+                "population_under_5",
+                geography=state,
+                group="census/population_by_state",
+                filters=(TargetFilter("age", 0.0, 5.0),),
+                **PEOPLE,
+            )
+        )
+    return targets
+
+
+def snap_state_targets(frame: pd.DataFrame, table: Table) -> list[Target]:
+    """SNAP households (SPM units receiving SNAP) and benefit cost by state."""
+    targets = []
+    for row in frame.itertuples(index=False):
+        state = table.state(row.GEO_ID)
+        if not state:
+            continue
+        common = dict(
+            variable="snap",
+            entity="spm_unit",
+            geography=state,
+            family="snap",
+            group="usda/snap_by_state",
+        )
+        targets.append(
+            table.target(
+                f"usda/snap/count/state/{state}",
+                row.Households,
+                POPULATION_INDEX,
+                "Households",
+                aggregation="count",
+                scope="recipient",
+                **common,
+            )
+        )
+        targets.append(
+            table.target(
+                f"usda/snap/sum/state/{state}",
+                row.Cost,
+                SNAP_INDEX,
+                "Cost",
+                aggregation="sum",
+                scope="spm_unit",
+                **common,
+            )
+        )
+    return targets
+
+
+def eitc_state_targets(frame: pd.DataFrame, table: Table) -> list[Target]:
+    """EITC returns and amount by state."""
+    targets = []
+    for row in frame.itertuples(index=False):
+        state = table.state(row.GEO_ID)
+        if not state:
+            continue
+        common = dict(
+            variable="eitc",
+            entity="tax_unit",
+            scope="filer",
+            geography=state,
+            family="eitc",
+            group="irs_soi/eitc_by_state",
+        )
+        targets.append(
+            table.target(
+                f"irs_soi/eitc/count/state/{state}",
+                row.Returns,
+                POPULATION_INDEX,
+                "N59660",
+                aggregation="count",
+                filters=(TargetFilter("eitc", nonzero=True),),
+                **common,
+            )
+        )
+        targets.append(
+            table.target(
+                f"irs_soi/eitc/sum/state/{state}",
+                row.Amount,
+                EITC_INDEX,
+                "A59660",
+                aggregation="sum",
+                **common,
+            )
+        )
+    return targets
+
+
+def eitc_children_targets(frame: pd.DataFrame, table: Table) -> list[Target]:
+    """National EITC returns and amount by AGI band x qualifying children (3 = 3 or more)."""
+    targets = []
+    for row in frame.itertuples(index=False):
+        children = int(row.count_children)
+        low, high = float(row.agi_lower), float(row.agi_upper)
+        kids = TargetFilter(
+            "eitc_child_count", float(children), math.inf if children >= 3 else float(children + 1)
+        )
+        label = "children_3_plus" if children >= 3 else f"children_{children}"
+        filters = (*agi_band_filters(low, high), kids)
+        common = dict(
+            variable="eitc",
+            entity="tax_unit",
+            scope="filer",
+            family="eitc",
+            group="irs_soi/eitc_by_agi_and_children",
+        )
+        band = band_label(low, high)
+        targets.append(
+            table.target(
+                f"irs_soi/eitc/count/{band}/{label}",
+                row.returns,
+                POPULATION_INDEX,
+                "returns",
+                aggregation="count",
+                filters=(*filters, TargetFilter("eitc", nonzero=True)),
+                **common,
+            )
+        )
+        targets.append(
+            table.target(
+                f"irs_soi/eitc/sum/{band}/{label}",
+                row.amount,
+                EITC_INDEX,
+                "amount",
+                aggregation="sum",
+                filters=filters,
+                **common,
+            )
+        )
+    return targets
+
+
+def medicaid_state_targets(frame: pd.DataFrame, table: Table) -> list[Target]:
+    """People enrolled in Medicaid (Medicaid only, no CHIP: ``medicaid_enrolled``) by state."""
+    targets = []
+    for row in frame.itertuples(index=False):
+        state = table.state(row.state)
+        if state:
+            targets.append(
+                table.target(
+                    f"cms/medicaid_enrollment/count/state/{state}",
+                    row.enrollment,
+                    POPULATION_INDEX,
+                    "enrollment",
+                    variable="medicaid_enrolled",
+                    aggregation="count",
+                    entity="person",
+                    scope="recipient",
+                    geography=state,
+                    family="medicaid",
+                    group="cms/medicaid_enrollment_by_state",
+                )
+            )
+    return targets
