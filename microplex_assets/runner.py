@@ -38,6 +38,8 @@ class BuildSummary:
     stage_status: pd.DataFrame
     gates: pd.DataFrame
     aggregates: pd.DataFrame | None
+    losses: pd.DataFrame | None = None
+    target_counts: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
     def render(self) -> str:
@@ -55,6 +57,9 @@ class BuildSummary:
             "gates:",
             self.gates.to_markdown(index=False) if len(self.gates) else "(no checks ran)",
         ]
+        if self.losses is not None:
+            lines += ["", f"target loss on the same kept targets {json.dumps(self.target_counts)}:"]
+            lines.append(self.losses.to_markdown(index=False, floatfmt=".4g"))
         if self.aggregates is not None:
             lines += ["", "national aggregates (policyengine-us):"]
             lines.append(self.aggregates.to_markdown(index=False, floatfmt=",.1f"))
@@ -200,7 +205,17 @@ def build_cell(
         stage_status=stage_status_table(result, asset_groups),
         gates=gate_table(instance, result.run_id),
         aggregates=aggregates,
+        losses=loss_table(published["loss_record"]) if published else None,
+        target_counts=published["loss_record"]["target_counts"] if published else {},
         failures=failures,
+    )
+
+
+def loss_table(record: dict[str, Any]) -> pd.DataFrame:
+    """Train, held-out and overall target loss per method, from a loss record."""
+    return pd.DataFrame(
+        [{"method": method, **losses} for method, losses in record["losses"].items()],
+        columns=["method", "train", "held_out", "all"],
     )
 
 

@@ -22,14 +22,34 @@ class BuildSettings(ConfigurableResource):
         default="seed_passthrough", description="Stage-5 backend that makes the candidate."
     )
     calibration_backend: str = Field(
-        default="none",
-        description="Calibration backend. 'none' publishes the sample's design weights.",
+        default="microplex",
+        description="Calibration backend: 'microplex' (torch solver, epoch chosen by held-out "
+        "loss) or 'none' (publish the sample's design weights, labelled not calibrated).",
+    )
+    held_out_groups: list[str] | None = Field(
+        default=None,
+        description="Target groups held out of the fit (whole groups); default: the "
+        "registry's DEFAULT_HELD_OUT_GROUPS (one state-level, one income/program group).",
+    )
+    l0_lambda: float = Field(
+        default=0.0,
+        description="Hard-concrete L0 penalty for sparse weights; 0 means no gates at all.",
+    )
+    calibration_epochs: int | None = Field(
+        default=None, description="Solver epochs; default: the solver's own default."
+    )
+    calibration_device: str = Field(
+        default="auto", description="torch device for the solver: auto, cpu or cuda."
     )
     baseline_h5_path: str | None = Field(
         default=None, description="Optional pinned external H5 (e.g. the real eCPS) to compare."
     )
     baseline_h5_sha256: str | None = Field(
         default=None, description="Expected SHA256 of the pinned baseline H5."
+    )
+    baseline_h5_versions: dict[str, str] | None = Field(
+        default=None,
+        description="Package versions the pinned baseline H5 was built with (recorded).",
     )
     cps_path: str | None = Field(
         default=None, description="taxcalc-format cps.csv.gz; default: the file taxcalc ships."

@@ -13,15 +13,26 @@ EXPECTED_ASSETS = {
     "seed_frame": "seed",
     "candidate_population": "candidate",
     "entity_bundle": "entities",
+    "calibration_targets": "calibration",
+    "target_matrix": "calibration",
+    "ecps_baseline_weights": "calibration",
     "calibrated_weights": "calibration",
+    "pinned_baseline_scores": "calibration",
+    "calibration_scorecard": "calibration",
     "dataset_h5": "publication",
     "published_dataset": "publication",
     "national_aggregates_report": "validation",
 }
+# The same for every cell: a 51-shard backfill computes them once.
+UNPARTITIONED = {"cps_source_frame", "calibration_targets"}
 BLOCKING_CHECKS = {
     ("entity_bundle", "entity_links_intact"),
     ("calibrated_weights", "weights_valid"),
     ("dataset_h5", "schema_compatible"),
+    ("calibration_scorecard", "target_loss_below_baseline"),
+    ("calibration_scorecard", "protected_families_hold"),
+    ("calibration_scorecard", "held_out_loss_below_baseline"),
+    ("national_aggregates_report", "bundle_complete"),
 }
 
 
@@ -53,8 +64,8 @@ def test_partitioned_assets_share_the_product_geography_grid():
     graph = defs.resolve_asset_graph()
     for name in EXPECTED_ASSETS:
         node = graph.get(AssetKey(name))
-        if name == "cps_source_frame":
-            assert node.partitions_def is None  # one source frame serves every cell
+        if name in UNPARTITIONED:
+            assert node.partitions_def is None  # one frame / registry serves every cell
         else:
             assert node.partitions_def == product_geography_partitions, name
 

@@ -13,6 +13,7 @@ from dagster import DagsterInstance, MultiPartitionKey, materialize
 
 from microplex_assets.run_profile.assets import run_profile
 from microplex_assets.runner import build_cell, error_text
+from microplex_assets.validation.loss_record import validate_loss_record
 from microplex_resources.artifact_store import ArtifactStore
 from microplex_resources.build_settings import BuildSettings
 
@@ -33,8 +34,13 @@ def test_build_succeeds_and_every_gate_passes(national_build):
     summary, _ = national_build
     assert summary.success, summary.failures
     gates = summary.gates.set_index("check")
-    assert {"entity_links_intact", "weights_valid", "schema_compatible"} <= set(gates.index)
-    assert gates["passed"].all()
+    assert {
+        "entity_links_intact", "weights_valid", "schema_compatible",
+        "target_loss_below_baseline", "protected_families_hold",
+        "held_out_loss_below_baseline", "high_salience_aggregates", "bundle_complete",
+    } <= set(gates.index)  # fmt: skip
+    blocking = gates[gates["severity"] == "ERROR"]
+    assert blocking["passed"].all(), blocking[~blocking["passed"]]["summary"].tolist()
 
 
 def test_data_flow_lists_nine_completed_stages(national_build):
@@ -48,7 +54,11 @@ def test_bundle_is_published_with_manifest_and_profile(national_build):
     bundle = Path(summary.bundle_dir)
     assert bundle == artifacts / "national" / "US"
     assert {p.name for p in bundle.iterdir()} >= {
-        "policyengine_us_2024.h5", "manifest.json", "run_profile.json", "validation"
+        "policyengine_us_2024.h5", "manifest.json", "run_profile.json", "loss_record.json",
+        "validation",
+    }  # fmt: skip
+    assert {p.name for p in (bundle / "validation").iterdir()} >= {
+        "aggregates.json", "loss_curves.png", "target_wins_losses.md", "target_ledger.csv"
     }  # fmt: skip
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["record_counts"]["household"] == 300
@@ -56,6 +66,24 @@ def test_bundle_is_published_with_manifest_and_profile(national_build):
     with h5py.File(bundle / "policyengine_us_2024.h5") as h5:
         assert "2024" in h5["household_weight"]
         assert not any(name.endswith("_reported") for name in h5)
+
+
+def test_loss_record_validates_and_compares_with_the_ecps_method(national_build):
+    summary, _ = national_build
+    bundle = Path(summary.bundle_dir)
+    record = json.loads((bundle / "loss_record.json").read_text())
+    validate_loss_record(record)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert record["target_set_hash"] == manifest["targets"]["target_set_hash"]
+    assert record["run_id"] == summary.run_id
+    counts = record["target_counts"]
+    assert counts["loaded"] >= counts["supported"] >= counts["kept"] > counts["held_out"] > 0
+    for method in ("candidate", "ecps_method", "design"):
+        assert record["losses"][method]["train"] is not None
+        assert record["losses"][method]["held_out"] is not None
+    # The candidate fits its training targets far better than the design weights.
+    assert record["losses"]["candidate"]["train"] < record["losses"]["design"]["train"] / 2
+    assert set(summary.losses["method"]) >= {"candidate", "ecps_method"}
 
 
 def test_every_state_is_in_the_sample(national_build):

@@ -1,7 +1,11 @@
-"""Stage 7 asset: calibrated household weights, with a blocking weight-validity check."""
+"""Stage 7 assets: the target registry, the target matrix, the eCPS-method baseline, the
+calibrated weights and the scorecard whose gates (blocking asset checks) guard publication.
+"""
 
+import time
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from dagster import (
     AssetCheckExecutionContext,
@@ -12,34 +16,204 @@ from dagster import (
     asset_check,
 )
 
-from microplex_assets.calibration.weights import calibrate_weights, weight_diagnostics
+from microplex_assets.calibration.baselines import pinned_baseline_estimates
+from microplex_assets.calibration.holdout import split_by_groups
+from microplex_assets.calibration.matrix import (
+    SimulationArrays,
+    TargetMatrix,
+    held_out_groups_for,
+    materialize_targets,
+    targets_for_geography,
+)
+from microplex_assets.calibration.scorecard import (
+    CANDIDATE,
+    ECPS_METHOD,
+    HELD_OUT_GATE,
+    PROTECTED_FAMILIES_GATE,
+    SALIENT_AGGREGATES_GATE,
+    TARGET_LOSS_GATE,
+    GateResult,
+    Scorecard,
+    broad_loss_gate,
+    evaluate_gates,
+    held_out_gate,
+    protected_families_gate,
+    salient_aggregates_gate,
+)
+from microplex_assets.calibration.solver import SolverConfig, ecps_method_config
+from microplex_assets.calibration.targets.model import TargetSet
+from microplex_assets.calibration.targets.registry import resolve_targets_with_report
+from microplex_assets.calibration.weights import (
+    CalibrationRun,
+    calibrate_weights,
+    design_weights,
+    solve_weights,
+    weight_diagnostics,
+)
 from microplex_assets.entities.bundle import EntityBundle
 from microplex_assets.partitions import product_geography_partitions
-from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata
+from microplex_assets.plots import loss_curves_png, png_markdown, save_png
+from microplex_assets.publication.h5_export import write_policyengine_h5
+from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata, table_metadata
+from microplex_assets.validation.loss_record import losses_table, wins_and_losses_markdown
+from microplex_resources.artifact_store import ArtifactStore
+from microplex_resources.build_settings import BuildSettings
+from microplex_resources.policyengine_runtime import PolicyEngineRuntime
+
+
+@stage_asset("calibration")
+def calibration_targets(
+    context: AssetExecutionContext, build_settings: BuildSettings, policyengine: PolicyEngineRuntime
+) -> TargetSet:
+    """Every calibration target as a fact (value, period, variable, aggregation, entity, scope,
+    geography, filters, family, group, source), resolved to the build year and content-hashed.
+
+    Not partitioned: the registry is the same for every cell; each cell selects its own.
+    """
+    target_set, report = resolve_targets_with_report(build_settings.year, policyengine.system())
+    frame = target_set.to_frame()
+    frame["level"] = np.where(frame["geography"] == "US", "national", "state")
+    coverage = frame.groupby(["family", "level"]).size().unstack(fill_value=0).reset_index()
+    context.log.info(f"{len(target_set):,} targets resolved; hash {target_set.content_hash[:12]}")
+    context.add_output_metadata(
+        stage_metadata(
+            "calibration",
+            targets=len(target_set),
+            target_set_hash=target_set.content_hash,
+            coverage=table_metadata(coverage, max_rows=100),
+            registry_report=MetadataValue.json(report),
+        )
+    )
+    return target_set
+
+
+@stage_asset("calibration", partitions_def=product_geography_partitions)
+def target_matrix(
+    context: AssetExecutionContext,
+    run_profile: dict[str, Any],
+    entity_bundle: EntityBundle,
+    calibration_targets: TargetSet,
+    policyengine: PolicyEngineRuntime,
+    artifact_store: ArtifactStore,
+) -> TargetMatrix:
+    """Each kept target's per-household contribution computed by policyengine-us on the
+    candidate (sparse targets x households), the ledger of dropped targets with reasons,
+    and the held-out split (whole groups, fixed by the run profile)."""
+    cell = context_cell(context)
+    work = artifact_store.work_dir(cell.product, cell.geography)
+    year = int(run_profile["year"])
+    cell_targets = targets_for_geography(calibration_targets, cell.geography)
+    started = time.perf_counter()
+    candidate_h5 = work / f"candidate_{year}.h5"
+    write_policyengine_h5(entity_bundle, candidate_h5, policyengine.system())
+    context.log.info(f"computing {len(cell_targets):,} targets with policyengine-us ...")
+    arrays = SimulationArrays(policyengine.microsimulation(candidate_h5), year)
+    matrix = materialize_targets(arrays, cell_targets, progress=context.log.info)
+    groups = held_out_groups_for(
+        matrix.targets, run_profile["calibration"]["held_out_groups"], cell.geography
+    )
+    matrix = split_by_groups(matrix, groups)
+    seconds = time.perf_counter() - started
+    paths = matrix.save(work)
+    ledger = matrix.ledger
+    dropped = ledger[ledger["status"] == "dropped"]
+    reasons = dropped["reason"].str.split(":").str[0].value_counts().rename_axis("reason")
+    context.log.info(
+        f"target matrix {matrix.matrix.shape} with {matrix.matrix.nnz:,} nonzeros in "
+        f"{seconds:.0f}s; {len(dropped):,} targets dropped"
+    )
+    context.add_output_metadata(
+        stage_metadata(
+            "calibration",
+            target_counts=MetadataValue.json(matrix.counts(loaded=len(cell_targets))),
+            nonzeros=int(matrix.matrix.nnz),
+            held_out_groups=MetadataValue.json(list(groups)),
+            dropped_by_reason=table_metadata(reasons.reset_index(name="targets")),
+            dropped_examples=table_metadata(dropped[["name", "reason"]], max_rows=30),
+            seconds=round(seconds, 1),
+            ledger=MetadataValue.path(str(paths["ledger"])),
+        )
+    )
+    return matrix
+
+
+def solver_config(run_profile: dict[str, Any]) -> SolverConfig:
+    """Our solver's configuration from the run profile (defaults where it says nothing)."""
+    settings = run_profile["calibration"]
+    overrides: dict[str, Any] = {
+        "seed": settings["seed"],
+        "device": settings["device"],
+        "l0_lambda": settings["l0_lambda"],
+    }
+    if settings.get("epochs"):
+        overrides["epochs"] = int(settings["epochs"])
+    return SolverConfig(**overrides)
+
+
+def calibration_metadata(run: CalibrationRun, matrix: TargetMatrix) -> dict[str, Any]:
+    """Losses and weight diagnostics every weight asset shows."""
+    weights = matrix.aligned(run.weights)
+    return {
+        "backend": run.backend,
+        "label": run.label,
+        "train_loss": matrix.loss(weights, matrix.train),
+        "held_out_loss": matrix.loss(weights, ~matrix.train),
+        "seconds": round(run.seconds, 2),
+        "best_epoch": run.best_epoch if run.best_epoch is not None else -1,
+        "weight_diagnostics": MetadataValue.json(weight_diagnostics(run.weights.to_numpy())),
+    }
+
+
+@stage_asset("calibration", partitions_def=product_geography_partitions)
+def ecps_baseline_weights(
+    context: AssetExecutionContext,
+    run_profile: dict[str, Any],
+    entity_bundle: EntityBundle,
+    target_matrix: TargetMatrix,
+) -> CalibrationRun:
+    """The incumbent eCPS method reproduced on the same candidate and targets (DESIGN.md,
+    Baselines): noisy survey weights, Adam lr 0.2 for 1,000 steps on log-weights and
+    hard-concrete gates, final weights (no held-out selection)."""
+    context_cell(context)
+    config = ecps_method_config(seed=run_profile["calibration"]["seed"])
+    run = solve_weights(
+        target_matrix,
+        design_weights(entity_bundle.household),
+        config,
+        ECPS_METHOD,
+        "eCPS-method reproduction",
+    )
+    metadata = calibration_metadata(run, target_matrix)
+    context.log.info(
+        f"eCPS method: train {metadata['train_loss']:.4g}, held-out "
+        f"{metadata['held_out_loss']:.4g} in {run.seconds:.1f}s"
+    )
+    context.add_output_metadata(stage_metadata("calibration", **metadata))
+    return run
 
 
 @stage_asset("calibration", partitions_def=product_geography_partitions)
 def calibrated_weights(
-    context: AssetExecutionContext, run_profile: dict[str, Any], entity_bundle: EntityBundle
-) -> pd.Series:
-    """Household weights by household_id from the configured calibration backend."""
+    context: AssetExecutionContext,
+    run_profile: dict[str, Any],
+    entity_bundle: EntityBundle,
+    target_matrix: TargetMatrix,
+) -> CalibrationRun:
+    """Household weights from the configured backend: our torch solver fits the training
+    targets and keeps the epoch with the lowest held-out loss."""
     cell = context_cell(context)
-    backend = run_profile["calibration_backend"]
-    weights = calibrate_weights(entity_bundle.household, backend)
-    diagnostics = weight_diagnostics(weights.to_numpy())
-    label = "design weights (not calibrated)" if backend == "none" else backend
+    backend = run_profile["calibration"]["backend"]
+    config = solver_config(run_profile) if backend != "none" else None
+    run = calibrate_weights(entity_bundle.household, backend, target_matrix, config)
     if not cell.state_calibrated:
-        label += "; not state-calibrated"
-    context.log.info(f"weights: {label}; ESS {diagnostics['effective_sample_size']:,.0f}")
-    context.add_output_metadata(
-        stage_metadata(
-            "calibration",
-            backend=backend,
-            label=label,
-            weight_diagnostics=MetadataValue.json(diagnostics),
-        )
+        run.label += "; not state-calibrated"
+    metadata = calibration_metadata(run, target_matrix)
+    context.log.info(
+        f"weights: {run.label}; train {metadata['train_loss']:.4g}, held-out "
+        f"{metadata['held_out_loss']:.4g} in {run.seconds:.1f}s"
     )
-    return weights
+    context.add_output_metadata(stage_metadata("calibration", **metadata))
+    return run
 
 
 @asset_check(
@@ -49,26 +223,199 @@ def calibrated_weights(
     description="Weights finite, non-negative, not collapsed (ESS at least 1% of records).",
 )
 def weights_valid(
-    context: AssetCheckExecutionContext, calibrated_weights: pd.Series
+    context: AssetCheckExecutionContext, calibrated_weights: CalibrationRun
 ) -> AssetCheckResult:
-    diagnostics = weight_diagnostics(calibrated_weights.to_numpy())
+    diagnostics = weight_diagnostics(calibrated_weights.weights.to_numpy())
     collapsed = diagnostics["ess_share"] < 0.01
+    concentrated = diagnostics["largest_weight_share"] > 0.01
     passed = (
         diagnostics["non_finite_weights"] == 0
         and diagnostics["negative_weights"] == 0
         and diagnostics["weight_total"] > 0
         and not collapsed
     )
+    warnings = [
+        w
+        for w, on in (
+            ("ESS below 1% of records", collapsed),
+            ("one household holds over 1% of the weight", concentrated),
+        )
+        if on
+    ]
     return AssetCheckResult(
         passed=passed,
         severity=AssetCheckSeverity.ERROR,
         metadata={
             **diagnostics,
             "collapse_warning": collapsed,
+            "warnings": MetadataValue.json(warnings),
             "summary": (
                 f"{diagnostics['nonzero_weights']:,} nonzero, ESS "
                 f"{diagnostics['effective_sample_size']:,.0f}, largest share "
                 f"{diagnostics['largest_weight_share']:.2%}"
+                + (f"; WARNING: {'; '.join(warnings)}" if warnings else "")
             ),
         },
     )
+
+
+@stage_asset("calibration", partitions_def=product_geography_partitions)
+def pinned_baseline_scores(
+    context: AssetExecutionContext,
+    run_profile: dict[str, Any],
+    target_matrix: TargetMatrix,
+    policyengine: PolicyEngineRuntime,
+) -> dict[str, Any]:
+    """An optional pinned external H5 (e.g. the real eCPS: path, SHA256 and versions in the
+    run profile) scored by policyengine-us on the same kept targets; empty when none is set."""
+    context_cell(context)
+    pin = run_profile.get("baseline_pin")
+    if not pin:
+        context.add_output_metadata(stage_metadata("calibration", configured=False))
+        return {"configured": False}
+    scores = pinned_baseline_estimates(
+        pin, target_matrix, int(run_profile["year"]), policyengine.microsimulation
+    )
+    context.add_output_metadata(
+        stage_metadata(
+            "calibration",
+            configured=True,
+            path=MetadataValue.path(pin["path"]),
+            sha256=scores["sha256"],
+            targets_scored=scores["targets_scored"],
+        )
+    )
+    return scores
+
+
+@stage_asset("calibration", partitions_def=product_geography_partitions)
+def calibration_scorecard(
+    context: AssetExecutionContext,
+    run_profile: dict[str, Any],
+    entity_bundle: EntityBundle,
+    target_matrix: TargetMatrix,
+    calibrated_weights: CalibrationRun,
+    ecps_baseline_weights: CalibrationRun,
+    pinned_baseline_scores: dict[str, Any],
+    artifact_store: ArtifactStore,
+) -> dict[str, Any]:
+    """Train and held-out loss of the candidate, the eCPS-method baseline, the design weights
+    and a pinned H5 on the same kept targets; per-family losses; the gate verdicts; the loss
+    curves and the top target wins and losses by family."""
+    cell = context_cell(context)
+    work = artifact_store.work_dir(cell.product, cell.geography)
+    card = scorecard_for(
+        run_profile,
+        entity_bundle,
+        target_matrix,
+        calibrated_weights,
+        ecps_baseline_weights,
+        pinned_baseline_scores,
+    )
+    gates = evaluate_gates(card)
+    histories = {
+        run.backend: run.history
+        for run in (calibrated_weights, ecps_baseline_weights)
+        if len(run.history)
+    }
+    png = loss_curves_png(histories, f"Target loss per epoch ({cell.product}|{cell.geography})")
+    curve_path = save_png(png, work / "loss_curves.png")
+    wins_md = wins_and_losses_markdown(card, ECPS_METHOD)
+    wins_path = work / "target_wins_losses.md"
+    wins_path.write_text(wins_md + "\n")
+    losses = losses_table(card)
+    context.log.info("losses:\n" + losses.to_markdown(index=False, floatfmt=".4g"))
+    context.add_output_metadata(
+        stage_metadata(
+            "calibration",
+            losses=table_metadata(losses),
+            family_losses=table_metadata(card.family_losses()),
+            gates=table_metadata(pd.DataFrame([g.as_dict() for g in gates])),
+            salient_aggregates=table_metadata(card.salient_aggregates()),
+            loss_curves=MetadataValue.md(png_markdown(png, "loss curves")),
+            target_wins_losses=MetadataValue.md(wins_md),
+        )
+    )
+    return {
+        "card": card,
+        "gates": gates,
+        "artifacts": {"loss_curves.png": curve_path, "target_wins_losses.md": wins_path},
+    }
+
+
+def scorecard_for(
+    run_profile: dict[str, Any],
+    entity_bundle: EntityBundle,
+    matrix: TargetMatrix,
+    candidate: CalibrationRun,
+    ecps_method: CalibrationRun,
+    pinned: dict[str, Any],
+) -> Scorecard:
+    """Every method's estimates on the kept targets; gates are WARN where the cell is not
+    calibrated (its weights are a fallback to be scored, not a release to be judged)."""
+    weights = {
+        CANDIDATE: matrix.aligned(candidate.weights),
+        ECPS_METHOD: matrix.aligned(ecps_method.weights),
+        "design": matrix.aligned(design_weights(entity_bundle.household)),
+    }
+    card = Scorecard.from_matrix(matrix, weights)
+    if pinned.get("configured"):
+        card.estimates["pinned_h5"] = np.asarray(pinned["estimates"], dtype=float)
+    if run_profile["calibration"]["backend"] == "none":
+        card.gate_severity = "WARN"
+        card.notes.append("cell not calibrated: gates reported, not enforced")
+    return card
+
+
+def gate_check_result(gate: GateResult) -> AssetCheckResult:
+    """A gate verdict as an asset-check result with its numbers in the metadata."""
+    metadata: dict[str, Any] = {
+        "summary": gate.summary,
+        "value": gate.value if gate.value is not None else float("nan"),
+        "threshold": gate.threshold if gate.threshold is not None else float("nan"),
+    }
+    for key, detail in gate.details.items():
+        metadata[key] = MetadataValue.json(detail)
+    return AssetCheckResult(
+        passed=gate.passed, severity=AssetCheckSeverity(gate.severity), metadata=metadata
+    )
+
+
+def _gate_check(gate_fn, name: str, description: str):
+    """A blocking asset check on the scorecard that shows one gate (named like the gate)."""
+
+    @asset_check(
+        asset=calibration_scorecard,
+        name=name,
+        blocking=True,
+        partitions_def=product_geography_partitions,
+        description=description,
+    )
+    def _check(context: AssetCheckExecutionContext, calibration_scorecard: dict[str, Any]):
+        return gate_check_result(gate_fn(calibration_scorecard["card"]))
+
+    return _check
+
+
+target_loss_below_baseline = _gate_check(
+    broad_loss_gate,
+    TARGET_LOSS_GATE,
+    "Candidate loss below the eCPS-method baseline's on all kept targets.",
+)
+protected_families_hold = _gate_check(
+    protected_families_gate,
+    PROTECTED_FAMILIES_GATE,
+    "No protected family (SSI, SNAP, wages, self-employment, capital gains, interest, "
+    "dividends, retirement income, disability, household net income) worse than the "
+    "baseline by more than max(5% relative, 0.005 absolute).",
+)
+held_out_loss_below_baseline = _gate_check(
+    held_out_gate,
+    HELD_OUT_GATE,
+    "Candidate loss on the held-out target groups below the baseline's.",
+)
+high_salience_aggregates = _gate_check(
+    salient_aggregates_gate,
+    SALIENT_AGGREGATES_GATE,
+    "APE of the high-salience aggregates vs the baseline's; worse ones are marked (WARN).",
+)

@@ -46,7 +46,7 @@ HIGH_SALIENCE: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "wages": ("wages", "sum", ("employment_income", "irs_employment_income")),
     "long-term capital gains": ("capital_gains", "sum", ("long_term_capital_gains",)),
     "taxable interest": ("interest", "sum", ("taxable_interest_income",)),
-    "ordinary dividends": ("dividends", "sum", ("dividend_income", "ordinary_dividends")),
+    "ordinary dividends": ("dividends", "sum", ("ordinary_dividend_income",)),
     "self-employment income": ("self_employment", "sum", ("self_employment_income",)),
     "household net income": ("household_net_income", "sum", ("household_net_income",)),
 }

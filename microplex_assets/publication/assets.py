@@ -19,6 +19,9 @@ from dagster import (
     asset_check,
 )
 
+from microplex_assets.calibration.matrix import TargetMatrix, targets_for_geography
+from microplex_assets.calibration.targets.model import TargetSet
+from microplex_assets.calibration.weights import CalibrationRun, weight_diagnostics
 from microplex_assets.entities.bundle import EntityBundle
 from microplex_assets.files import write_json_atomic
 from microplex_assets.partitions import product_geography_partitions
@@ -28,6 +31,7 @@ from microplex_assets.publication.publish import publish_bundle
 from microplex_assets.publication.schema_gate import check_h5_schema, check_microsimulation
 from microplex_assets.sources.frame import ObservationFrame
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata
+from microplex_assets.validation.loss_record import build_loss_record
 from microplex_resources.artifact_store import ArtifactStore
 from microplex_resources.policyengine_runtime import PolicyEngineRuntime
 
@@ -53,7 +57,7 @@ def dataset_h5(
     context: AssetExecutionContext,
     run_profile: dict[str, Any],
     entity_bundle: EntityBundle,
-    calibrated_weights: pd.Series,
+    calibrated_weights: CalibrationRun,
     policyengine: PolicyEngineRuntime,
     artifact_store: ArtifactStore,
 ) -> dict[str, Any]:
@@ -64,7 +68,7 @@ def dataset_h5(
         run_profile["year"]
     )
     report = write_policyengine_h5(
-        weighted_bundle(entity_bundle, calibrated_weights), path, policyengine.system()
+        weighted_bundle(entity_bundle, calibrated_weights.weights), path, policyengine.system()
     )
     summary = report.as_dict()
     context.log.info(f"H5 written in {time.perf_counter() - started:.1f}s: {path}")
@@ -122,30 +126,63 @@ def published_dataset(
     run_profile: dict[str, Any],
     dataset_h5: dict[str, Any],
     cps_source_frame: ObservationFrame,
-    calibrated_weights: pd.Series,
+    calibration_targets: TargetSet,
+    target_matrix: TargetMatrix,
+    calibrated_weights: CalibrationRun,
+    calibration_scorecard: dict[str, Any],
+    pinned_baseline_scores: dict[str, Any],
     policyengine: PolicyEngineRuntime,
     artifact_store: ArtifactStore,
 ) -> dict[str, Any]:
-    """The bundle in artifacts/<product>/<geography>/: H5, manifest.json, run_profile.json."""
+    """The bundle in artifacts/<product>/<geography>/: H5, manifest.json, run_profile.json,
+    loss_record.json (schema-validated), loss curves, target wins/losses and the ledger."""
     cell = context_cell(context)
     h5_path = Path(dataset_h5["path"])
     work = artifact_store.work_dir(cell.product, cell.geography)
+    weights = calibrated_weights.weights
     manifest = build_manifest(
         run_profile=run_profile,
         export=dataset_h5["export"],
         sources=[cps_source_frame.provenance],
         package_versions=package_versions(),
         h5_path=h5_path,
-        weights=calibrated_weights,
+        weights=weights,
         system=policyengine.system(),
     )
-    manifest_path = write_json_atomic(work / "manifest.json", manifest)
-    profile_path = work / "run_profile.json"
-    destination = artifact_store.bundle_dir(cell.product, cell.geography)
-    published = publish_bundle(
-        {h5_path.name: h5_path, "manifest.json": manifest_path, "run_profile.json": profile_path},
-        destination,
+    manifest["targets"] = {
+        "target_set_hash": calibration_targets.content_hash,
+        "registry_targets": len(calibration_targets),
+        "kept_target_hash": target_matrix.targets.content_hash,
+        "counts": target_matrix.counts(
+            loaded=len(targets_for_geography(calibration_targets, cell.geography))
+        ),
+    }
+    record = build_loss_record(
+        cell={"product": cell.product, "geography": cell.geography, "year": run_profile["year"]},
+        run_id=context.run_id,
+        target_set_hash=calibration_targets.content_hash,
+        target_counts=manifest["targets"]["counts"],
+        held_out_groups=sorted(set(target_matrix.groups[~target_matrix.train].tolist())),
+        card=calibration_scorecard["card"],
+        gates=calibration_scorecard["gates"],
+        weight_diagnostics=weight_diagnostics(weights.to_numpy()),
+        calibration=calibrated_weights.summary(),
+        pinned_baseline={k: v for k, v in pinned_baseline_scores.items() if k != "estimates"},
     )
+    manifest["loss_record"] = {
+        "train_loss": record["losses"]["candidate"]["train"],
+        "held_out_loss": record["losses"]["candidate"]["held_out"],
+    }
+    files = {
+        h5_path.name: h5_path,
+        "manifest.json": write_json_atomic(work / "manifest.json", manifest),
+        "run_profile.json": work / "run_profile.json",
+        "loss_record.json": write_json_atomic(work / "loss_record.json", record),
+        "validation/target_ledger.csv": work / "target_ledger.csv",
+        **{f"validation/{name}": path for name, path in calibration_scorecard["artifacts"].items()},
+    }
+    destination = artifact_store.bundle_dir(cell.product, cell.geography)
+    published = publish_bundle(files, destination)
     context.log.info(f"published bundle to {destination}")
     context.add_output_metadata(
         stage_metadata(
@@ -153,10 +190,12 @@ def published_dataset(
             path=MetadataValue.path(str(destination)),
             h5=MetadataValue.path(str(published[h5_path.name])),
             h5_sha256=manifest["h5"]["sha256"],
+            target_set_hash=calibration_targets.content_hash,
             row_counts=MetadataValue.json(manifest["record_counts"]),
             exported_variables=len(dataset_h5["export"]["exported_variables"]),
             size_bytes=published[h5_path.name].stat().st_size,
             ecps_coverage=MetadataValue.json(manifest.get("ecps_coverage", {})),
+            bundle_files=MetadataValue.json(sorted(published)),
         )
     )
     return {
@@ -164,4 +203,6 @@ def published_dataset(
         "h5_path": str(published[h5_path.name]),
         "year": run_profile["year"],
         "manifest": manifest,
+        "loss_record": record,
+        "files": sorted(published),
     }

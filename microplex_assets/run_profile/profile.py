@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib.metadata import version
 from typing import Any
 
+from microplex_assets.calibration.targets.registry import DEFAULT_HELD_OUT_GROUPS
 from microplex_assets.partitions import Cell
 
 
@@ -35,7 +36,24 @@ def resolve_run_profile(settings: dict[str, Any], cell: Cell) -> dict[str, Any]:
         baseline = {
             "path": settings["baseline_h5_path"],
             "sha256": settings.get("baseline_h5_sha256"),
+            "versions": settings.get("baseline_h5_versions") or {},
         }
+    backend = settings["calibration_backend"]
+    backend_reason = "configured"
+    if cell.product == "national" and cell.geography != "US" and backend != "none":
+        # The national sample restricted to a state keeps its weights: it is the fallback a
+        # state-calibrated shard must beat, so it is scored on the state's targets, not fitted.
+        backend, backend_reason = "none", "national weights restricted to a state stay uncalibrated"
+    held_out = settings.get("held_out_groups")
+    calibration = {
+        "backend": backend,
+        "backend_reason": backend_reason,
+        "held_out_groups": list(held_out if held_out is not None else DEFAULT_HELD_OUT_GROUPS),
+        "l0_lambda": float(settings.get("l0_lambda", 0.0)),
+        "epochs": settings.get("calibration_epochs"),
+        "device": settings.get("calibration_device", "auto"),
+        "seed": int(settings["seed"]),
+    }
     return {
         "year": int(settings["year"]),
         "product": cell.product,
@@ -46,7 +64,8 @@ def resolve_run_profile(settings: dict[str, Any], cell: Cell) -> dict[str, Any]:
         "national_households": int(settings["national_households"]),
         "seeds": {"reconstruction": int(settings["seed"]), "sampling": int(settings["seed"]) + 1},
         "synthesis_backend": settings["synthesis_backend"],
-        "calibration_backend": settings["calibration_backend"],
+        "calibration_backend": backend,
+        "calibration": calibration,
         "baseline_pin": baseline,
         "providers": providers,
         "donors": [],
