@@ -9,7 +9,7 @@ GEOGRAPHY ?= US
 HOUSEHOLDS ?=
 YEAR ?=
 
-.PHONY: build test ui lint benchmark clean-artifacts
+.PHONY: build test ui lint benchmark benchmark-calibration clean-artifacts
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON_BASE) -m venv $(VENV)
@@ -34,6 +34,11 @@ lint: $(VENV)/.installed
 
 benchmark: $(VENV)/.installed
 	$(PY) benchmarks/build.py
+
+# Our solver vs the eCPS method vs microcalibrate on the matrix `make build` saved.
+benchmark-calibration: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[benchmark]"
+	$(PY) benchmarks/calibration.py --from-build
 
 clean-artifacts:
 	rm -rf dagster_home/artifacts dagster_home/storage

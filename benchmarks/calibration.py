@@ -1,9 +1,12 @@
 """Benchmark the calibration solvers on one problem: ours, the eCPS method, microcalibrate.
 
+    python benchmarks/calibration.py [--from-build [WORK_DIR]]
     python benchmarks/calibration.py [--matrix M.npz --targets T.parquet --weights W.npy]
                                      [--label NAME] [--skip-microcalibrate]
 
-With no inputs it builds a synthetic national-scale problem (see ``synthetic_problem``):
+``--from-build`` takes the real problem a build saved (the national build's kept targets,
+its policyengine-us household contributions and design weights). With no inputs it builds
+a synthetic national-scale problem (see ``synthetic_problem``):
 40,000 households x about 3,000 targets, about 12.9M nonzeros, fixed seed. With inputs:
 ``--matrix`` a ``scipy.sparse.save_npz`` file of shape (targets, households), ``--targets``
 a parquet with columns name, value, is_national, train (bool) in the matrix's row order,
@@ -458,6 +461,14 @@ def main() -> None:
     parser.add_argument("--matrix", type=Path)
     parser.add_argument("--targets", type=Path)
     parser.add_argument("--weights", type=Path)
+    parser.add_argument(
+        "--from-build",
+        type=Path,
+        nargs="?",
+        const=ROOT / "dagster_home" / "artifacts" / "_work" / "national" / "US",
+        help="a build's work folder (default: the national|US build of `make build`): its "
+        "target_matrix.npz, target_matrix_targets.parquet, target_matrix_design_weights.npy",
+    )
     parser.add_argument("--label", default=None)
     parser.add_argument("--seed", type=int, default=20_240_101, help="synthetic problem seed")
     parser.add_argument("--methods", default=",".join(METHODS))
@@ -473,6 +484,14 @@ def main() -> None:
         worker(args.worker, args.problem_dir, args.result, args)
         return
 
+    if args.from_build:
+        args.matrix = args.from_build / "target_matrix.npz"
+        args.targets = args.from_build / "target_matrix_targets.parquet"
+        args.weights = args.from_build / "target_matrix_design_weights.npy"
+        for path in (args.matrix, args.targets, args.weights):
+            if not path.is_file():
+                raise SystemExit(f"--from-build: {path} is missing; run `make build` first")
+        args.label = args.label or "real_national_40k"
     given = [args.matrix, args.targets, args.weights]
     if any(given) and not all(given):
         raise SystemExit("--matrix, --targets and --weights go together")

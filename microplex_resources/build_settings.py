@@ -5,6 +5,8 @@ from __future__ import annotations
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from microplex_assets.calibration.solver import ECPS_L0_LAMBDA
+
 
 class BuildSettings(ConfigurableResource):
     """What a build is asked to produce; the run profile resolves it per partition.
@@ -32,8 +34,9 @@ class BuildSettings(ConfigurableResource):
         "registry's DEFAULT_HELD_OUT_GROUPS (one state-level, one income/program group).",
     )
     l0_lambda: float = Field(
-        default=0.0,
-        description="Hard-concrete L0 penalty for sparse weights; 0 means no gates at all.",
+        default=ECPS_L0_LAMBDA,
+        description="Hard-concrete L0 penalty; 0 means no gates at all. The default (the "
+        "eCPS value) keeps nearly every gate open; raise it for sparse local artifacts.",
     )
     calibration_epochs: int | None = Field(
         default=None, description="Solver epochs; default: the solver's own default."

@@ -114,7 +114,7 @@ def target_matrix(
     )
     matrix = split_by_groups(matrix, groups)
     seconds = time.perf_counter() - started
-    paths = matrix.save(work)
+    paths = matrix.save(work, matrix.aligned(design_weights(entity_bundle.household)))
     ledger = matrix.ledger
     dropped = ledger[ledger["status"] == "dropped"]
     reasons = dropped["reason"].str.split(":").str[0].value_counts().rename_axis("reason")

@@ -178,9 +178,10 @@ class TargetMatrix:
             "train": int(self.train.sum()),
         }
 
-    def save(self, folder: Path) -> dict[str, Path]:
-        """matrix npz, kept targets + split parquet, ledger CSV, household ids (benchmarks
-        and notebooks read these without rerunning PolicyEngine)."""
+    def save(self, folder: Path, design_weights: np.ndarray | None = None) -> dict[str, Path]:
+        """matrix npz, kept targets + split parquet, ledger CSV, household ids and (given)
+        the design weights in column order: benchmarks and notebooks read these without
+        rerunning PolicyEngine (``benchmarks/calibration.py --from-build``)."""
         folder.mkdir(parents=True, exist_ok=True)
         paths = {
             "matrix": folder / "target_matrix.npz",
@@ -195,6 +196,9 @@ class TargetMatrix:
         frame.to_parquet(paths["targets"], index=False)
         self.ledger.to_csv(paths["ledger"], index=False)
         np.save(paths["household_ids"], self.household_ids)
+        if design_weights is not None:
+            paths["design_weights"] = folder / "target_matrix_design_weights.npy"
+            np.save(paths["design_weights"], np.asarray(design_weights, dtype=float))
         return paths
 
 

@@ -39,6 +39,10 @@ import torch
 from microplex_assets.calibration.hard_concrete import HardConcreteGates
 from microplex_assets.calibration.loss import count_normalisation, target_loss
 
+# The eCPS method's L0 penalty: so small that almost every gate stays open, but the gates
+# give each household a second, multiplicative way to fall to zero.
+ECPS_L0_LAMBDA = 2.6445e-7
+
 
 @dataclass(frozen=True)
 class SolverConfig:
@@ -46,6 +50,7 @@ class SolverConfig:
 
     epochs: the most Adam steps.
     learning_rate: Adam's step size on the log-weights (and gate logits).
+    final_learning_rate: when set, the step size decays to it along a cosine over ``epochs``.
     log_weight_penalty: rho in  objective = loss + rho * mean_j (u_j - log w0_j)^2, with u
         the log-weights and w0 the (noised) starting weights: keeps the weights near the
         design weights and the effective sample size up, and is what still regularises a
@@ -77,16 +82,17 @@ class SolverConfig:
     """
 
     epochs: int = 4_000
-    learning_rate: float = 0.3
+    learning_rate: float = 0.2
+    final_learning_rate: float | None = None
     log_weight_penalty: float = 0.0
-    l0_lambda: float = 0.0
+    l0_lambda: float = ECPS_L0_LAMBDA
     gate_temperature: float = 0.25
     gate_init_mean: float = 0.999
     stretch: tuple[float, float] = (-0.1, 1.1)
     init_noise_sd: float = 0.0
     min_abs_target: float = 0.0
     select_by_holdout: bool = True
-    train_tolerance: float | None = 0.005
+    train_tolerance: float | None = 0.01
     patience: int | None = 100
     seed: int = 1456
     device: str = "auto"
@@ -106,7 +112,7 @@ def ecps_method_config(seed: int = 1456) -> SolverConfig:
         epochs=1_000,
         learning_rate=0.2,
         log_weight_penalty=0.0,
-        l0_lambda=2.6445e-7,
+        l0_lambda=ECPS_L0_LAMBDA,
         gate_temperature=0.25,
         gate_init_mean=0.999,
         stretch=(-0.1, 1.1),
@@ -339,6 +345,11 @@ def calibrate(
             )
 
         optimizer = torch.optim.Adam(params, lr=config.learning_rate)
+        scheduler = None
+        if config.final_learning_rate is not None and config.epochs > 0:
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+                optimizer, T_max=config.epochs, eta_min=config.final_learning_rate
+            )
         for epoch in range(config.epochs + 1):
             optimizer.zero_grad(set_to_none=True)
             weights = effective(sampled=gates is not None)
@@ -353,6 +364,8 @@ def calibrate(
                 break
             loss.backward()
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
 
         history = pd.DataFrame.from_records(records)
         if best["weights"] is not None:

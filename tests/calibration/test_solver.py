@@ -41,7 +41,9 @@ def losses(matrix, targets, is_national, mask, weights) -> float:
     return target_loss(estimates[mask], targets[mask], is_national[mask])
 
 
-QUICK = SolverConfig(epochs=150, learning_rate=0.1, select_by_holdout=False, device="cpu")
+QUICK = SolverConfig(
+    epochs=150, learning_rate=0.1, l0_lambda=0.0, select_by_holdout=False, device="cpu"
+)
 
 
 def test_loss_decreases_and_beats_the_design_weights():
@@ -149,7 +151,9 @@ def test_holdout_selection_returns_the_best_holdout_epoch():
 
 def test_train_tolerance_picks_the_best_held_out_among_converged_epochs():
     matrix, targets, is_national, train, design = problem(noise=0.1, seed=3)
-    config = SolverConfig(epochs=400, learning_rate=0.1, train_tolerance=0.05, device="cpu")
+    config = SolverConfig(
+        epochs=400, learning_rate=0.1, l0_lambda=0.0, train_tolerance=0.05, device="cpu"
+    )
     result = calibrate(matrix, targets, is_national, train, design, config)
     history = result.history.set_index("epoch")
     assert len(history) == 401  # the full path: no patience
