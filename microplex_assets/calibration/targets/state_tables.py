@@ -257,82 +257,81 @@ def population_state_targets(
     return targets
 
 
-def snap_state_targets(frame: pd.DataFrame, table: Table) -> list[Target]:
-    """SNAP households (SPM units receiving SNAP) and benefit cost by state."""
+def state_count_and_sum_targets(
+    frame: pd.DataFrame,
+    table: Table,
+    *,
+    prefix: str,
+    count: tuple[str, str, dict[str, Any]],
+    amount: tuple[str, str, str, dict[str, Any]],
+    common: dict[str, Any],
+) -> list[Target]:
+    """Per state, one recipient count and one amount target of the same program.
+
+    count: (column, source column label, extra fields); amount: (column, uprating index,
+    source column label, extra fields); common: fields both targets share.
+    """
     targets = []
+    count_column, count_label, count_fields = count
+    amount_column, amount_index, amount_label, amount_fields = amount
     for row in frame.itertuples(index=False):
         state = table.state(row.GEO_ID)
         if not state:
             continue
-        common = dict(
-            variable="snap",
-            entity="spm_unit",
-            geography=state,
-            family="snap",
-            group="usda/snap_by_state",
-        )
+        fields = {**common, "geography": state}
         targets.append(
             table.target(
-                f"usda/snap/count/state/{state}",
-                row.Households,
+                f"{prefix}/count/state/{state}",
+                getattr(row, count_column),
                 POPULATION_INDEX,
-                "Households",
+                count_label,
                 aggregation="count",
-                scope="recipient",
-                **common,
+                **count_fields,
+                **fields,
             )
         )
         targets.append(
             table.target(
-                f"usda/snap/sum/state/{state}",
-                row.Cost,
-                SNAP_INDEX,
-                "Cost",
+                f"{prefix}/sum/state/{state}",
+                getattr(row, amount_column),
+                amount_index,
+                amount_label,
                 aggregation="sum",
-                scope="spm_unit",
-                **common,
+                **amount_fields,
+                **fields,
             )
         )
     return targets
+
+
+def snap_state_targets(frame: pd.DataFrame, table: Table) -> list[Target]:
+    """SNAP households (SPM units receiving SNAP) and benefit cost by state."""
+    return state_count_and_sum_targets(
+        frame,
+        table,
+        prefix="usda/snap",
+        count=("Households", "Households", {"scope": "recipient"}),
+        amount=("Cost", SNAP_INDEX, "Cost", {"scope": "spm_unit"}),
+        common=dict(variable="snap", entity="spm_unit", family="snap", group="usda/snap_by_state"),
+    )
 
 
 def eitc_state_targets(frame: pd.DataFrame, table: Table) -> list[Target]:
     """EITC returns and amount by state."""
-    targets = []
-    for row in frame.itertuples(index=False):
-        state = table.state(row.GEO_ID)
-        if not state:
-            continue
-        common = dict(
+    return state_count_and_sum_targets(
+        frame,
+        table,
+        prefix="irs_soi/eitc",
+        count=("Returns", "N59660", {"filters": (TargetFilter("eitc", nonzero=True),)}),
+        amount=("Amount", EITC_INDEX, "A59660", {}),
+        common=dict(
             variable="eitc",
             entity="tax_unit",
             scope="filer",
-            geography=state,
             family="eitc",
             group="irs_soi/eitc_by_state",
-        )
-        targets.append(
-            table.target(
-                f"irs_soi/eitc/count/state/{state}",
-                row.Returns,
-                POPULATION_INDEX,
-                "N59660",
-                aggregation="count",
-                filters=(TargetFilter("eitc", nonzero=True),),
-                **common,
-            )
-        )
-        targets.append(
-            table.target(
-                f"irs_soi/eitc/sum/state/{state}",
-                row.Amount,
-                EITC_INDEX,
-                "A59660",
-                aggregation="sum",
-                **common,
-            )
-        )
-    return targets
+        ),
+    )
 
 
 def eitc_children_targets(frame: pd.DataFrame, table: Table) -> list[Target]:
