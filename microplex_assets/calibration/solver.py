@@ -51,6 +51,9 @@ class SolverConfig:
     epochs: the most Adam steps.
     learning_rate: Adam's step size on the log-weights (and gate logits).
     final_learning_rate: when set, the step size decays to it along a cosine over ``epochs``.
+    gate_learning_rate: Adam's step size on the gate logits (default: ``learning_rate``).
+        Adam moves every logit by about its step size whatever the L0 penalty's size, so
+        this, not ``l0_lambda``, sets how fast gates close.
     log_weight_penalty: rho in  objective = loss + rho * mean_j (u_j - log w0_j)^2, with u
         the log-weights and w0 the (noised) starting weights: keeps the weights near the
         design weights and the effective sample size up, and is what still regularises a
@@ -84,6 +87,7 @@ class SolverConfig:
     epochs: int = 4_000
     learning_rate: float = 0.2
     final_learning_rate: float | None = None
+    gate_learning_rate: float | None = None
     log_weight_penalty: float = 0.0
     l0_lambda: float = ECPS_L0_LAMBDA
     gate_temperature: float = 0.25
@@ -344,7 +348,11 @@ def calibrate(
                 and epoch - best["epoch"] >= config.patience
             )
 
-        optimizer = torch.optim.Adam(params, lr=config.learning_rate)
+        groups: list[dict[str, Any]] = [{"params": [log_w]}]
+        if gates is not None:
+            gate_lr = config.gate_learning_rate or config.learning_rate
+            groups.append({"params": [gates.log_alpha], "lr": gate_lr})
+        optimizer = torch.optim.Adam(groups, lr=config.learning_rate)
         scheduler = None
         if config.final_learning_rate is not None and config.epochs > 0:
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
