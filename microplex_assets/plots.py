@@ -38,8 +38,11 @@ def png_markdown(png: bytes, alt: str) -> str:
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
 
 
-def loss_curves_png(histories: dict[str, pd.DataFrame], title: str) -> bytes:
-    """Train (solid) and held-out (dashed) loss per epoch for each method, log scale."""
+def loss_curves_png(
+    histories: dict[str, pd.DataFrame], title: str, chosen: dict[str, int] | None = None
+) -> bytes:
+    """Train (solid) and held-out (dashed) loss per epoch for each method, log scale; a
+    dotted line marks each method's returned epoch."""
     figure, axis = plt.subplots(figsize=(8, 4), dpi=100)
     for number, (method, history) in enumerate(histories.items()):
         color = f"C{number}"
@@ -51,6 +54,14 @@ def loss_curves_png(histories: dict[str, pd.DataFrame], title: str) -> bytes:
             linestyle="--",
             label=f"{method} held-out",
         )
+        if chosen and method in chosen:
+            axis.axvline(
+                chosen[method],
+                color=color,
+                linestyle=":",
+                linewidth=1,
+                label=f"{method} returned epoch {chosen[method]}",
+            )
     axis.set_yscale("log")
     axis.set_xlabel("epoch")
     axis.set_ylabel("target loss")

@@ -318,7 +318,14 @@ def calibration_scorecard(
         for run in (calibrated_weights, ecps_baseline_weights)
         if len(run.history)
     }
-    png = loss_curves_png(histories, f"Target loss per epoch ({cell.product}|{cell.geography})")
+    chosen = {
+        run.backend: run.best_epoch
+        for run in (calibrated_weights, ecps_baseline_weights)
+        if run.best_epoch is not None
+    }
+    png = loss_curves_png(
+        histories, f"Target loss per epoch ({cell.product}|{cell.geography})", chosen
+    )
     curve_path = save_png(png, work / "loss_curves.png")
     wins_md = wins_and_losses_markdown(card, ECPS_METHOD)
     wins_path = work / "target_wins_losses.md"

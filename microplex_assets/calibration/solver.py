@@ -432,7 +432,7 @@ def _calibrate_within_train_tolerance(
         history=path.history,
         best_epoch=chosen,
         seconds=path.seconds + replay.seconds,
-        config={**path.config, **asdict(config)},
+        config={**path.config, **asdict(config), "patience": None},  # the path runs to the end
         train_loss=replay.train_loss,
         holdout_loss=replay.holdout_loss,
         fitted_targets=replay.fitted_targets,
