@@ -101,7 +101,8 @@ def test_aggregates_are_reported(national_build):
     # persons, read here straight from the published H5. (300 households cannot fit ~2,500
     # targets, so no bound on the level itself is asserted here; `make build` reports it.)
     with h5py.File(Path(summary.bundle_dir) / "policyengine_us_2024.h5") as h5:
-        weights = dict(zip(h5["household_id"]["2024"][:], h5["household_weight"]["2024"][:]))
+        ids, household_weights = h5["household_id"]["2024"][:], h5["household_weight"]["2024"][:]
+        weights = dict(zip(ids, household_weights, strict=True))
         persons = h5["person_household_id"]["2024"][:]
     expected = sum(float(weights[h]) for h in persons)
     assert table.loc["population", "weighted_total"] == pytest.approx(expected, rel=1e-5)

@@ -118,6 +118,13 @@ def target_matrix(
     ledger = matrix.ledger
     dropped = ledger[ledger["status"] == "dropped"]
     reasons = dropped["reason"].str.split(":").str[0].value_counts().rename_axis("reason")
+    by_family = (
+        ledger.assign(status=np.where(ledger["held_out"], "held_out", ledger["status"]))
+        .groupby(["family", "status"])
+        .size()
+        .unstack(fill_value=0)
+        .reset_index()
+    )
     context.log.info(
         f"target matrix {matrix.matrix.shape} with {matrix.matrix.nnz:,} nonzeros in "
         f"{seconds:.0f}s; {len(dropped):,} targets dropped"
@@ -128,6 +135,7 @@ def target_matrix(
             target_counts=MetadataValue.json(matrix.counts(loaded=len(cell_targets))),
             nonzeros=int(matrix.matrix.nnz),
             held_out_groups=MetadataValue.json(list(groups)),
+            coverage_by_family=table_metadata(by_family, max_rows=100),
             dropped_by_reason=table_metadata(reasons.reset_index(name="targets")),
             dropped_examples=table_metadata(dropped[["name", "reason"]], max_rows=30),
             seconds=round(seconds, 1),

@@ -10,7 +10,7 @@ differ only in method, never in data or loss.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -127,7 +127,3 @@ def calibrate_weights(
         backend,
         "calibrated to training targets, epoch chosen by held-out loss",
     )
-
-
-def solver_config_dict(config: SolverConfig) -> dict[str, Any]:
-    return asdict(config)
