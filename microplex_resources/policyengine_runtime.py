@@ -7,6 +7,7 @@ whole build inside one process.
 
 from __future__ import annotations
 
+import gc
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,9 @@ def policyengine_microsimulation(dataset_path: str | Path) -> Any:
     digest = file_sha256(dataset_path)
     if digest not in _LATEST_SIMULATION:
         _LATEST_SIMULATION.clear()
+        # A simulation holds reference cycles: collect it now, or the old one (3-5 GB at
+        # national scale) is still alive while the next one is built.
+        gc.collect()
         _LATEST_SIMULATION[digest] = Microsimulation(dataset=str(dataset_path))
     return _LATEST_SIMULATION[digest]
 
