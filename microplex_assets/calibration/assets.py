@@ -158,18 +158,26 @@ def solver_config(run_profile: dict[str, Any]) -> SolverConfig:
     return SolverConfig(**overrides)
 
 
-def calibration_metadata(run: CalibrationRun, matrix: TargetMatrix) -> dict[str, Any]:
-    """Losses and weight diagnostics every weight asset shows."""
+def report_run(context: AssetExecutionContext, run: CalibrationRun, matrix: TargetMatrix) -> None:
+    """Log and attach the losses and weight diagnostics every weight asset shows."""
     weights = matrix.aligned(run.weights)
-    return {
-        "backend": run.backend,
-        "label": run.label,
-        "train_loss": matrix.loss(weights, matrix.train),
-        "held_out_loss": matrix.loss(weights, ~matrix.train),
-        "seconds": round(run.seconds, 2),
-        "best_epoch": run.best_epoch if run.best_epoch is not None else -1,
-        "weight_diagnostics": MetadataValue.json(weight_diagnostics(run.weights.to_numpy())),
-    }
+    train_loss = matrix.loss(weights, matrix.train)
+    held_out_loss = matrix.loss(weights, ~matrix.train)
+    context.log.info(
+        f"{run.label}: train {train_loss:.4g}, held-out {held_out_loss:.4g} in {run.seconds:.1f}s"
+    )
+    context.add_output_metadata(
+        stage_metadata(
+            "calibration",
+            backend=run.backend,
+            label=run.label,
+            train_loss=train_loss,
+            held_out_loss=held_out_loss,
+            seconds=round(run.seconds, 2),
+            best_epoch=run.best_epoch if run.best_epoch is not None else -1,
+            weight_diagnostics=MetadataValue.json(weight_diagnostics(run.weights.to_numpy())),
+        )
+    )
 
 
 @stage_asset("calibration", partitions_def=product_geography_partitions)
@@ -191,12 +199,7 @@ def ecps_baseline_weights(
         ECPS_METHOD,
         "eCPS-method reproduction",
     )
-    metadata = calibration_metadata(run, target_matrix)
-    context.log.info(
-        f"eCPS method: train {metadata['train_loss']:.4g}, held-out "
-        f"{metadata['held_out_loss']:.4g} in {run.seconds:.1f}s"
-    )
-    context.add_output_metadata(stage_metadata("calibration", **metadata))
+    report_run(context, run, target_matrix)
     return run
 
 
@@ -208,19 +211,15 @@ def calibrated_weights(
     target_matrix: TargetMatrix,
 ) -> CalibrationRun:
     """Household weights from the configured backend: our torch solver fits the training
-    targets and keeps the epoch with the lowest held-out loss."""
+    targets and returns the epoch with the lowest held-out loss among those whose train
+    loss is within 1% of the best."""
     cell = context_cell(context)
     backend = run_profile["calibration"]["backend"]
     config = solver_config(run_profile) if backend != "none" else None
     run = calibrate_weights(entity_bundle.household, backend, target_matrix, config)
     if not cell.state_calibrated:
         run.label += "; not state-calibrated"
-    metadata = calibration_metadata(run, target_matrix)
-    context.log.info(
-        f"weights: {run.label}; train {metadata['train_loss']:.4g}, held-out "
-        f"{metadata['held_out_loss']:.4g} in {run.seconds:.1f}s"
-    )
-    context.add_output_metadata(stage_metadata("calibration", **metadata))
+    report_run(context, run, target_matrix)
     return run
 
 

@@ -2,10 +2,10 @@
 vector carries.
 
 Backends: ``microplex`` (default) fits log-weights to the training targets with the torch
-solver and keeps the epoch with the lowest held-out loss; ``none`` passes the sample's
-design weights through, honestly labelled as not calibrated. The eCPS-method
-reproduction runs through the same solver with the incumbent's settings, so the two
-differ only in method, never in data or loss.
+solver and keeps the best held-out epoch among those within 1% of the best train loss;
+``none`` passes the sample's design weights through, honestly labelled as not calibrated.
+The eCPS-method reproduction runs through the same solver with the incumbent's settings,
+so the two differ only in method, never in data or loss.
 """
 
 from __future__ import annotations
@@ -125,5 +125,5 @@ def calibrate_weights(
         initial,
         config,
         backend,
-        "calibrated to training targets, epoch chosen by held-out loss",
+        "calibrated to training targets, epoch chosen by held-out loss among converged ones",
     )
