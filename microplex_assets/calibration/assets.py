@@ -17,6 +17,7 @@ from dagster import (
 )
 
 from microplex_assets.calibration.baselines import pinned_baseline_estimates
+from microplex_assets.calibration.fixed_records import fixed_household_ids
 from microplex_assets.calibration.holdout import split_by_groups
 from microplex_assets.calibration.matrix import (
     SimulationArrays,
@@ -198,6 +199,8 @@ def ecps_baseline_weights(
         config,
         ECPS_METHOD,
         "eCPS-method reproduction",
+        # The spine's weights are facts of the data, not of a method: fixed for both.
+        fixed_ids=fixed_household_ids(entity_bundle.household),
     )
     report_run(context, run, target_matrix)
     return run

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from microplex_assets.calibration.fixed_records import fixed_household_ids, residual_problem
 from microplex_assets.calibration.matrix import TargetMatrix
 from microplex_assets.calibration.solver import SolverConfig, calibrate
 
@@ -33,6 +34,7 @@ class CalibrationRun:
     best_epoch: int | None = None
     seconds: float = 0.0
     config: dict[str, Any] = field(default_factory=dict)
+    fixed_records: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -42,6 +44,7 @@ class CalibrationRun:
             "best_epoch": self.best_epoch,
             "epochs_run": int(len(self.history)) if len(self.history) else None,
             "config": self.config,
+            "fixed_records": self.fixed_records,
         }
 
 
@@ -76,19 +79,29 @@ def design_weights(household: pd.DataFrame) -> pd.Series:
 
 
 def solve_weights(
-    matrix: TargetMatrix, initial: pd.Series, config: SolverConfig, backend: str, label: str
+    matrix: TargetMatrix,
+    initial: pd.Series,
+    config: SolverConfig,
+    backend: str,
+    label: str,
+    fixed_ids: np.ndarray | None = None,
 ) -> CalibrationRun:
-    """Fit weights to the matrix's training targets, starting from ``initial``."""
+    """Fit weights to the matrix's training targets, starting from ``initial``.
+
+    Households in ``fixed_ids`` (the spine) keep their initial weights; the others are
+    fitted to the targets minus the spine's contribution (see ``fixed_records``)."""
+    fixed_ids = np.zeros(0, dtype=np.int64) if fixed_ids is None else fixed_ids
+    problem = residual_problem(matrix, matrix.aligned(initial), fixed_ids)
     result = calibrate(
-        matrix.matrix,
-        matrix.values,
-        matrix.is_national,
-        matrix.train,
-        matrix.aligned(initial),
+        problem.matrix,
+        problem.values,
+        problem.is_national,
+        problem.train,
+        problem.initial,
         config,
     )
     weights = pd.Series(
-        result.weights,
+        problem.merge(result.weights),
         index=pd.Index(matrix.household_ids, name="household_id"),
         name="household_weight",
     )
@@ -100,6 +113,7 @@ def solve_weights(
         best_epoch=int(result.best_epoch),
         seconds=float(result.seconds),
         config=dict(result.config),
+        fixed_records=problem.report,
     )
 
 
@@ -126,4 +140,5 @@ def calibrate_weights(
         config,
         backend,
         "calibrated to training targets, epoch chosen by held-out loss among converged ones",
+        fixed_ids=fixed_household_ids(household),
     )

@@ -16,12 +16,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from microplex_assets.calibration.fixed_records import FIXED_FLAG
 from microplex_assets.entities.bundle import ENTITIES, GROUP_ENTITIES, EntityBundle
 from microplex_assets.sources.frame import ObservationFrame
 
 PERSON_KEYS = ("person_id", *(f"{e}_id" for e in GROUP_ENTITIES))
 # Candidate columns that describe how a record was built, not the person.
 PERSON_DIAGNOSTICS = ("family_position", "role", "line_in_tax_unit")
+# Household columns carried into the bundle when the candidate has them: a PolicyEngine
+# input (net worth, set on the spine) and the fixed-weight flag calibration reads.
+HOUSEHOLD_PASSTHROUGH = ("net_worth", FIXED_FLAG)
 
 
 def build_entity_bundle(candidate: ObservationFrame) -> EntityBundle:
@@ -49,6 +53,9 @@ def build_entity_bundle(candidate: ObservationFrame) -> EntityBundle:
             "state_fips": source_household["state_fips"].astype("int64"),
         }
     )
+    for column in HOUSEHOLD_PASSTHROUGH:
+        if column in source_household.columns:
+            household[column] = source_household[column].to_numpy()
     tax_unit = candidate.tables["tax_unit"].copy()
     group_tables = {
         "household": household,

@@ -1,0 +1,89 @@
+"""The top-tail spine: appended with fixed weights, its contribution taken out of the targets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from microplex_assets.calibration.fixed_records import FIXED_FLAG, residual_problem
+from microplex_assets.calibration.solver import SolverConfig
+from microplex_assets.calibration.weights import solve_weights
+from microplex_assets.candidate.spine import AGI_COMPOSITION, REALIZED_INCOME_YIELD, append_spine
+from microplex_assets.entities.build import build_entity_bundle
+from microplex_assets.sources.frame import ObservationFrame, SourceFormatError
+from tests.calibration.problems import synthetic_matrix
+from tests.frames import tiny_scaffold
+
+
+def top_wealth(n: int = 5) -> ObservationFrame:
+    household = pd.DataFrame(
+        {
+            "household_id": np.arange(1, n + 1),
+            "net_worth": np.linspace(50e9, 3e9, n),
+            "age_head": np.full(n, 70),
+            "state_fips": np.array([6, 36, 48, 6, 12])[:n],
+            "household_weight": np.ones(n),
+            "rank": np.arange(1, n + 1),
+        }
+    )
+    return ObservationFrame(
+        "forbes_test", 2024, {"household": household}, {}, {"kind": "synthetic"}
+    )
+
+
+def test_spine_is_appended_with_new_ids_fixed_flag_and_realized_income():
+    candidate = tiny_scaffold(households=30)
+    frame, report = append_spine(candidate, top_wealth())
+    household = frame.tables["household"]
+    assert len(household) == 35 and household["household_id"].is_unique
+    assert household[FIXED_FLAG].sum() == 5
+    spine_ids = household.loc[household[FIXED_FLAG], "household_id"]
+    assert spine_ids.min() > candidate.tables["household"]["household_id"].max()
+    person = frame.tables["person"]
+    heads = person[person["household_id"].isin(spine_ids) & (person["role"] == "head")]
+    agi = heads[list(AGI_COMPOSITION)].sum(axis=1).to_numpy()
+    expected = np.linspace(50e9, 3e9, 5) * REALIZED_INCOME_YIELD * sum(AGI_COMPOSITION.values())
+    np.testing.assert_allclose(np.sort(agi), np.sort(expected))
+    # Scaffold persons keep their values; new columns are zero for them.
+    scaffold = person[~person["household_id"].isin(spine_ids)]
+    assert (scaffold["long_term_capital_gains_before_response"] == 0).all()
+    assert report["records"] == 5 and report["weight_total"] == 5.0
+    bundle = build_entity_bundle(frame)
+    assert bundle.household[FIXED_FLAG].sum() == 5
+    assert bundle.household["net_worth"].max() == pytest.approx(50e9)
+
+
+def test_malformed_top_wealth_list_names_the_problem():
+    bad = top_wealth()
+    bad.tables["household"] = bad.tables["household"].drop(columns=["net_worth"])
+    with pytest.raises(SourceFormatError, match="net_worth"):
+        append_spine(tiny_scaffold(households=5), bad)
+
+
+def test_fixed_records_keep_weights_and_the_rest_fits_the_residual():
+    matrix, truth = synthetic_matrix(households=200, seed=3)
+    fixed_ids = matrix.household_ids[:10]
+    initial = pd.Series(truth * 0.7, index=pd.Index(matrix.household_ids, name="household_id"))
+    initial.loc[fixed_ids] = truth[:10]  # the spine's weights are right
+    problem = residual_problem(matrix, matrix.aligned(initial), fixed_ids)
+    np.testing.assert_allclose(
+        problem.values,
+        (matrix.values - matrix.estimates(np.where(problem.free, 0.0, truth)))[problem.rows],
+    )
+    assert problem.report["fixed_households"] == 10
+    run = solve_weights(
+        matrix, initial, SolverConfig(epochs=300, seed=1), "microplex", "test", fixed_ids=fixed_ids
+    )
+    np.testing.assert_array_equal(run.weights.loc[fixed_ids].to_numpy(), truth[:10])
+    assert matrix.loss(matrix.aligned(run.weights)) < matrix.loss(matrix.aligned(initial))
+
+
+def test_targets_the_spine_overshoots_leave_the_fit_and_are_reported():
+    matrix, truth = synthetic_matrix(households=50, seed=4)
+    initial = np.full(50, 1.0)
+    initial[0] = 1e9  # one fixed record far bigger than every target it touches
+    touched = np.asarray(matrix.matrix[:, 0].todense()).ravel() > 0
+    problem = residual_problem(matrix, initial, matrix.household_ids[:1])
+    assert (~problem.rows == touched).all()
+    assert problem.report["targets_left_unfittable"] == int(touched.sum())
