@@ -40,6 +40,7 @@ class BuildSummary:
     aggregates: pd.DataFrame | None
     losses: pd.DataFrame | None = None
     target_counts: dict[str, int] = field(default_factory=dict)
+    donor_integration: pd.DataFrame | None = None
     failures: list[str] = field(default_factory=list)
 
     def render(self) -> str:
@@ -60,6 +61,9 @@ class BuildSummary:
         if self.losses is not None:
             lines += ["", f"target loss on the same kept targets {json.dumps(self.target_counts)}:"]
             lines.append(self.losses.to_markdown(index=False, floatfmt=".4g"))
+        if self.donor_integration is not None:
+            lines += ["", "before and after donor integration (each calibrated):"]
+            lines.append(self.donor_integration.to_markdown(index=False, floatfmt=".4g"))
         if self.aggregates is not None:
             lines += ["", "national aggregates (policyengine-us):"]
             lines.append(self.aggregates.to_markdown(index=False, floatfmt=",.1f"))
@@ -73,9 +77,11 @@ def run_config(
     year: int | None = None,
     seed: int | None = None,
     artifacts_root: str | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Resource config that overrides the resources' defaults (only what was given)."""
-    settings: dict[str, Any] = {}
+    """Resource config that overrides the resources' defaults (only what was given);
+    ``settings`` sets any other BuildSettings field."""
+    settings = dict(settings or {})
     if households is not None:
         settings["national_households"] = int(households)
     if year is not None:
@@ -171,6 +177,7 @@ def build_cell(
     seed: int | None = None,
     instance: DagsterInstance | None = None,
     artifacts_root: str | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> BuildSummary:
     """Materialize every asset (and check) for one product x geography cell."""
     from definitions import defs
@@ -185,7 +192,7 @@ def build_cell(
     result = job.execute_in_process(
         partition_key=partition,
         instance=instance,
-        run_config=run_config(households, year, seed, artifacts_root),
+        run_config=run_config(households, year, seed, artifacts_root, settings),
         raise_on_error=False,
     )
     failures = [
@@ -207,6 +214,7 @@ def build_cell(
         aggregates=aggregates,
         losses=loss_table(published["loss_record"]) if published else None,
         target_counts=published["loss_record"]["target_counts"] if published else {},
+        donor_integration=donor_table(published["loss_record"]) if published else None,
         failures=failures,
     )
 
@@ -217,6 +225,20 @@ def loss_table(record: dict[str, Any]) -> pd.DataFrame:
         [{"method": method, **losses} for method, losses in record["losses"].items()],
         columns=["method", "train", "held_out", "all"],
     )
+
+
+def donor_table(record: dict[str, Any]) -> pd.DataFrame | None:
+    """Losses and top-tail aggregates before/after donor integration, from a loss record."""
+    comparison = record.get("donor_integration")
+    if not comparison:
+        return None
+    columns = ["train_loss", "held_out_loss", "all_kept_loss", "long_term_capital_gains_bn",
+               "dividends_bn", "top_1pct_agi_share"]  # fmt: skip
+    rows = []
+    for label in ("before_donor_integration", "after_donor_integration"):
+        scores = comparison[label]
+        rows.append({"population": label, **{c: scores.get(c) for c in columns}})
+    return pd.DataFrame(rows)
 
 
 def error_text(error: Any) -> str:

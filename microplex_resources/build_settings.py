@@ -60,3 +60,35 @@ class BuildSettings(ConfigurableResource):
     cps_weights_path: str | None = Field(
         default=None, description="taxcalc-format cps_weights.csv.gz; default: taxcalc's."
     )
+    puf_path: str | None = Field(
+        default=None,
+        description="IRS SOI PUF CSV (puf_2015.csv style); default: the embedded synthetic "
+        "PUF-like donor synthesized from the carried SOI tables (labelled synthetic).",
+    )
+    puf_demographics_path: str | None = Field(
+        default=None, description="The PUF's demographics file (demographics_2015.csv)."
+    )
+    synthetic_donor_records: int = Field(
+        default=50_000, description="Records of the embedded synthetic PUF-like donor."
+    )
+    donor_integration: bool = Field(
+        default=True, description="Impute the tax donor's variables onto the seed (QRF)."
+    )
+    top_wealth_list_path: str | None = Field(
+        default=None,
+        description="Forbes-style top-wealth CSV for the fixed spine; default: the embedded "
+        "list built from published Forbes 400 aggregates (labelled synthetic).",
+    )
+    spine: bool = Field(default=True, description="Append the fixed top-tail spine.")
+    donor_ablation: bool = Field(
+        default=True,
+        description="Also calibrate the candidate without donor integration, so the loss "
+        "record shows held-out loss and top-tail aggregates before and after (one more "
+        "PolicyEngine simulation of the candidate).",
+    )
+    survey_files: dict[str, list[str]] | None = Field(
+        default=None,
+        description="Optional real survey files by source: cps_asec [person, household, "
+        "family], acs_pums [person, housing], sipp [file], scf [file]. Loaded, validated and "
+        "mapped in the source plan's coverage.",
+    )

@@ -9,8 +9,12 @@ from microplex_assets.stages import STAGES
 EXPECTED_ASSETS = {
     "run_profile": "run_profile",
     "cps_source_frame": "sources",
+    "tax_donor_frame": "sources",
+    "top_wealth_frame": "sources",
+    "survey_source_frames": "sources",
     "source_plan": "source_plan",
     "seed_frame": "seed",
+    "integrated_seed": "seed",
     "candidate_population": "candidate",
     "entity_bundle": "entities",
     "calibration_targets": "calibration",
@@ -19,12 +23,19 @@ EXPECTED_ASSETS = {
     "calibrated_weights": "calibration",
     "pinned_baseline_scores": "calibration",
     "calibration_scorecard": "calibration",
+    "donor_ablation": "calibration",
     "dataset_h5": "publication",
     "published_dataset": "publication",
     "national_aggregates_report": "validation",
 }
 # The same for every cell: a 51-shard backfill computes them once.
-UNPARTITIONED = {"cps_source_frame", "calibration_targets"}
+UNPARTITIONED = {
+    "cps_source_frame",
+    "tax_donor_frame",
+    "top_wealth_frame",
+    "survey_source_frames",
+    "calibration_targets",
+}
 BLOCKING_CHECKS = {
     ("entity_bundle", "entity_links_intact"),
     ("calibrated_weights", "weights_valid"),

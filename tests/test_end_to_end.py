@@ -11,6 +11,7 @@ import h5py
 import pytest
 from dagster import DagsterInstance, MultiPartitionKey, materialize
 
+from microplex_assets.publication.capital_gains_lots import load_capital_gains_lots
 from microplex_assets.run_profile.assets import run_profile
 from microplex_assets.runner import build_cell, error_text
 from microplex_assets.validation.loss_record import validate_loss_record
@@ -18,6 +19,7 @@ from microplex_resources.artifact_store import ArtifactStore
 from microplex_resources.build_settings import BuildSettings
 
 pytestmark = pytest.mark.slow
+SPINE = 400  # the embedded top-wealth list: one fixed household per Forbes 400 entry
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +27,12 @@ def national_build(tmp_path_factory, pe_system):
     artifacts = tmp_path_factory.mktemp("artifacts")
     with DagsterInstance.ephemeral() as instance:
         summary = build_cell(
-            "national", "US", households=300, instance=instance, artifacts_root=str(artifacts)
+            "national",
+            "US",
+            households=300,
+            instance=instance,
+            artifacts_root=str(artifacts),
+            settings={"synthetic_donor_records": 5_000},
         )
     return summary, artifacts
 
@@ -61,7 +68,7 @@ def test_bundle_is_published_with_manifest_and_profile(national_build):
         "aggregates.json", "loss_curves.png", "target_wins_losses.md", "target_ledger.csv"
     }  # fmt: skip
     manifest = json.loads((bundle / "manifest.json").read_text())
-    assert manifest["record_counts"]["household"] == 300
+    assert manifest["record_counts"]["household"] == 300 + SPINE
     assert not list(artifacts.glob("national/.*")), "temporary folders left behind"
     with h5py.File(bundle / "policyengine_us_2024.h5") as h5:
         assert "2024" in h5["household_weight"]
@@ -122,7 +129,7 @@ def test_published_h5_loads_in_a_separate_process(national_build):
     )
     out = subprocess.run([sys.executable, "-c", code, str(h5)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.strip().splitlines()[-1] == "300"
+    assert out.stdout.strip().splitlines()[-1] == str(300 + SPINE)
 
 
 def test_unbuilt_cell_fails_naming_the_cell(tmp_path):
@@ -140,3 +147,42 @@ def test_unbuilt_cell_fails_naming_the_cell(tmp_path):
     message = error_text(failure.event_specific_data.error)
     assert "PartitionNotBuiltError" in message
     assert "cell local|TX" in message
+
+
+def test_donor_and_spine_are_integrated_and_compared(national_build):
+    summary, _ = national_build
+    bundle = Path(summary.bundle_dir)
+    record = json.loads((bundle / "loss_record.json").read_text())
+    comparison = record["donor_integration"]
+    before = comparison["before_donor_integration"]
+    after = comparison["after_donor_integration"]
+    for scores in (before, after):
+        assert scores["held_out_loss"] is not None
+        assert 0 < scores["top_1pct_agi_share"] < 1
+    # The CPS file has no short-term gains: after integration the survey households (not
+    # just the spine) carry the donor's realized gains.
+    with h5py.File(bundle / "policyengine_us_2024.h5") as h5:
+        stcg = h5["short_term_capital_gains"]["2024"][:]
+        person_household = h5["person_household_id"]["2024"][:]
+    survey_households = person_household <= person_household.max() - SPINE
+    assert (stcg[survey_households] != 0).sum() > 0
+    assert comparison["common_targets"]["targets"] > 0
+    assert record["top_tail"]["long_term_capital_gains_bn"] > 0
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    kinds = {
+        source.get("source", source.get("file")): source["kind"] for source in manifest["sources"]
+    }
+    assert "synthetic" in kinds.values()  # the embedded donor and list say what they are
+    spine = json.loads((bundle / "run_profile.json").read_text())["spine"]
+    assert spine["enabled"]
+
+
+def test_capital_gains_lots_load_on_their_own_and_add_up(national_build):
+    summary, _ = national_build
+    bundle = Path(summary.bundle_dir)
+    lots = load_capital_gains_lots(bundle / "capital_gains_lots_2024.parquet")
+    assert len(lots) > 0 and set(lots["term"]) <= {"long", "short"}
+    with h5py.File(bundle / "policyengine_us_2024.h5") as h5:
+        ltcg = h5["long_term_capital_gains_before_response"]["2024"][:].sum()
+    long_lots = lots.loc[lots["term"] == "long", "gain"].sum()
+    assert long_lots == pytest.approx(ltcg, rel=1e-6)

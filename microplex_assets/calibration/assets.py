@@ -17,13 +17,11 @@ from dagster import (
 )
 
 from microplex_assets.calibration.baselines import pinned_baseline_estimates
-from microplex_assets.calibration.fixed_records import fixed_household_ids
-from microplex_assets.calibration.holdout import split_by_groups
+from microplex_assets.calibration.donor_ablation import ablation_comparison
+from microplex_assets.calibration.fixed_records import fixed_household_ids, fixed_weights
 from microplex_assets.calibration.matrix import (
-    SimulationArrays,
     TargetMatrix,
-    held_out_groups_for,
-    materialize_targets,
+    candidate_target_matrix,
     targets_for_geography,
 )
 from microplex_assets.calibration.scorecard import (
@@ -44,6 +42,7 @@ from microplex_assets.calibration.scorecard import (
 from microplex_assets.calibration.solver import SolverConfig, ecps_method_config
 from microplex_assets.calibration.targets.model import TargetSet
 from microplex_assets.calibration.targets.registry import resolve_targets_with_report
+from microplex_assets.calibration.top_tail import top_tail_aggregates
 from microplex_assets.calibration.weights import (
     CalibrationRun,
     calibrate_weights,
@@ -51,10 +50,13 @@ from microplex_assets.calibration.weights import (
     solve_weights,
     weight_diagnostics,
 )
+from microplex_assets.candidate.make import make_candidate
+from microplex_assets.entities.build import build_entity_bundle
 from microplex_assets.entities.bundle import EntityBundle
-from microplex_assets.partitions import product_geography_partitions
+from microplex_assets.partitions import STATE_FIPS, product_geography_partitions
 from microplex_assets.plots import loss_curves_png, png_markdown, save_png
 from microplex_assets.publication.h5_export import write_policyengine_h5
+from microplex_assets.sources.frame import ObservationFrame
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata, table_metadata
 from microplex_assets.validation.loss_record import losses_table, wins_and_losses_markdown
 from microplex_resources.artifact_store import ArtifactStore
@@ -108,12 +110,16 @@ def target_matrix(
     candidate_h5 = work / f"candidate_{year}.h5"
     write_policyengine_h5(entity_bundle, candidate_h5, policyengine.system())
     context.log.info(f"computing {len(cell_targets):,} targets with policyengine-us ...")
-    arrays = SimulationArrays(policyengine.microsimulation(candidate_h5), year)
-    matrix = materialize_targets(arrays, cell_targets, progress=context.log.info)
-    groups = held_out_groups_for(
-        matrix.targets, run_profile["calibration"]["held_out_groups"], cell.geography
+    matrix = candidate_target_matrix(
+        policyengine.microsimulation(candidate_h5),
+        year,
+        cell_targets,
+        run_profile["calibration"]["held_out_groups"],
+        cell.geography,
+        fixed=fixed_weights(entity_bundle.household),
+        progress=context.log.info,
     )
-    matrix = split_by_groups(matrix, groups)
+    groups = tuple(matrix.ledger.loc[matrix.ledger["held_out"], "group"].unique())
     seconds = time.perf_counter() - started
     paths = matrix.save(work, matrix.aligned(design_weights(entity_bundle.household)))
     ledger = matrix.ledger
@@ -436,3 +442,86 @@ high_salience_aggregates = _gate_check(
     SALIENT_AGGREGATES_GATE,
     "APE of the high-salience aggregates vs the baseline's; worse ones are marked (WARN).",
 )
+
+
+@stage_asset("calibration", partitions_def=product_geography_partitions)
+def donor_ablation(
+    context: AssetExecutionContext,
+    run_profile: dict[str, Any],
+    seed_frame: ObservationFrame,
+    top_wealth_frame: ObservationFrame,
+    calibration_targets: TargetSet,
+    target_matrix: TargetMatrix,
+    calibrated_weights: CalibrationRun,
+    policyengine: PolicyEngineRuntime,
+    artifact_store: ArtifactStore,
+) -> dict[str, Any]:
+    """The same cell built without donor integration (same backend, spine, targets, split
+    and solver), scored next to the real candidate: train and held-out loss and the top-tail
+    aggregates before and after donor integration. Costs one more PolicyEngine simulation;
+    ``donor_ablation: false`` in the build settings skips it."""
+    cell = context_cell(context)
+    profile = run_profile["donor_integration"]
+    backend = run_profile["calibration"]["backend"]
+    after_weights = target_matrix.aligned(calibrated_weights.weights)
+    skip = None
+    if not profile["ablation"]:
+        skip = "donor_ablation is off in the build settings"
+    elif not profile["enabled"]:
+        skip = "donor integration is off: nothing to compare"
+    elif backend == "none":
+        skip = "cell is not calibrated"
+    if skip:
+        context.log.info(f"donor ablation skipped: {skip}")
+        result: dict[str, Any] = {"skipped": skip}
+        if target_matrix.top_tail is not None:
+            result["after_donor_integration"] = top_tail_aggregates(
+                target_matrix.top_tail, after_weights
+            )
+        context.add_output_metadata(stage_metadata("calibration", skipped=skip))
+        return result
+    started = time.perf_counter()
+    year = int(run_profile["year"])
+    required = STATE_FIPS.values() if cell.state_fips is None else [cell.state_fips]
+    candidate, _ = make_candidate(
+        seed_frame,
+        run_profile["synthesis_backend"],
+        run_profile["seeds"]["sampling"],
+        required,
+        top_wealth_frame if run_profile["spine"]["enabled"] else None,
+        cell.state_fips,
+    )
+    bundle = build_entity_bundle(candidate)
+    h5 = artifact_store.work_dir(cell.product, cell.geography) / f"ablation_candidate_{year}.h5"
+    write_policyengine_h5(bundle, h5, policyengine.system())
+    context.log.info("donor ablation: computing the pre-donor candidate's targets ...")
+    before = candidate_target_matrix(
+        policyengine.microsimulation(h5),
+        year,
+        targets_for_geography(calibration_targets, cell.geography),
+        run_profile["calibration"]["held_out_groups"],
+        cell.geography,
+        fixed=fixed_weights(bundle.household),
+        progress=context.log.info,
+    )
+    run = calibrate_weights(bundle.household, backend, before, solver_config(run_profile))
+    result = ablation_comparison(before, before.aligned(run.weights), target_matrix, after_weights)
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    rows = [
+        {"population": label.replace("_", " "), **result[label]}
+        for label in ("before_donor_integration", "after_donor_integration")
+    ]
+    context.log.info(
+        "donor ablation: held-out loss "
+        f"{result['before_donor_integration']['held_out_loss']:.4g} before, "
+        f"{result['after_donor_integration']['held_out_loss']:.4g} after"
+    )
+    context.add_output_metadata(
+        stage_metadata(
+            "calibration",
+            comparison=table_metadata(pd.DataFrame(rows)),
+            common_targets=MetadataValue.json(result["common_targets"]),
+            seconds=result["seconds"],
+        )
+    )
+    return result

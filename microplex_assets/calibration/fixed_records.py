@@ -10,7 +10,7 @@ scorecard still scores every method on the full target with the full weights.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ import pandas as pd
 from scipy import sparse
 
 from microplex_assets.calibration.matrix import MIN_ABS_TARGET, TargetMatrix
+from microplex_assets.calibration.targets.model import TargetSet
 
 FIXED_FLAG = "is_fixed_spine"
 
@@ -89,4 +90,47 @@ def residual_problem(
         rows=rows,
         fixed_weights=fixed_weights,
         report=report,
+    )
+
+
+def fixed_weights(household: pd.DataFrame) -> pd.Series:
+    """The fixed households' weights by household_id (empty without a spine)."""
+    flagged = np.isin(household["household_id"].to_numpy(), fixed_household_ids(household))
+    return pd.Series(
+        household.loc[flagged, "household_weight"].to_numpy(dtype=float),
+        index=pd.Index(household.loc[flagged, "household_id"].to_numpy(), name="household_id"),
+    )
+
+
+def drop_fixed_overshoots(matrix: TargetMatrix, fixed: pd.Series) -> TargetMatrix:
+    """Drop (into the ledger, with the ratio) targets the fixed records alone meet or exceed.
+
+    No weighting of the free households can fit such a target; keeping it would give every
+    method the same huge error and drown the loss (a count of 14 medical-deduction returns
+    above $10m AGI, say, against 264 spine couples of Medicare age)."""
+    if fixed.empty:
+        return matrix
+    weights = np.where(
+        np.isin(matrix.household_ids, fixed.index.to_numpy()),
+        fixed.reindex(matrix.household_ids).fillna(0.0).to_numpy(),
+        0.0,
+    )
+    values = matrix.values
+    residual = values - matrix.estimates(weights)
+    keep = (np.abs(residual) >= MIN_ABS_TARGET) & (np.sign(residual) == np.sign(values))
+    if keep.all():
+        return matrix
+    ratio = matrix.estimates(weights) / values
+    ledger = matrix.ledger.copy()
+    names = np.array([t.name for t in matrix.targets])
+    for name, share in zip(names[~keep], ratio[~keep], strict=True):
+        row = ledger["name"] == name
+        ledger.loc[row, "status"] = "dropped"
+        ledger.loc[row, "reason"] = f"fixed records overshoot: the spine alone gives {share:.2f}x"
+    return replace(
+        matrix,
+        matrix=matrix.matrix[keep].tocsr(),
+        targets=TargetSet(tuple(t for t, k in zip(matrix.targets, keep, strict=True) if k)),
+        ledger=ledger,
+        train=matrix.train[keep],
     )

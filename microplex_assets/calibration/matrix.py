@@ -27,6 +27,7 @@ from scipy import sparse
 
 from microplex_assets.calibration.loss import target_loss
 from microplex_assets.calibration.targets.model import Target, TargetFilter, TargetSet
+from microplex_assets.calibration.top_tail import TopTailArrays, top_tail_arrays
 from microplex_assets.partitions import STATE_FIPS
 
 MIN_ABS_TARGET = 0.1
@@ -134,6 +135,7 @@ class TargetMatrix:
     household_ids: np.ndarray
     ledger: pd.DataFrame
     train: np.ndarray  # bool per kept target: True = fitted, False = held out
+    top_tail: TopTailArrays | None = None  # capital income and AGI per column, for reports
 
     @property
     def values(self) -> np.ndarray:
@@ -269,7 +271,9 @@ def materialize_targets(
     frame = pd.DataFrame(ledger, columns=list(LEDGER_COLUMNS))
     frame["held_out"] = False
     train = np.ones(len(kept), dtype=bool)
-    return TargetMatrix(matrix, TargetSet(tuple(kept)), arrays.household_ids, frame, train)
+    return TargetMatrix(
+        matrix, TargetSet(tuple(kept)), arrays.household_ids, frame, train, top_tail_arrays(arrays)
+    )
 
 
 def targets_for_geography(target_set: TargetSet, geography: str) -> TargetSet:
@@ -289,3 +293,28 @@ def held_out_groups_for(
     if geography == "US":
         return tuple(groups)
     return tuple(g for g in groups if g in present)
+
+
+def candidate_target_matrix(
+    simulation: Any,
+    year: int,
+    cell_targets: TargetSet,
+    held_out_groups: list[str],
+    geography: str,
+    fixed: pd.Series | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> TargetMatrix:
+    """The cell's matrix from a candidate's simulation, with the profile's held-out split;
+    targets the ``fixed`` records (spine weights by household_id) alone overshoot are
+    dropped into the ledger first.
+
+    One function for the build's candidate and for comparisons (the donor ablation), so
+    both are scored on the same targets with the same split rule."""
+    from microplex_assets.calibration.fixed_records import drop_fixed_overshoots
+    from microplex_assets.calibration.holdout import split_by_groups
+
+    matrix = materialize_targets(SimulationArrays(simulation, year), cell_targets, progress)
+    if fixed is not None:
+        matrix = drop_fixed_overshoots(matrix, fixed)
+    groups = held_out_groups_for(matrix.targets, held_out_groups, geography)
+    return split_by_groups(matrix, groups)

@@ -21,10 +21,16 @@ from dagster import (
 
 from microplex_assets.calibration.matrix import TargetMatrix, targets_for_geography
 from microplex_assets.calibration.targets.model import TargetSet
+from microplex_assets.calibration.top_tail import top_tail_aggregates
 from microplex_assets.calibration.weights import CalibrationRun, weight_diagnostics
 from microplex_assets.entities.bundle import EntityBundle
 from microplex_assets.files import write_json_atomic
 from microplex_assets.partitions import product_geography_partitions
+from microplex_assets.publication.capital_gains_lots import (
+    build_capital_gains_lots,
+    lots_reconcile,
+    write_capital_gains_lots,
+)
 from microplex_assets.publication.h5_export import write_policyengine_h5
 from microplex_assets.publication.manifest import build_manifest, package_versions
 from microplex_assets.publication.publish import publish_bundle
@@ -126,24 +132,41 @@ def published_dataset(
     run_profile: dict[str, Any],
     dataset_h5: dict[str, Any],
     cps_source_frame: ObservationFrame,
+    tax_donor_frame: ObservationFrame,
+    top_wealth_frame: ObservationFrame,
+    entity_bundle: EntityBundle,
     calibration_targets: TargetSet,
     target_matrix: TargetMatrix,
     calibrated_weights: CalibrationRun,
     calibration_scorecard: dict[str, Any],
     pinned_baseline_scores: dict[str, Any],
+    donor_ablation: dict[str, Any],
     policyengine: PolicyEngineRuntime,
     artifact_store: ArtifactStore,
 ) -> dict[str, Any]:
     """The bundle in artifacts/<product>/<geography>/: H5, manifest.json, run_profile.json,
-    loss_record.json (schema-validated), loss curves, target wins/losses and the ledger."""
+    loss_record.json (schema-validated, with the before/after-donor comparison), the
+    capital-gains lots extension (parquet beside the H5), loss curves, target wins/losses
+    and the ledger."""
     cell = context_cell(context)
     h5_path = Path(dataset_h5["path"])
     work = artifact_store.work_dir(cell.product, cell.geography)
     weights = calibrated_weights.weights
+    year = int(run_profile["year"])
+    lots = build_capital_gains_lots(entity_bundle, year, run_profile["seeds"]["sampling"])
+    lots_name = f"capital_gains_lots_{year}.parquet"
+    lots_path = write_capital_gains_lots(lots, work / lots_name, year=year)
+    lots_check = lots_reconcile(lots, entity_bundle)
+    if not lots_check["reconciled"]:
+        raise ValueError(f"capital-gains lots do not add up to the H5's gains: {lots_check}")
     manifest = build_manifest(
         run_profile=run_profile,
         export=dataset_h5["export"],
-        sources=[cps_source_frame.provenance],
+        sources=[
+            cps_source_frame.provenance,
+            tax_donor_frame.provenance,
+            top_wealth_frame.provenance,
+        ],  # fmt: skip
         package_versions=package_versions(),
         h5_path=h5_path,
         weights=weights,
@@ -157,6 +180,17 @@ def published_dataset(
             loaded=len(targets_for_geography(calibration_targets, cell.geography))
         ),
     }
+    manifest["extensions"] = {
+        lots_name: {"rows": int(len(lots)), "reconciliation": lots_check,
+                    "loader": "microplex_assets.publication.capital_gains_lots."
+                              "load_capital_gains_lots"}
+    }  # fmt: skip
+    top_tail = (
+        top_tail_aggregates(target_matrix.top_tail, target_matrix.aligned(weights))
+        if target_matrix.top_tail is not None
+        else None
+    )
+    ablation = None if "skipped" in donor_ablation else donor_ablation
     record = build_loss_record(
         cell={"product": cell.product, "geography": cell.geography, "year": run_profile["year"]},
         run_id=context.run_id,
@@ -168,6 +202,8 @@ def published_dataset(
         weight_diagnostics=weight_diagnostics(weights.to_numpy()),
         calibration=calibrated_weights.summary(),
         pinned_baseline={k: v for k, v in pinned_baseline_scores.items() if k != "estimates"},
+        donor_integration=ablation,
+        top_tail=top_tail,
     )
     manifest["loss_record"] = {
         "train_loss": record["losses"]["candidate"]["train"],
@@ -175,6 +211,7 @@ def published_dataset(
     }
     files = {
         h5_path.name: h5_path,
+        lots_name: lots_path,
         "manifest.json": write_json_atomic(work / "manifest.json", manifest),
         "run_profile.json": work / "run_profile.json",
         "loss_record.json": write_json_atomic(work / "loss_record.json", record),
@@ -196,6 +233,8 @@ def published_dataset(
             size_bytes=published[h5_path.name].stat().st_size,
             ecps_coverage=MetadataValue.json(manifest.get("ecps_coverage", {})),
             bundle_files=MetadataValue.json(sorted(published)),
+            top_tail=MetadataValue.json(top_tail),
+            capital_gains_lots=int(len(lots)),
         )
     )
     return {

@@ -31,6 +31,19 @@ def resolve_run_profile(settings: dict[str, Any], cell: Cell) -> dict[str, Any]:
             },
         }
     ]
+    providers.append(tax_donor_provider(settings))
+    if settings.get("spine", True):
+        providers.append(top_wealth_provider(settings))
+    for name, paths in (settings.get("survey_files") or {}).items():
+        providers.append(
+            {
+                "source": name,
+                "role": "donor (loaded, coverage mapped)",
+                "kind": "real",
+                "format": "public-use file",
+                "location": list(paths),
+            }
+        )
     baseline = None
     if settings.get("baseline_h5_path"):
         baseline = {
@@ -68,5 +81,55 @@ def resolve_run_profile(settings: dict[str, Any], cell: Cell) -> dict[str, Any]:
         "calibration": calibration,
         "baseline_pin": baseline,
         "providers": providers,
-        "donors": [],
+        "donors": [p["source"] for p in providers if p["role"].startswith("donor")],
+        "donor_integration": {
+            "enabled": bool(settings.get("donor_integration", True)),
+            "donor": providers[1]["source"],
+            "method": "quantile regression forest (quantile-forest)",
+            "ablation": bool(settings.get("donor_ablation", True)),
+        },
+        "spine": {
+            "enabled": bool(settings.get("spine", True)),
+            "source": top_wealth_provider(settings)["source"],
+        },
+    }
+
+
+def tax_donor_provider(settings: dict[str, Any]) -> dict[str, Any]:
+    """The tax-record donor: the configured PUF, else the synthetic SOI-based donor."""
+    if settings.get("puf_path"):
+        return {
+            "source": "irs_puf",
+            "role": "donor",
+            "kind": "real",
+            "format": "IRS SOI PUF CSV",
+            "location": settings["puf_path"],
+            "demographics": settings.get("puf_demographics_path"),
+        }
+    return {
+        "source": "synthetic_puf",
+        "role": "donor",
+        "kind": "synthetic",
+        "format": "synthesized from the carried IRS SOI tables (soi_targets.csv)",
+        "location": "microplex_assets/calibration/targets/data/soi_targets.csv",
+        "records": int(settings.get("synthetic_donor_records", 50_000)),
+    }
+
+
+def top_wealth_provider(settings: dict[str, Any]) -> dict[str, Any]:
+    """The spine's list: a configured Forbes-style file, else the embedded one."""
+    if settings.get("top_wealth_list_path"):
+        return {
+            "source": "forbes_list",
+            "role": "spine",
+            "kind": "real",
+            "format": "Forbes-style CSV",
+            "location": settings["top_wealth_list_path"],
+        }
+    return {
+        "source": "forbes_400_embedded",
+        "role": "spine",
+        "kind": "synthetic",
+        "format": "generated from published Forbes 400 aggregates",
+        "location": "microplex_assets/sources/forbes.py",
     }

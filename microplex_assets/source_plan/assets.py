@@ -12,18 +12,34 @@ from microplex_assets.stage_asset import context_cell, stage_asset, stage_metada
 
 @stage_asset("source_plan", partitions_def=product_geography_partitions)
 def source_plan(
-    context: AssetExecutionContext, run_profile: dict[str, Any], cps_source_frame: ObservationFrame
+    context: AssetExecutionContext,
+    run_profile: dict[str, Any],
+    cps_source_frame: ObservationFrame,
+    tax_donor_frame: ObservationFrame,
+    top_wealth_frame: ObservationFrame,
+    survey_source_frames: dict[str, ObservationFrame],
 ) -> SourcePlan:
-    """Which source is the scaffold and why, which are donors, and who covers which variable."""
+    """Which source is the scaffold and why, which are donors, which is the fixed spine, and
+    who covers which variable."""
     context_cell(context)
-    frames = {cps_source_frame.source: cps_source_frame}
-    plan = plan_sources(frames)
-    context.log.info(f"scaffold: {plan.scaffold}; donors: {plan.donors or 'none configured'}")
+    frames = {
+        frame.source: frame
+        for frame in (cps_source_frame, tax_donor_frame, *survey_source_frames.values())
+    }
+    frames[top_wealth_frame.source] = top_wealth_frame
+    plan = plan_sources(frames, spine_sources=frozenset({top_wealth_frame.source}))
+    kinds = {name: frame.provenance.get("kind", "unknown") for name, frame in frames.items()}
+    context.log.info(
+        f"scaffold: {plan.scaffold}; donors: {plan.donors or 'none'}; spine: {plan.spine}"
+    )
     context.add_output_metadata(
         stage_metadata(
             "source_plan",
             scaffold=plan.scaffold,
             donors=MetadataValue.json(plan.donors),
+            spine=MetadataValue.json(plan.spine),
+            source_kinds=MetadataValue.json(kinds),
+            rejected_as_scaffold=MetadataValue.json(plan.rejected),
             reasons=MetadataValue.md("\n".join(f"- {r}" for r in plan.reasons)),
             coverage=table_metadata(plan.coverage, max_rows=200),
             profile_providers=len(run_profile["providers"]),

@@ -32,11 +32,13 @@ class SourcePlan:
     rejected: dict[str, list[str]]
     coverage: pd.DataFrame
     scores: dict[str, float] = field(default_factory=dict)
+    spine: list[str] = field(default_factory=list)  # fixed records: never scaffold or donor
 
     def summary(self) -> dict[str, Any]:
         return {
             "scaffold": self.scaffold,
             "donors": self.donors,
+            "spine": self.spine,
             "reasons": self.reasons,
             "rejected": self.rejected,
             "scores": self.scores,
@@ -79,11 +81,16 @@ def coverage_map(frames: dict[str, ObservationFrame]) -> pd.DataFrame:
     return wide.reset_index()
 
 
-def plan_sources(frames: dict[str, ObservationFrame]) -> SourcePlan:
-    """Pick the highest-scoring qualified scaffold; all other sources become donors."""
+def plan_sources(
+    frames: dict[str, ObservationFrame], spine_sources: frozenset[str] = frozenset()
+) -> SourcePlan:
+    """Pick the highest-scoring qualified scaffold; other sources become donors, except the
+    spine's, whose records are appended with fixed weights and never donate."""
     if not frames:
         raise ValueError("no source frames loaded: the run profile lists no providers")
     rejected = {name: scaffold_shortfalls(f) for name, f in frames.items()}
+    for name in spine_sources & set(rejected):
+        rejected[name] = [*rejected[name], "spine source (fixed records, never the scaffold)"]
     qualified = {name: f for name, f in frames.items() if not rejected[name]}
     if not qualified:
         details = "; ".join(f"{n}: lacks {', '.join(m)}" for n, m in rejected.items())
@@ -99,7 +106,8 @@ def plan_sources(frames: dict[str, ObservationFrame]) -> SourcePlan:
     )
     return SourcePlan(
         scaffold=scaffold,
-        donors=[name for name in frames if name != scaffold],
+        donors=[name for name in frames if name != scaffold and name not in spine_sources],
+        spine=[name for name in frames if name in spine_sources],
         reasons=reasons,
         rejected={n: m for n, m in rejected.items() if m},
         coverage=coverage_map(frames),

@@ -5,12 +5,23 @@ geography, so a local backfill reads it once instead of 51 times.
 """
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from dagster import AssetExecutionContext, MetadataValue
 
+from microplex_assets.sources.acs_pums import load_acs_pums
+from microplex_assets.sources.cps_asec import load_cps_asec
 from microplex_assets.sources.cps_taxcalc import load_taxcalc_cps
+from microplex_assets.sources.forbes import embedded_top_wealth_list, load_forbes_list
 from microplex_assets.sources.frame import ObservationFrame
+from microplex_assets.sources.puf import load_puf
+from microplex_assets.sources.scf import load_scf
+from microplex_assets.sources.sipp import load_sipp
+from microplex_assets.sources.synthetic_puf import soi_reproduction, synthesize_tax_records
+from microplex_assets.sources.tax_records import validate_tax_records
+from microplex_assets.sources.uprating import uprating_factors
 from microplex_assets.stage_asset import stage_asset, stage_metadata, table_metadata
 from microplex_resources.build_settings import BuildSettings
 from microplex_resources.policyengine_runtime import PolicyEngineRuntime
@@ -40,16 +51,128 @@ def cps_source_frame(
     seconds = time.perf_counter() - started
     counts = {entity: len(table) for entity, table in frame.tables.items()}
     context.log.info(f"CPS frame ready in {seconds:.1f}s: {counts}")
-    coverage = frame.coverage()
+    context.add_output_metadata(frame_metadata(frame, seconds))
+    return frame
+
+
+def frame_metadata(frame: ObservationFrame, seconds: float, **extra: Any) -> dict[str, Any]:
+    """The diagnostics every source frame shows: counts, links, provenance, coverage."""
+    return stage_metadata(
+        "sources",
+        row_counts=MetadataValue.json({entity: len(t) for entity, t in frame.tables.items()}),
+        link_validity=MetadataValue.json(frame.link_report()),
+        provenance=MetadataValue.json(frame.provenance),
+        kind=frame.provenance.get("kind", "unknown"),
+        coverage=table_metadata(frame.coverage(), max_rows=200),
+        seconds=round(seconds, 1),
+        **extra,
+    )
+
+
+def record_uprater(system: Any) -> Callable[[str, int, int], float]:
+    """factor(variable, from_year, to_year) with PolicyEngine's own per-record indices."""
+
+    def factor(variable: str, from_year: int, to_year: int) -> float:
+        return uprating_factors(system, variable, [from_year], to_year)[1][from_year]
+
+    return factor
+
+
+@stage_asset("sources")
+def tax_donor_frame(
+    context: AssetExecutionContext,
+    build_settings: BuildSettings,
+    policyengine: PolicyEngineRuntime,
+) -> ObservationFrame:
+    """Tax-record donor: the IRS SOI PUF when configured, else a PUF-like donor synthesized
+    so its AGI-band x filing-status counts and amounts reproduce the carried SOI tables
+    (labelled synthetic: it is not tax data)."""
+    started = time.perf_counter()
+    year = build_settings.year
+    if build_settings.puf_path:
+        context.log.info(f"loading the IRS SOI PUF from {build_settings.puf_path}")
+        frame = load_puf(
+            Path(build_settings.puf_path),
+            year,
+            system=policyengine.system(),
+            demographics_path=Path(build_settings.puf_demographics_path)
+            if build_settings.puf_demographics_path
+            else None,
+        )
+        extra: dict[str, Any] = {}
+    else:
+        records = build_settings.synthetic_donor_records
+        context.log.info(f"no PUF configured: synthesizing {records:,} PUF-like records (SOI)")
+        frame = synthesize_tax_records(
+            year,
+            records=records,
+            seed=build_settings.seed,
+            uprate=record_uprater(policyengine.system()),
+        )
+        reproduction = soi_reproduction(frame, frame.provenance["soi_year"])
+        extra = {"soi_reproduction": table_metadata(reproduction, max_rows=120)}
+    validate_tax_records(frame)
+    seconds = time.perf_counter() - started
+    context.log.info(f"tax donor {frame.source} ({frame.provenance['kind']}) in {seconds:.1f}s")
+    context.add_output_metadata(frame_metadata(frame, seconds, **extra))
+    return frame
+
+
+@stage_asset("sources")
+def top_wealth_frame(
+    context: AssetExecutionContext, build_settings: BuildSettings
+) -> ObservationFrame:
+    """Top-wealth units for the fixed spine: a Forbes-style list when configured, else the
+    embedded list generated from published Forbes 400 aggregates (labelled synthetic)."""
+    started = time.perf_counter()
+    if build_settings.top_wealth_list_path:
+        frame = load_forbes_list(Path(build_settings.top_wealth_list_path), build_settings.year)
+    else:
+        frame = embedded_top_wealth_list(build_settings.year)
+    seconds = time.perf_counter() - started
+    worth = frame.tables["household"]["net_worth"]
+    context.log.info(f"top-wealth list: {len(worth)} units, ${worth.sum() / 1e12:.2f}tn")
+    context.add_output_metadata(
+        frame_metadata(frame, seconds, net_worth_total_bn=float(worth.sum() / 1e9))
+    )
+    return frame
+
+
+SURVEY_LOADERS: dict[str, Callable[..., ObservationFrame]] = {
+    "cps_asec": lambda paths, year: load_cps_asec(*map(Path, paths), year=year),
+    "acs_pums": lambda paths, year: load_acs_pums(*map(Path, paths), year=year),
+    "sipp": lambda paths, year: load_sipp(Path(paths[0]), year=year),
+    "scf": lambda paths, year: load_scf(Path(paths[0]), year=year),
+}
+
+
+def load_survey_files(files: dict[str, list[str]], year: int) -> dict[str, ObservationFrame]:
+    """Load every configured survey source; an unknown source name lists the known ones."""
+    unknown = sorted(set(files) - set(SURVEY_LOADERS))
+    if unknown:
+        raise ValueError(f"survey_files names {unknown}; expected some of {list(SURVEY_LOADERS)}")
+    return {name: SURVEY_LOADERS[name](paths, year) for name, paths in files.items()}
+
+
+@stage_asset("sources")
+def survey_source_frames(
+    context: AssetExecutionContext, build_settings: BuildSettings
+) -> dict[str, ObservationFrame]:
+    """Optional real survey files (CPS ASEC, ACS PUMS, SIPP, SCF), each validated with
+    SHA256 provenance when the run profile points at it; none by default."""
+    started = time.perf_counter()
+    frames = load_survey_files(build_settings.survey_files or {}, build_settings.year)
+    seconds = time.perf_counter() - started
+    context.log.info(f"survey sources loaded: {list(frames) or 'none configured'}")
     context.add_output_metadata(
         stage_metadata(
             "sources",
-            row_counts=MetadataValue.json(counts),
-            link_validity=MetadataValue.json(frame.link_report()),
-            provenance=MetadataValue.json(frame.provenance),
-            kind=frame.provenance.get("kind", "unknown"),
-            coverage=table_metadata(coverage, max_rows=200),
+            row_counts=MetadataValue.json(
+                {name: {e: len(t) for e, t in f.tables.items()} for name, f in frames.items()}
+            ),
+            link_validity=MetadataValue.json({n: f.link_report() for n, f in frames.items()}),
+            provenance=MetadataValue.json({n: f.provenance for n, f in frames.items()}),
             seconds=round(seconds, 1),
         )
     )
-    return frame
+    return frames

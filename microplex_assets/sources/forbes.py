@@ -215,14 +215,30 @@ def gaps_of(values: np.ndarray, aggregates: dict[str, Any]) -> list[float]:
     ]
 
 
+def millionaire_agi_by_state() -> pd.Series:
+    """IRS SOI AGI of returns with AGI of $1m or more, by postal code (the carried table):
+    where top incomes are, so where unnamed members most plausibly live."""
+    from microplex_assets.calibration.targets.carried import DATA_DIR
+
+    table = pd.read_csv(DATA_DIR / "agi_state.csv")
+    top = table[
+        (table["VARIABLE"] == "adjusted_gross_income/amount")
+        & (table["AGI_LOWER_BOUND"] == 1_000_000)
+        & np.isinf(table["AGI_UPPER_BOUND"])
+    ]
+    return top.set_index("GEO_NAME")["VALUE"].astype(float)
+
+
 def _embedded_states(aggregates: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
-    """Published counts for the big four states; the rest spread evenly over other states."""
+    """Published counts for the big four states; the rest drawn over the other states in
+    proportion to their $1m+ AGI (IRS SOI), so small states rarely get a member."""
     named = aggregates["state_members"]
     excluded = set(named) | set(aggregates["states_without_members_named"])
     others = sorted(code for code in POSTAL_TO_FIPS if code not in excluded)
     rest = int(aggregates["members"]) - sum(named.values())
+    share = millionaire_agi_by_state().reindex(others).fillna(0.0).to_numpy()
     labels = [code for code, count in named.items() for _ in range(count)]
-    labels += list(rng.choice(others, size=rest))
+    labels += list(rng.choice(others, size=rest, p=share / share.sum()))
     return np.array([POSTAL_TO_FIPS[code] for code in rng.permutation(labels)], dtype=np.int64)
 
 
@@ -276,8 +292,9 @@ def embedded_top_wealth_list(year: int = 2024) -> ObservationFrame:
                 f"list has {aggregates['members_at_least_100_billion']}: a smooth rule cannot "
                 "match every published statistic at once",
                 "states: CA 83, NY 54, FL 54, TX 43 as published; the other 166 members drawn "
-                "uniformly over the remaining states and DC except AL, AK, DE, MN, MS "
-                "(published as having none; the other five empty states were not found)",
+                "over the remaining states and DC in proportion to their IRS SOI AGI of "
+                "$1m+ returns (carried agi_state.csv), except AL, AK, DE, MN, MS (published "
+                "as having none; the other five empty states were not found)",
                 f"ages: assumption, rounded Normal(mean {AGE_MEAN:.0f}, sd {AGE_SD:.0f}) "
                 f"clipped to [{aggregates['youngest_member_age']}, {AGE_MAX}]; no published "
                 "age distribution was found (youngest published member: 38)",

@@ -28,6 +28,7 @@ REQUIRED_FIELDS: tuple[tuple[str, str], ...] = (
     ("manifest.json", "record_counts"),
     ("manifest.json", "h5.sha256"),
     ("manifest.json", "targets.target_set_hash"),
+    ("manifest.json", "extensions"),
     ("loss_record.json", "losses.candidate"),
     ("loss_record.json", "losses.ecps_method"),
     ("loss_record.json", "gates"),
@@ -48,6 +49,11 @@ def bundle_completeness(bundle_dir: Path, h5_name: str) -> tuple[list[str], dict
     """Missing pieces (each named) and what was found."""
     bundle_dir = Path(bundle_dir)
     missing = [name for name in (h5_name, *REQUIRED_FILES) if not (bundle_dir / name).is_file()]
+    manifest = bundle_dir / "manifest.json"
+    extensions = (
+        json.loads(manifest.read_text()).get("extensions", {}) if manifest.is_file() else {}
+    )
+    missing += [f"extension {name}" for name in extensions if not (bundle_dir / name).is_file()]
     documents: dict[str, Any] = {}
     for name in {file for file, _ in REQUIRED_FIELDS}:
         path = bundle_dir / name

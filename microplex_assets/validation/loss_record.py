@@ -71,6 +71,8 @@ def build_loss_record(
     weight_diagnostics: dict[str, Any],
     calibration: dict[str, Any],
     pinned_baseline: dict[str, Any] | None = None,
+    donor_integration: dict[str, Any] | None = None,
+    top_tail: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The loss record of one build (validated: raises LossRecordError if incomplete)."""
     record = {
@@ -89,6 +91,8 @@ def build_loss_record(
         "weight_diagnostics": weight_diagnostics,
         "calibration": calibration,
         "pinned_baseline": pinned_baseline,
+        "donor_integration": donor_integration,
+        "top_tail": top_tail,
     }
     record = _clean(record)
     validate_loss_record(record)

@@ -6,7 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from microplex_assets.calibration.fixed_records import FIXED_FLAG, residual_problem
+from microplex_assets.calibration.fixed_records import (
+    FIXED_FLAG,
+    drop_fixed_overshoots,
+    residual_problem,
+)
 from microplex_assets.calibration.solver import SolverConfig
 from microplex_assets.calibration.weights import solve_weights
 from microplex_assets.candidate.spine import AGI_COMPOSITION, REALIZED_INCOME_YIELD, append_spine
@@ -87,3 +91,17 @@ def test_targets_the_spine_overshoots_leave_the_fit_and_are_reported():
     problem = residual_problem(matrix, initial, matrix.household_ids[:1])
     assert (~problem.rows == touched).all()
     assert problem.report["targets_left_unfittable"] == int(touched.sum())
+
+
+def test_targets_the_spine_alone_overshoots_are_dropped_into_the_ledger():
+    matrix, _ = synthetic_matrix(households=50, seed=5)
+    column = np.asarray(matrix.matrix[:, 0].todense()).ravel()
+    fixed = pd.Series([1e9], index=pd.Index([matrix.household_ids[0]], name="household_id"))
+    kept = drop_fixed_overshoots(matrix, fixed)
+    assert len(kept.targets) == int((column == 0).sum())
+    dropped = kept.ledger[kept.ledger["reason"].str.startswith("fixed records overshoot")]
+    assert set(dropped["name"]) == {
+        t.name for t, c in zip(matrix.targets, column, strict=True) if c > 0
+    }
+    assert (dropped["status"] == "dropped").all()
+    assert drop_fixed_overshoots(matrix, fixed.iloc[:0]) is matrix
