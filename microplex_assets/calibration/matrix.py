@@ -63,22 +63,62 @@ class SimulationArrays:
         return name in self.system.variables
 
     def values(self, variable: str, entity: str) -> np.ndarray:
-        """``variable`` for every record of ``entity`` (group values broadcast to persons,
-        person values summed to groups, as PolicyEngine's ``map_to`` does)."""
+        """``variable`` for every record of ``entity``.
+
+        Person <-> group moves use PolicyEngine's ``map_to`` (a group value broadcast to its
+        members; person values summed to their group). Group -> group moves do not:
+        PolicyEngine's ``map_to`` between two groups divides a household value among the
+        household's sub-units (a household id of 189 became 47.25 on a tax unit of a
+        four-unit household), which put every tax-unit and SPM-unit target of a
+        multi-unit household on the wrong household and in the wrong state. Here a
+        household value is broadcast to each sub-unit through its first member, and a
+        sub-unit value is summed to its household.
+        """
         key = (variable, entity)
         if key not in self._cache:
             native = self.system.variables[variable].entity.key
-            mapped = None if native == entity else entity
-            result = self.simulation.calculate(variable, self.year, map_to=mapped)
-            # pd.Series drops microdf's weights (and its warning): raw per-record values.
-            self._cache[key] = pd.Series(result).to_numpy()
+            if native == entity or "person" in (native, entity):
+                mapped = None if native == entity else entity
+                result = self.simulation.calculate(variable, self.year, map_to=mapped)
+                # pd.Series drops microdf's weights (and its warning): raw per-record values.
+                self._cache[key] = pd.Series(result).to_numpy()
+            elif entity == "household":
+                native_values = self.values(variable, native)
+                self._cache[key] = np.bincount(
+                    self.household_position(native),
+                    weights=native_values.astype(float),
+                    minlength=len(self.household_ids),
+                )
+            else:
+                self._cache[key] = self.values(variable, "person")[self.first_member(entity)]
+        return self._cache[key]
+
+    def first_member(self, entity: str) -> np.ndarray:
+        """For each record of group ``entity``, the person index of its first member."""
+        key = ("__first_member__", entity)
+        if key not in self._cache:
+            person_group = self.values(f"{entity}_id", "person")
+            group_ids = self.values(f"{entity}_id", entity)
+            first = pd.Series(np.arange(len(person_group))).groupby(person_group).first()
+            positions = first.reindex(group_ids).to_numpy()
+            if np.isnan(positions.astype(float)).any():
+                raise ValueError(f"some {entity} records have no member in the simulation")
+            self._cache[key] = positions.astype(np.int64)
         return self._cache[key]
 
     def household_position(self, entity: str) -> np.ndarray:
         """For each record of ``entity``, the column of its household in the matrix."""
         key = ("__household_position__", entity)
         if key not in self._cache:
-            ids = self.values("household_id", entity)
+            if entity == "household":
+                ids = self.household_ids
+            else:
+                person_household = self.values("household_id", "person")
+                ids = (
+                    person_household
+                    if entity == "person"
+                    else person_household[self.first_member(entity)]
+                )
             order = np.argsort(self.household_ids)
             self._cache[key] = order[np.searchsorted(self.household_ids, ids, sorter=order)]
         return self._cache[key]

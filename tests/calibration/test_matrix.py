@@ -166,3 +166,26 @@ def test_a_state_cell_keeps_only_its_own_targets():
     )
     assert targets_for_geography(targets, "CA").names == ["b/CA"]
     assert len(targets_for_geography(targets, "US")) == 3
+
+
+def test_tax_unit_records_map_to_their_own_household_and_state(arrays):
+    """PolicyEngine's group-to-group map_to divides a household value among its tax units;
+    the matrix must not: every tax unit of a two-unit household belongs to that household."""
+    sim_arrays, bundle = arrays
+    person = bundle.person
+    true_household = person.groupby("tax_unit_id")["household_id"].first()
+    unit_ids = sim_arrays.values("tax_unit_id", "tax_unit")
+    positions = sim_arrays.household_position("tax_unit")
+    np.testing.assert_array_equal(
+        sim_arrays.household_ids[positions], true_household.reindex(unit_ids).to_numpy()
+    )
+    multi = person.groupby("household_id")["tax_unit_id"].nunique()
+    assert (multi > 1).any()  # the fixture has two-unit households, so this test bites
+    state = bundle.household.set_index("household_id")["state_fips"]
+    np.testing.assert_array_equal(
+        sim_arrays.values("state_fips", "tax_unit"),
+        state.reindex(true_household.reindex(unit_ids)).to_numpy(),
+    )
+    tax_unit_agi = sim_arrays.values("adjusted_gross_income", "tax_unit")
+    household_agi = sim_arrays.values("adjusted_gross_income", "household")
+    assert household_agi.sum() == pytest.approx(tax_unit_agi.sum())
