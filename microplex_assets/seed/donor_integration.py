@@ -114,6 +114,11 @@ class DonorIntegrationConfig:
     held_out_share: float = 0.2
     evidence: bool = True
     n_jobs: int = -1
+    # Scaffold tax-unit columns: a unit with any of them > 0 keeps its own values. The tax
+    # donor holds filers' returns only; means-tested recipients (SSI, SNAP, TANF) are mostly
+    # outside its support, and a draw of a filer's interest and dividends would take their
+    # benefits away in PolicyEngine (income and asset tests).
+    keep_scaffold_flags: tuple[str, ...] = ("ssi_reported", "snap_reported", "tanf_reported")
 
     def __post_init__(self) -> None:
         both = sorted(set(self.imputed) & set(self.overrides))
@@ -466,6 +471,8 @@ def integrate_tax_donor(
     x = units[conditioning].to_numpy(dtype=float)
     picked = draw_records(model, x, _rng(config, 3).random(len(units)))
     values = pd.DataFrame(model.values[picked], index=units.index, columns=imputed)
+    kept = scaffold_kept_units(seed, config.keep_scaffold_flags)
+    values.loc[kept.index[kept]] = scaffold_unit_totals(seed, imputed).loc[kept.index[kept]]
     person, zeroed = write_to_heads(seed.tables["person"], values)
     imputed_at = perf_counter()
     frame = ObservationFrame(
@@ -495,10 +502,10 @@ def integrate_tax_donor(
         conditioning=conditioning,
         conditioning_reasons=reasons,
         donor_source=donor_sources(donor.source, rows.columns, config),
-        exclusions=exclusions,
+        exclusions={**exclusions, "scaffold_units_kept_as_reported": int(kept.sum())},
         overrides=[v for v in config.overrides if v not in imputed],
         rows_fitted=len(model.values),
-        units_imputed=len(units),
+        units_imputed=int(len(units) - kept.sum()),
         seconds={
             "fit": round(fitted - started, 3),
             "impute": round(imputed_at - fitted, 3),
@@ -513,9 +520,31 @@ def integrate_tax_donor(
             "each unit takes one whole donor record: joint structure and zeros are kept",
             "imputed values replace the scaffold's on the head; other members are zeroed",
             "donor weights enter through weight-proportional leaf records (and subsample)",
+            f"{int(kept.sum()):,} scaffold units reporting {list(config.keep_scaffold_flags)} "
+            "keep their own values (outside a filers-only donor's support)",
         ],
     )
     return frame, report
+
+
+def scaffold_kept_units(seed: ObservationFrame, flags: tuple[str, ...]) -> pd.Series:
+    """Per tax_unit_id: True where a flag column of the scaffold's tax unit is positive."""
+    unit = seed.tables["tax_unit"]
+    present = [flag for flag in flags if flag in unit.columns]
+    kept = (unit[present] > 0).any(axis=1) if present else pd.Series(False, index=unit.index)
+    return pd.Series(kept.to_numpy(), index=pd.Index(unit["tax_unit_id"], name="tax_unit_id"))
+
+
+def scaffold_unit_totals(seed: ObservationFrame, variables: list[str]) -> pd.DataFrame:
+    """Per tax_unit_id, the scaffold's own unit totals of ``variables`` (0 where absent)."""
+    person, unit = seed.tables["person"], seed.tables["tax_unit"]
+    totals = pd.DataFrame(0.0, index=pd.Index(unit["tax_unit_id"], name="tax_unit_id"),
+                          columns=variables)  # fmt: skip
+    present = [v for v in variables if v in person.columns]
+    if present:
+        summed = person.groupby("tax_unit_id")[present].sum()
+        totals[present] = summed.reindex(totals.index, fill_value=0.0).to_numpy(dtype=float)
+    return totals
 
 
 def write_to_heads(

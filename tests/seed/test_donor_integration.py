@@ -78,6 +78,7 @@ CONFIG = DonorIntegrationConfig(
     seed=3,
     excluded_ids=EXCLUDED_IDS,
     exclusion_flags=(SPINE_FLAG,),
+    keep_scaffold_flags=(),  # every unit imputed here; the recipient rule has its own test
 )
 
 
@@ -231,3 +232,17 @@ def test_donor_missing_a_contract_column_is_a_clear_error(scaffold, donor):
 def test_config_rejects_a_variable_both_imputed_and_overridden():
     with pytest.raises(ValueError, match="both imputed and overridden"):
         DonorIntegrationConfig(overrides=(GAINS,))
+
+
+def test_means_tested_recipients_keep_their_reported_values(scaffold, donor):
+    frame, report = integrate_tax_donor(
+        scaffold, donor, replace(CONFIG, keep_scaffold_flags=("ssi_reported", "snap_reported"))
+    )
+    unit = scaffold.tables["tax_unit"]
+    recipients = unit.loc[(unit["ssi_reported"] > 0) | (unit["snap_reported"] > 0), "tax_unit_id"]
+    assert 0 < len(recipients) < len(unit)
+    before, after = unit_amount(scaffold, "taxable_interest_income"), unit_amount(frame, GAINS)
+    assert (unit_amount(frame, "taxable_interest_income")[recipients] == before[recipients]).all()
+    assert (after[recipients] == 0).all()  # the scaffold has no realized gains for them
+    assert report.units_imputed == len(unit) - len(recipients)
+    assert report.exclusions["scaffold_units_kept_as_reported"] == len(recipients)
