@@ -505,6 +505,9 @@ def donor_ablation(
         progress=context.log.info,
     )
     run = calibrate_weights(bundle.household, backend, before, solver_config(run_profile))
+    before.save(
+        h5.parent / "ablation", before.aligned(design_weights(bundle.household))
+    )  # the pre-donor matrix, for notebooks and benchmarks/calibration.py
     result = ablation_comparison(before, before.aligned(run.weights), target_matrix, after_weights)
     result["seconds"] = round(time.perf_counter() - started, 1)
     rows = [
