@@ -119,6 +119,8 @@ class DonorIntegrationConfig:
     # outside its support, and a draw of a filer's interest and dividends would take their
     # benefits away in PolicyEngine (income and asset tests).
     keep_scaffold_flags: tuple[str, ...] = ("ssi_reported", "snap_reported", "tanf_reported")
+    # A unit of weight W only takes donor records that >= W donor returns reach in AGI.
+    weight_support: bool = True
 
     def __post_init__(self) -> None:
         both = sorted(set(self.imputed) & set(self.overrides))
@@ -333,6 +335,8 @@ class DonorForest:
     values: np.ndarray  # (records, imputed): raw donor amounts of the fitted records
     rank_key: np.ndarray  # (records,): donor AGI, orders a unit's conditional distribution
     record_ids: np.ndarray  # (records,): donor tax_unit_id of each fitted record
+    # (records,): donor returns (weighted, all eligible rows) with AGI at least the record's
+    depth: np.ndarray
     conditioning: list[str]
     imputed: list[str]
 
@@ -371,6 +375,7 @@ def fit_donor_forest(
 ) -> DonorForest:
     """Fit the multi-output forest on (a weight-proportional subsample of) eligible rows."""
     weight = rows[tr.WEIGHT].to_numpy(dtype=float)
+    all_agi, all_weight = rows[tr.AGI].to_numpy(dtype=float), weight
     if len(rows) > config.max_fit_rows:
         picked, counts = systematic_pps(weight, config.max_fit_rows, _rng(config, 1))
         rows, weight = rows.iloc[picked].reset_index(drop=True), counts.astype(float)
@@ -394,9 +399,18 @@ def fit_donor_forest(
         values=values,
         rank_key=rows[tr.AGI].to_numpy(dtype=float),
         record_ids=rows[tr.ID].to_numpy(),
+        depth=returns_at_or_above(all_agi, all_weight, rows[tr.AGI].to_numpy(dtype=float)),
         conditioning=list(conditioning),
         imputed=list(imputed),
     )
+
+
+def returns_at_or_above(agi: np.ndarray, weight: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Weighted donor returns with AGI >= each value of ``at``."""
+    order = np.argsort(agi)
+    tail = np.cumsum(weight[order][::-1])[::-1]  # weight at or above each sorted position
+    position = np.searchsorted(agi[order], at, side="left")
+    return np.where(position < len(agi), tail[np.minimum(position, len(agi) - 1)], 0.0)
 
 
 def _one_record_per_leaf(
@@ -431,11 +445,28 @@ def neighbourhood(model: DonorForest, x: np.ndarray) -> np.ndarray:
     return hood
 
 
-def draw_records(model: DonorForest, x: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """The donor record at quantile q of each unit's AGI-ordered conditional distribution."""
+def draw_records(
+    model: DonorForest, x: np.ndarray, q: np.ndarray, unit_weight: np.ndarray | None = None
+) -> np.ndarray:
+    """The donor record at quantile q of each unit's AGI-ordered conditional distribution.
+
+    With ``unit_weight``, a unit may only take records that at least that many donor returns
+    reach or exceed in AGI: a scaffold unit standing for 20,000 returns must not take a
+    $50m return of which the donor has a few hundred, or its state's top band is inflated
+    a hundredfold (seen in a 5,000-household build before this rule). If no candidate
+    qualifies, the lowest-AGI candidate is taken.
+    """
     hood = neighbourhood(model, x)
-    order = np.argsort(model.rank_key[hood], axis=1, kind="stable")
-    position = np.minimum((q * model.n_trees).astype(np.int64), model.n_trees - 1)
+    key = model.rank_key[hood].astype(float)
+    count = np.full(len(hood), model.n_trees)
+    if unit_weight is not None:
+        valid = model.depth[hood] >= np.asarray(unit_weight, dtype=float)[:, None]
+        empty = np.flatnonzero(~valid.any(axis=1))
+        valid[empty, np.argmin(key[empty], axis=1)] = True
+        key = np.where(valid, key, np.inf)
+        count = valid.sum(axis=1)
+    order = np.argsort(key, axis=1, kind="stable")
+    position = np.minimum((q * count).astype(np.int64), count - 1)
     rows = np.arange(len(hood))
     return hood[rows, order[rows, position]]
 
@@ -469,7 +500,8 @@ def integrate_tax_donor(
     model = fit_donor_forest(rows, conditioning, imputed, config)
     fitted = perf_counter()
     x = units[conditioning].to_numpy(dtype=float)
-    picked = draw_records(model, x, _rng(config, 3).random(len(units)))
+    unit_weight = units["weight"].to_numpy(dtype=float) if config.weight_support else None
+    picked = draw_records(model, x, _rng(config, 3).random(len(units)), unit_weight)
     values = pd.DataFrame(model.values[picked], index=units.index, columns=imputed)
     kept = scaffold_kept_units(seed, config.keep_scaffold_flags)
     values.loc[kept.index[kept]] = scaffold_unit_totals(seed, imputed).loc[kept.index[kept]]

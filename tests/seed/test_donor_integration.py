@@ -9,8 +9,14 @@ from microplex_assets.seed.donor_integration import (
     OVERRIDE_SOURCE,
     DonorIntegrationConfig,
     choose_conditioning,
+    donor_unit_features,
+    draw_records,
+    eligible_donor_rows,
+    fit_donor_forest,
     imputation_evidence,
     integrate_tax_donor,
+    neighbourhood,
+    returns_at_or_above,
     scaffold_unit_features,
     systematic_pps,
 )
@@ -246,3 +252,28 @@ def test_means_tested_recipients_keep_their_reported_values(scaffold, donor):
     assert (after[recipients] == 0).all()  # the scaffold has no realized gains for them
     assert report.units_imputed == len(unit) - len(recipients)
     assert report.exclusions["scaffold_units_kept_as_reported"] == len(recipients)
+
+
+def test_returns_at_or_above_counts_the_weighted_tail():
+    agi = np.array([10.0, 50.0, 50.0, 1e6])
+    weight = np.array([100.0, 10.0, 5.0, 1.0])
+    np.testing.assert_allclose(
+        returns_at_or_above(agi, weight, np.array([0.0, 10.0, 50.0, 1e6, 2e6])),
+        [116.0, 116.0, 16.0, 1.0, 0.0],
+    )
+
+
+def test_heavy_units_never_take_records_rarer_than_they_are(donor):
+    """A unit standing for W returns takes no record that fewer than W donor returns reach."""
+    rows, _ = eligible_donor_rows(donor, CONFIG)
+    conditioning = ["is_joint", "employment_income_before_lsr"]
+    model = fit_donor_forest(rows, conditioning, [GAINS], CONFIG)
+    x = donor_unit_features(rows, conditioning).to_numpy(dtype=float)
+    q = np.full(len(x), 0.999)  # the top of every unit's distribution
+    heavy = float(np.quantile(model.depth, 0.5))
+    free = draw_records(model, x, q)
+    guarded = draw_records(model, x, q, unit_weight=np.full(len(x), heavy))
+    assert (model.depth[free] < heavy).any()  # unguarded, heavy units take rare records
+    hood = neighbourhood(model, x)
+    fallback = model.rank_key[guarded] == model.rank_key[hood].min(axis=1)
+    assert ((model.depth[guarded] >= heavy) | fallback).all()
