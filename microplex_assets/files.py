@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+import numpy as np
 
 
-def write_json_atomic(path: Path, payload: Any) -> Path:
-    """Write JSON to a temporary sibling, fsync, then rename: readers see old or new, never half."""
+def write_atomic(path: Path, write: Callable[[IO], None], mode: str = "w") -> Path:
+    """Write through ``write`` to a temporary sibling, fsync, then rename: readers see the
+    old file or the new one, never half of one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle, indent=2, sort_keys=True, default=str)
+        with os.fdopen(fd, mode) as handle:
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
@@ -25,6 +30,26 @@ def write_json_atomic(path: Path, payload: Any) -> Path:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_json_atomic(path: Path, payload: Any) -> Path:
+    """JSON written atomically (see ``write_atomic``)."""
+    return write_atomic(
+        path, lambda handle: json.dump(payload, handle, indent=2, sort_keys=True, default=str)
+    )
+
+
+def json_safe(value: Any) -> Any:
+    """JSON-safe copy: numpy scalars to Python, tuples to lists, NaN/inf to None."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def file_sha256(path: str | Path) -> str:

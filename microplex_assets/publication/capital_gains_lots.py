@@ -33,8 +33,6 @@ distributions only (e01100); their lots are still drawn across the asset classes
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +42,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from microplex_assets.entities.bundle import EntityBundle
+from microplex_assets.files import write_atomic
 
 SCHEMA_VERSION = 1
 METADATA_KEY = b"microplex.capital_gains_lots"
@@ -239,18 +238,7 @@ def write_capital_gains_lots(lots: pd.DataFrame, path: Path, year: int | None = 
     table = table.replace_schema_metadata(
         {**(table.schema.metadata or {}), METADATA_KEY: json.dumps(metadata).encode()}
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            pq.write_table(table, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, lambda handle: pq.write_table(table, handle), mode="wb")
 
 
 def read_lots_metadata(path: Path) -> dict[str, Any]:

@@ -36,7 +36,6 @@ it about as well as wages, so it is an override and a conditioning variable inst
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
@@ -45,6 +44,7 @@ import numpy as np
 import pandas as pd
 from quantile_forest import RandomForestQuantileRegressor
 
+from microplex_assets.files import json_safe
 from microplex_assets.sources import tax_records as tr
 from microplex_assets.sources.frame import ObservationFrame, SourceFormatError
 
@@ -154,7 +154,7 @@ class DonorIntegrationReport:
 
     def summary(self) -> dict[str, Any]:
         """JSON-serialisable dict (tables as records, NaN as None)."""
-        return _jsonable(
+        return json_safe(
             {
                 "donor": self.donor,
                 "conditioning": self.conditioning,
@@ -171,18 +171,6 @@ class DonorIntegrationReport:
                 "notes": self.notes,
             }
         )
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 # --- features --------------------------------------------------------------------------

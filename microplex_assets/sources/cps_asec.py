@@ -54,7 +54,7 @@ import pandas as pd
 
 from microplex_assets.sources.frame import ObservationFrame, SourceFormatError
 from microplex_assets.sources.readers import ColumnSpec, check_link, file_provenance, read_columns
-from microplex_assets.sources.uprating import uprating_factors
+from microplex_assets.sources.uprating import uprate_columns
 
 SOURCE = "cps_asec"
 WEIGHT_SCALE = 100.0  # HSUP_WGT, FSUP_WGT, MARSUPWT: two implied decimals
@@ -236,16 +236,7 @@ def _uprate(
             f"{SOURCE}: cannot uprate: no income year (no 'H_YEAR' in {paths['household']}, "
             "no year in its name, no income_year argument)"
         )
-    factors: dict[str, Any] = {}
-    for variable in variables:
-        index, by_year = uprating_factors(system, variable, [income_year], year)
-        person[variable] = person[variable] * by_year[income_year]
-        factors[variable] = {
-            "index": index.path,
-            "index_reason": index.reason,
-            "factor": round(by_year[income_year], 6),
-        }
-    return {"status": "uprated", "from_year": income_year, "to_year": year, "factors": factors}
+    return uprate_columns(person, variables, system, income_year, year)
 
 
 def load_cps_asec(

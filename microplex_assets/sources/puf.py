@@ -60,7 +60,7 @@ from microplex_assets.sources.tax_records import (
     WEIGHT,
     validate_tax_records,
 )
-from microplex_assets.sources.uprating import uprating_factors
+from microplex_assets.sources.uprating import uprate_columns
 
 SOURCE = "irs_puf"
 DEFAULT_PUF_YEAR = 2015
@@ -208,16 +208,7 @@ def _uprate(
     """Multiply each amount by PolicyEngine's factor from the PUF year to ``year``."""
     if system is None:
         return {"status": "not uprated", "reason": "no policyengine system given"}
-    factors: dict[str, Any] = {}
-    for variable in variables:
-        index, by_year = uprating_factors(system, variable, [source_year], year)
-        table[variable] = table[variable] * by_year[source_year]
-        factors[variable] = {
-            "index": index.path,
-            "index_reason": index.reason,
-            "factor": round(by_year[source_year], 6),
-        }
-    return {"status": "uprated", "from_year": source_year, "to_year": year, "factors": factors}
+    return uprate_columns(table, variables, system, source_year, year)
 
 
 def load_puf(

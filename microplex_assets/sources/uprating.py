@@ -109,3 +109,20 @@ def uprating_factors(
         int(source): uprating_factor(system, index.path, int(source), year)
         for source in source_years
     }
+
+
+def uprate_columns(
+    table: Any, variables: list[str], system: Any, from_year: int, to_year: int
+) -> dict[str, Any]:
+    """Multiply each column of ``table`` (in place) by PolicyEngine's factor for that
+    variable from ``from_year`` to ``to_year``; the provenance entry of what was done."""
+    factors: dict[str, Any] = {}
+    for variable in variables:
+        index, by_year = uprating_factors(system, variable, [from_year], to_year)
+        table[variable] = table[variable] * by_year[from_year]
+        factors[variable] = {
+            "index": index.path,
+            "index_reason": index.reason,
+            "factor": round(by_year[from_year], 6),
+        }
+    return {"status": "uprated", "from_year": from_year, "to_year": to_year, "factors": factors}

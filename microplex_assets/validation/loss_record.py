@@ -10,16 +10,15 @@ record that lacks a field never reaches a bundle.
 from __future__ import annotations
 
 import json
-import math
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-import numpy as np
 import pandas as pd
 
 from microplex_assets.calibration.scorecard import CANDIDATE, GateResult, Scorecard
+from microplex_assets.files import json_safe
 
 SCHEMA_PATH = Path(__file__).with_name("loss_record.schema.json")
 SCHEMA_VERSION = 1
@@ -44,19 +43,6 @@ def validate_loss_record(record: dict[str, Any]) -> None:
         raise LossRecordError(
             f"loss record field '{where}': {first.message} ({len(errors)} schema errors)"
         )
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe: numpy scalars to Python, NaN/inf to None."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def build_loss_record(
@@ -94,7 +80,7 @@ def build_loss_record(
         "donor_integration": donor_integration,
         "top_tail": top_tail,
     }
-    record = _clean(record)
+    record = json_safe(record)
     validate_loss_record(record)
     return record
 
