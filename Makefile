@@ -8,6 +8,7 @@ PRODUCT ?= national
 GEOGRAPHY ?= US
 HOUSEHOLDS ?=
 YEAR ?=
+SETTINGS ?=
 
 .PHONY: build test ui lint benchmark benchmark-calibration clean-artifacts
 
@@ -20,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 build: $(VENV)/.installed
-	PRODUCT=$(PRODUCT) GEOGRAPHY=$(GEOGRAPHY) HOUSEHOLDS=$(HOUSEHOLDS) YEAR=$(YEAR) \
+	PRODUCT=$(PRODUCT) GEOGRAPHY=$(GEOGRAPHY) HOUSEHOLDS=$(HOUSEHOLDS) YEAR=$(YEAR) SETTINGS='$(SETTINGS)' \
 		$(PY) -m microplex_assets.runner
 
 test: $(VENV)/.installed

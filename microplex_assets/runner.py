@@ -263,8 +263,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--geography", default=os.environ.get("GEOGRAPHY") or "US")
     parser.add_argument("--households", type=int, default=os.environ.get("HOUSEHOLDS") or None)
     parser.add_argument("--year", type=int, default=os.environ.get("YEAR") or None)
+    parser.add_argument(
+        "--settings",
+        default=os.environ.get("SETTINGS") or None,
+        help='other BuildSettings fields as JSON, e.g. \'{"puf_path": "puf_2015.csv"}\'',
+    )
     args = parser.parse_args(argv)
-    summary = build_cell(args.product, args.geography, args.households, args.year)
+    settings = json.loads(args.settings) if args.settings else None
+    summary = build_cell(
+        args.product, args.geography, args.households, args.year, settings=settings
+    )
     print(summary.render())
     return 0 if summary.success else 1
 
