@@ -1,0 +1,48 @@
+"""The run profile names every provider with its kind, so a synthetic stand-in never hides."""
+
+from __future__ import annotations
+
+from microplex_assets.partitions import cell_from_partition_key
+from microplex_assets.run_profile.profile import resolve_run_profile
+from microplex_resources.build_settings import BuildSettings
+
+US = cell_from_partition_key("US|national")
+
+
+def settings(**overrides) -> dict:
+    return {**BuildSettings().model_dump(), **overrides}
+
+
+def test_default_profile_uses_the_embedded_sources_labelled_synthetic():
+    profile = resolve_run_profile(settings(), US)
+    kinds = {p["source"]: (p["role"], p["kind"]) for p in profile["providers"]}
+    assert kinds["cps_taxcalc"] == ("scaffold", "real")
+    assert kinds["synthetic_puf"] == ("donor", "synthetic")
+    assert kinds["forbes_400_embedded"] == ("spine", "synthetic")
+    assert profile["donors"] == ["synthetic_puf"]
+    assert profile["donor_integration"]["enabled"] and profile["donor_integration"]["ablation"]
+    assert profile["spine"] == {"enabled": True, "source": "forbes_400_embedded"}
+
+
+def test_configured_files_replace_the_embedded_ones():
+    profile = resolve_run_profile(
+        settings(
+            puf_path="puf_2015.csv",
+            top_wealth_list_path="forbes.csv",
+            survey_files={"acs_pums": ["psam_p.csv", "psam_h.csv"]},
+            donor_ablation=False,
+        ),
+        US,
+    )
+    kinds = {p["source"]: (p["role"], p["kind"]) for p in profile["providers"]}
+    assert kinds["irs_puf"] == ("donor", "real")
+    assert kinds["forbes_list"] == ("spine", "real")
+    assert kinds["acs_pums"][1] == "real"
+    assert profile["donors"] == ["irs_puf", "acs_pums"]
+    assert not profile["donor_integration"]["ablation"]
+
+
+def test_spine_off_drops_its_provider():
+    profile = resolve_run_profile(settings(spine=False), US)
+    assert all(p["role"] != "spine" for p in profile["providers"])
+    assert profile["spine"]["enabled"] is False
