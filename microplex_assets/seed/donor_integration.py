@@ -91,6 +91,22 @@ DEFAULT_CONDITIONING: tuple[str, ...] = (
 EVIDENCE_QUANTILES: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 HOT_DECK_WAGE_GROUPS = 5  # weighted quantile groups of positive wages, plus a zero-wage group
 WAGE = "employment_income_before_lsr"
+# The scaffold's reported income, summed per tax unit, that places it in its own file's
+# income ranking (for ``rank_leap``).
+SCAFFOLD_INCOME: tuple[str, ...] = (
+    "employment_income_before_lsr",
+    "self_employment_income_before_lsr",
+    "farm_income",
+    "taxable_interest_income",
+    "tax_exempt_interest_income",
+    "qualified_dividend_income",
+    "non_qualified_dividend_income",
+    "taxable_private_pension_income",
+    "taxable_ira_distributions",
+    "alimony_income",
+    "unemployment_compensation",
+    "long_term_capital_gains_before_response",
+)
 OVERRIDE_SOURCE = "scaffold (override)"
 NOT_IMPUTED_SOURCE = "scaffold (not imputed)"
 TARGET_SCALE = 1_000.0  # asinh(y / 1000): linear near 0, logarithmic in the tail
@@ -121,6 +137,12 @@ class DonorIntegrationConfig:
     keep_scaffold_flags: tuple[str, ...] = ("ssi_reported", "snap_reported", "tanf_reported")
     # A unit of weight W only takes donor records that >= W donor returns reach in AGI.
     weight_support: bool = True
+    # ... and, with D the scaffold's weighted units at or above the unit's own reported
+    # income, only records that >= rank_leap x D donor returns reach: a unit may climb at
+    # most about one order of magnitude in income rank over what the survey reported. The
+    # donor knows no states, so without it a $1.4m CPS unit in Delaware drew a $51m return
+    # and the state's $1m+ AGI (a held-out target) came out 13x too high. None = off.
+    rank_leap: float | None = 0.1
 
     def __post_init__(self) -> None:
         both = sorted(set(self.imputed) & set(self.overrides))
@@ -438,11 +460,9 @@ def draw_records(
 ) -> np.ndarray:
     """The donor record at quantile q of each unit's AGI-ordered conditional distribution.
 
-    With ``unit_weight``, a unit may only take records that at least that many donor returns
-    reach or exceed in AGI: a scaffold unit standing for 20,000 returns must not take a
-    $50m return of which the donor has a few hundred, or its state's top band is inflated
-    a hundredfold (seen in a 5,000-household build before this rule). If no candidate
-    qualifies, the lowest-AGI candidate is taken.
+    With ``unit_weight`` (a minimum depth per unit), a unit may only take records that at
+    least that many donor returns reach or exceed in AGI (see ``minimum_depth``). If no
+    candidate qualifies, the lowest-AGI candidate is taken.
     """
     hood = neighbourhood(model, x)
     key = model.rank_key[hood].astype(float)
@@ -488,8 +508,9 @@ def integrate_tax_donor(
     model = fit_donor_forest(rows, conditioning, imputed, config)
     fitted = perf_counter()
     x = units[conditioning].to_numpy(dtype=float)
-    unit_weight = units["weight"].to_numpy(dtype=float) if config.weight_support else None
-    picked = draw_records(model, x, _rng(config, 3).random(len(units)), unit_weight)
+    picked = draw_records(
+        model, x, _rng(config, 3).random(len(units)), minimum_depth(seed, units, config)
+    )
     values = pd.DataFrame(model.values[picked], index=units.index, columns=imputed)
     kept = scaffold_kept_units(seed, config.keep_scaffold_flags)
     values.loc[kept.index[kept]] = scaffold_unit_totals(seed, imputed).loc[kept.index[kept]]
@@ -565,6 +586,24 @@ def scaffold_unit_totals(seed: ObservationFrame, variables: list[str]) -> pd.Dat
         summed = person.groupby("tax_unit_id")[present].sum()
         totals[present] = summed.reindex(totals.index, fill_value=0.0).to_numpy(dtype=float)
     return totals
+
+
+def minimum_depth(
+    seed: ObservationFrame, units: pd.DataFrame, config: DonorIntegrationConfig
+) -> np.ndarray | None:
+    """Per unit, the fewest donor returns that must reach a record's AGI for the unit to
+    take it (see ``weight_support`` and ``rank_leap``); None when both rules are off."""
+    weight = units["weight"].to_numpy(dtype=float)
+    floors = [weight] if config.weight_support else []
+    if config.rank_leap is not None:
+        person = seed.tables["person"]
+        components = [c for c in SCAFFOLD_INCOME if c in person.columns]
+        income = (
+            person[components].sum(axis=1).groupby(person["tax_unit_id"]).sum()
+            .reindex(units.index, fill_value=0.0).to_numpy(dtype=float)
+        )  # fmt: skip
+        floors.append(config.rank_leap * returns_at_or_above(income, weight, income))
+    return np.maximum.reduce(floors) if floors else None
 
 
 def write_to_heads(

@@ -15,6 +15,7 @@ from microplex_assets.seed.donor_integration import (
     fit_donor_forest,
     imputation_evidence,
     integrate_tax_donor,
+    minimum_depth,
     neighbourhood,
     returns_at_or_above,
     scaffold_unit_features,
@@ -277,3 +278,19 @@ def test_heavy_units_never_take_records_rarer_than_they_are(donor):
     hood = neighbourhood(model, x)
     fallback = model.rank_key[guarded] == model.rank_key[hood].min(axis=1)
     assert ((model.depth[guarded] >= heavy) | fallback).all()
+
+
+def test_rank_leap_keeps_low_income_units_off_the_rarest_returns(scaffold, donor):
+    """A unit may climb about one order of magnitude in income rank, not from the middle
+    of the scaffold to the donor's top few returns."""
+    units = scaffold_unit_features(scaffold, CONFIG.conditioning)
+    weight_only = minimum_depth(scaffold, units, replace(CONFIG, rank_leap=None))
+    with_leap = minimum_depth(scaffold, units, replace(CONFIG, rank_leap=0.1))
+    np.testing.assert_array_equal(weight_only, units["weight"].to_numpy())
+    assert (with_leap >= weight_only).all()
+    wage = units["employment_income_before_lsr"].to_numpy()
+    low, high = wage <= np.median(wage), wage >= np.quantile(wage, 0.99)
+    # Units in the lower half must be reached by many more returns than the top 1%.
+    assert with_leap[low].min() > 10 * with_leap[high].max()
+    assert minimum_depth(scaffold, units, replace(CONFIG, weight_support=False,
+                                                  rank_leap=None)) is None  # fmt: skip
