@@ -45,6 +45,7 @@ import pandas as pd
 from quantile_forest import RandomForestQuantileRegressor
 
 from microplex_assets.files import json_safe
+from microplex_assets.seed.canonical import INCOME_COLUMNS
 from microplex_assets.sources import tax_records as tr
 from microplex_assets.sources.frame import ObservationFrame, SourceFormatError
 
@@ -93,19 +94,8 @@ HOT_DECK_WAGE_GROUPS = 5  # weighted quantile groups of positive wages, plus a z
 WAGE = "employment_income_before_lsr"
 # The scaffold's reported income, summed per tax unit, that places it in its own file's
 # income ranking (for ``rank_leap``).
-SCAFFOLD_INCOME: tuple[str, ...] = (
-    "employment_income_before_lsr",
-    "self_employment_income_before_lsr",
-    "farm_income",
-    "taxable_interest_income",
-    "tax_exempt_interest_income",
-    "qualified_dividend_income",
-    "non_qualified_dividend_income",
-    "taxable_private_pension_income",
-    "taxable_ira_distributions",
-    "alimony_income",
-    "unemployment_compensation",
-    "long_term_capital_gains_before_response",
+SCAFFOLD_INCOME: tuple[str, ...] = tuple(
+    c for c in INCOME_COLUMNS if not c.startswith(("social_security", "tax_exempt_private"))
 )
 OVERRIDE_SOURCE = "scaffold (override)"
 NOT_IMPUTED_SOURCE = "scaffold (not imputed)"

@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from microplex_assets.partitions import STATE_FIPS as PARTITION_STATES
 from microplex_assets.sources.frame import ObservationFrame, SourceFormatError
 from microplex_assets.sources.readers import ColumnSpec, check_link, file_provenance, read_columns
 from microplex_assets.sources.uprating import uprate_columns
@@ -61,11 +62,7 @@ WEIGHT_SCALE = 100.0  # HSUP_WGT, FSUP_WGT, MARSUPWT: two implied decimals
 QUALIFIED_DIVIDEND_SHARE = 0.75
 SOCIAL_SECURITY_RETIREMENT_AGE = 62
 # 50 states and DC.
-STATE_FIPS: tuple[int, ...] = (
-    1, 2, 4, 5, 6, 8, 9, 10, 11, 12, 13, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27,
-    28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 44, 45, 46, 47, 48, 49, 50,
-    51, 53, 54, 55, 56,
-)  # fmt: skip
+STATE_FIPS: tuple[int, ...] = tuple(sorted(PARTITION_STATES.values()))
 
 HOUSEHOLD_COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("H_SEQ", "int", non_negative=True),
