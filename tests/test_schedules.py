@@ -1,0 +1,39 @@
+"""The scheduled rebuilds: which cells they request, when, and whether they start on."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from dagster import DefaultScheduleStatus, MultiPartitionKey, build_schedule_context
+
+from definitions import defs
+from microplex_assets.partitions import STATE_FIPS
+from microplex_assets.schedules import monthly_local_rebuild, weekly_national_rebuild
+
+
+def test_schedules_are_in_the_code_location():
+    names = {s.name for s in defs.schedules}
+    assert names == {"weekly_national_rebuild", "monthly_local_rebuild"}
+    job = defs.get_job_def("build_cell")
+    assert job.partitions_def is not None
+    assert weekly_national_rebuild.cron_schedule == "0 3 * * 0"
+    assert monthly_local_rebuild.cron_schedule == "0 4 1 * *"
+    assert weekly_national_rebuild.default_status == DefaultScheduleStatus.RUNNING
+    # Local shards refuse to build until issue 6, so their schedule starts stopped.
+    assert monthly_local_rebuild.default_status == DefaultScheduleStatus.STOPPED
+
+
+def test_weekly_schedule_requests_national_us():
+    when = datetime(2026, 11, 29, 3, tzinfo=UTC)
+    request = weekly_national_rebuild(build_schedule_context(scheduled_execution_time=when))
+    assert request.partition_key == MultiPartitionKey({"product": "national", "geography": "US"})
+    assert request.run_key == "national|US@2026-11-29"
+
+
+def test_monthly_schedule_requests_every_state_shard_once():
+    when = datetime(2026, 12, 1, 4, tzinfo=UTC)
+    requests = list(monthly_local_rebuild(build_schedule_context(scheduled_execution_time=when)))
+    keys = {r.partition_key for r in requests}
+    assert len(requests) == len(keys) == len(STATE_FIPS) == 51
+    assert MultiPartitionKey({"product": "local", "geography": "TX"}) in keys
+    assert all(r.run_key.endswith("@2026-12") for r in requests)
