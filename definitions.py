@@ -14,6 +14,7 @@ from microplex_assets.calibration import assets as calibration_assets
 from microplex_assets.candidate import assets as candidate_assets
 from microplex_assets.entities import assets as entities_assets
 from microplex_assets.publication import assets as publication_assets
+from microplex_assets.publication import derived_assets
 from microplex_assets.run_profile import assets as run_profile_assets
 from microplex_assets.schedules import SCHEDULES, build_cell_job
 from microplex_assets.seed import assets as seed_assets
@@ -33,6 +34,7 @@ STAGE_MODULES = (
     entities_assets,
     calibration_assets,
     publication_assets,
+    derived_assets,
     validation_assets,
 )
 

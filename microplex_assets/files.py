@@ -59,3 +59,8 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def dataset_filename(year: int) -> str:
+    """The published H5's name: the one name every bundle and loader agrees on."""
+    return f"policyengine_us_{year}.h5"

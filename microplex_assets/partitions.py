@@ -1,7 +1,11 @@
 """The product x geography partition grid shared by every partitioned asset.
 
-Dagster builds the full grid, so every cell needs a meaning or a clear refusal:
-``cell_meaning`` is the single place that says which cells are built.
+Dagster builds the full grid, so every cell needs a meaning: ``cell_meaning`` is the
+single place that says what each cell is. Two kinds of cell exist:
+
+- record cells (``national|US``, ``local|<state>``) run the nine-stage chain on records;
+- derived cells (``national|<state>``, ``local|US``) are made from record cells' published
+  bundles by the derived-bundle assets; the record chain yields nothing for them.
 """
 
 from __future__ import annotations
@@ -32,10 +36,6 @@ product_geography_partitions = MultiPartitionsDefinition(
 )
 
 
-class PartitionNotBuiltError(NotImplementedError):
-    """A grid cell whose meaning is defined but not built yet."""
-
-
 @dataclass(frozen=True)
 class Cell:
     """One product x geography cell and what it means."""
@@ -59,9 +59,19 @@ class Cell:
     def state_calibrated(self) -> bool:
         return self.product == "local" and self.geography != "US"
 
+    @property
+    def derived(self) -> bool:
+        """True for cells made from other cells' published bundles, not from records:
+        ``national|<state>`` (restricted from national|US) and ``local|US`` (the fan-in)."""
+        return (self.product == "national") != (self.geography == "US")
+
+    @property
+    def label(self) -> str:
+        return f"{self.product}|{self.geography}"
+
 
 def cell_meaning(product: str, geography: str) -> str:
-    """What a cell means, or PartitionNotBuiltError naming the cell when it is not built yet."""
+    """What a cell means; ValueError naming the product or geography when it is not one."""
     if product not in PRODUCTS:
         raise ValueError(f"unknown product '{product}'; expected one of {PRODUCTS}")
     if geography not in GEOGRAPHIES:
@@ -71,17 +81,12 @@ def cell_meaning(product: str, geography: str) -> str:
     if product == "national":
         return f"national weights restricted to {geography} (not state-calibrated)"
     if geography == "US":
-        raise PartitionNotBuiltError(
-            "cell local|US (mp-local-rich, the fan-in of all state shards) is not built yet"
-        )
-    raise PartitionNotBuiltError(
-        f"cell local|{geography} (mp-local-fast shard calibrated to {geography}'s targets) "
-        "is not built yet"
-    )
+        return "mp-local-rich: the fan-in of all 51 state shards, scored on every target"
+    return f"mp-local-fast shard calibrated to {geography}'s targets"
 
 
 def cell_from_partition_key(partition_key: str | MultiPartitionKey) -> Cell:
-    """Parse a Dagster multi-partition key; validates the cell is built."""
+    """Parse a Dagster multi-partition key; validates the cell."""
     if not isinstance(partition_key, MultiPartitionKey):
         partition_key = product_geography_partitions.get_partition_key_from_str(partition_key)
     dims = partition_key.keys_by_dimension

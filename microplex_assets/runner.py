@@ -41,6 +41,7 @@ class BuildSummary:
     losses: pd.DataFrame | None = None
     target_counts: dict[str, int] = field(default_factory=dict)
     donor_integration: pd.DataFrame | None = None
+    derived_scores: pd.DataFrame | None = None  # derived cells: losses by method and level
     failures: list[str] = field(default_factory=list)
 
     def render(self) -> str:
@@ -64,6 +65,9 @@ class BuildSummary:
         if self.donor_integration is not None:
             lines += ["", "before and after donor integration (each calibrated):"]
             lines.append(self.donor_integration.to_markdown(index=False, floatfmt=".4g"))
+        if self.derived_scores is not None:
+            lines += ["", "derived cell scores (target loss by method and level):"]
+            lines.append(self.derived_scores.to_markdown(index=False, floatfmt=".4g"))
         if self.aggregates is not None:
             lines += ["", "national aggregates (policyengine-us):"]
             lines.append(self.aggregates.to_markdown(index=False, floatfmt=",.1f"))
@@ -78,12 +82,15 @@ def run_config(
     seed: int | None = None,
     artifacts_root: str | None = None,
     settings: dict[str, Any] | None = None,
+    product: str = "national",
 ) -> dict[str, Any]:
     """Resource config that overrides the resources' defaults (only what was given);
-    ``settings`` sets any other BuildSettings field."""
+    ``households`` sizes the cell's product (national sample or local shard), ``settings``
+    sets any other BuildSettings field."""
     settings = dict(settings or {})
     if households is not None:
-        settings["national_households"] = int(households)
+        key = "local_households" if product == "local" else "national_households"
+        settings[key] = int(households)
     if year is not None:
         settings["year"] = int(year)
     if seed is not None:
@@ -178,6 +185,7 @@ def build_cell(
     instance: DagsterInstance | None = None,
     artifacts_root: str | None = None,
     settings: dict[str, Any] | None = None,
+    tags: dict[str, str] | None = None,
 ) -> BuildSummary:
     """Materialize every asset (and check) for one product x geography cell."""
     from definitions import defs
@@ -192,8 +200,9 @@ def build_cell(
     result = job.execute_in_process(
         partition_key=partition,
         instance=instance,
-        run_config=run_config(households, year, seed, artifacts_root, settings),
+        run_config=run_config(households, year, seed, artifacts_root, settings, product),
         raise_on_error=False,
+        tags=tags,
     )
     failures = [
         f"{event.step_key}: {error_text(event.event_specific_data.error)}"
@@ -202,12 +211,14 @@ def build_cell(
     ]
     published = _output(result, "published_dataset")
     aggregates = _output(result, "national_aggregates_report")
+    derived = _output(result, "national_state_fallback") or _output(result, "local_rich_fanin")
+    bundle = published or derived
     return BuildSummary(
         run_id=result.run_id,
         success=result.success,
         partition=f"{product}|{geography}",
-        bundle_dir=published["bundle_dir"] if published else None,
-        record_counts=published["manifest"]["record_counts"] if published else {},
+        bundle_dir=bundle["bundle_dir"] if bundle else None,
+        record_counts=bundle["manifest"]["record_counts"] if bundle else {},
         stage_seconds=step_timings(instance, result.run_id),
         stage_status=stage_status_table(result, asset_groups),
         gates=gate_table(instance, result.run_id),
@@ -215,6 +226,7 @@ def build_cell(
         losses=loss_table(published["loss_record"]) if published else None,
         target_counts=published["loss_record"]["target_counts"] if published else {},
         donor_integration=donor_table(published["loss_record"]) if published else None,
+        derived_scores=derived["scores"] if derived else None,
         failures=failures,
     )
 

@@ -36,7 +36,7 @@ def stage_metadata(group: str, **values: Any) -> dict[str, Any]:
 
 
 def context_cell(context: AssetExecutionContext) -> Cell:
-    """The partition cell of a run; raises PartitionNotBuiltError for unbuilt cells."""
+    """The partition cell of a run (validated)."""
     return cell_from_partition_key(context.partition_key)
 
 

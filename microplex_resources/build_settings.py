@@ -92,3 +92,24 @@ class BuildSettings(ConfigurableResource):
         "family], acs_pums [person, housing], sipp [file], scf [file]. Loaded, validated and "
         "mapped in the source plan's coverage.",
     )
+    calibration_log_weight_penalty: float | None = Field(
+        default=None,
+        description="Solver penalty keeping log-weights near the design weights; default 0 "
+        "for national|US and 0.1 for local shards (34 train targets leave a shard's weights "
+        "free to overfit; 0.1 halved held-out loss on the DE and WY shards).",
+    )
+    local_households: int = Field(
+        default=2_000,
+        description="Households sampled from a state's scaffold records for its local shard "
+        "(all of them when the state has fewer).",
+    )
+    local_held_out_groups: list[str] | None = Field(
+        default=None,
+        description="Target groups a local shard holds out of its fit; default: the state's "
+        "returns by AGI band (irs_soi/returns_by_state), so overfitting AGI amounts shows.",
+    )
+    local_min_support: int = Field(
+        default=20,
+        description="Fewest sampled tax units a local shard needs in each state AGI band with "
+        "a target (and SNAP households); short bands borrow records from similar states.",
+    )

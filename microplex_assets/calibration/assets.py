@@ -20,13 +20,22 @@ from microplex_assets.calibration.baselines import pinned_baseline_estimates
 from microplex_assets.calibration.donor_ablation import ablation_comparison
 from microplex_assets.calibration.fixed_records import fixed_household_ids, fixed_weights
 from microplex_assets.calibration.matrix import (
+    SimulationArrays,
     TargetMatrix,
     candidate_target_matrix,
+    materialize_targets,
     targets_for_geography,
+)
+from microplex_assets.calibration.published_scores import (
+    NATIONAL_CONTRIBUTIONS,
+    fallback_estimates,
+    load_published_bundle,
 )
 from microplex_assets.calibration.scorecard import (
     CANDIDATE,
     ECPS_METHOD,
+    FALLBACK,
+    FALLBACK_GATE,
     HELD_OUT_GATE,
     PROTECTED_FAMILIES_GATE,
     SALIENT_AGGREGATES_GATE,
@@ -35,6 +44,7 @@ from microplex_assets.calibration.scorecard import (
     Scorecard,
     broad_loss_gate,
     evaluate_gates,
+    fallback_gate,
     held_out_gate,
     protected_families_gate,
     salient_aggregates_gate,
@@ -120,6 +130,20 @@ def target_matrix(
         progress=context.log.info,
     )
     groups = tuple(matrix.ledger.loc[matrix.ledger["held_out"], "group"].unique())
+    extra: dict[str, Any] = {}
+    if cell.state_calibrated:
+        # The shard's share of every national target, published so the local|US fan-in
+        # scores the whole suite without simulating all shards again.
+        national = TargetSet(tuple(t for t in calibration_targets if t.geography == "US"))
+        contributions = materialize_targets(
+            SimulationArrays(policyengine.microsimulation(candidate_h5), year), national
+        )
+        contributions.save(work, prefix=NATIONAL_CONTRIBUTIONS)
+        extra["national_contributions"] = len(contributions.targets)
+        context.log.info(
+            f"national contributions: {len(contributions.targets):,} of {len(national):,} "
+            "national targets touched by this shard's records"
+        )
     seconds = time.perf_counter() - started
     paths = matrix.save(work, matrix.aligned(design_weights(entity_bundle.household)))
     ledger = matrix.ledger
@@ -147,6 +171,7 @@ def target_matrix(
             dropped_examples=table_metadata(dropped[["name", "reason"]], max_rows=30),
             seconds=round(seconds, 1),
             ledger=MetadataValue.path(str(paths["ledger"])),
+            **extra,
         )
     )
     return matrix
@@ -159,6 +184,7 @@ def solver_config(run_profile: dict[str, Any]) -> SolverConfig:
         "seed": settings["seed"],
         "device": settings["device"],
         "l0_lambda": settings["l0_lambda"],
+        "log_weight_penalty": settings.get("log_weight_penalty", 0.0),
     }
     if settings.get("epochs"):
         overrides["epochs"] = int(settings["epochs"])
@@ -328,6 +354,8 @@ def calibration_scorecard(
         ecps_baseline_weights,
         pinned_baseline_scores,
     )
+    if cell.state_calibrated:
+        add_national_fallback(context, card, artifact_store, int(run_profile["year"]))
     gates = evaluate_gates(card)
     histories = {
         run.backend: run.history
@@ -364,6 +392,22 @@ def calibration_scorecard(
         "gates": gates,
         "artifacts": {"loss_curves.png": curve_path, "target_wins_losses.md": wins_path},
     }
+
+
+def add_national_fallback(
+    context: AssetExecutionContext, card: Scorecard, store: ArtifactStore, year: int
+) -> None:
+    """Score the shard's fallback (national|US weights on this state's records) on the
+    shard's own kept targets; noted, not fatal, when national|US is not published."""
+    try:
+        national = load_published_bundle(store.bundle_dir("national", "US"), year, "national|US")
+        estimates = fallback_estimates(national, pd.Index(card.targets["name"]))
+    except (FileNotFoundError, KeyError, ValueError) as error:
+        card.notes.append(f"national fallback not scored: {error}")
+        context.log.warning(f"national fallback not scored: {error}")
+        return
+    card.estimates[FALLBACK] = estimates.to_numpy()
+    card.fallback = national.provenance()
 
 
 def scorecard_for(
@@ -441,6 +485,12 @@ high_salience_aggregates = _gate_check(
     salient_aggregates_gate,
     SALIENT_AGGREGATES_GATE,
     "APE of the high-salience aggregates vs the baseline's; worse ones are marked (WARN).",
+)
+beats_national_fallback = _gate_check(
+    fallback_gate,
+    FALLBACK_GATE,
+    "A local shard's loss on its state's held-in targets below its national|<state> "
+    "fallback's (national|US weights on the state's records); other cells: not applicable.",
 )
 
 

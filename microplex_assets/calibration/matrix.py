@@ -166,6 +166,9 @@ def unsupported_reason(arrays: SimulationArrays, target: Target, states: set[int
     return None
 
 
+MATRIX_PREFIX = "target_matrix"  # file names of a saved matrix (``TargetMatrix.save``)
+
+
 @dataclass
 class TargetMatrix:
     """Kept targets x households contributions, the ledger of every target, the split."""
@@ -220,17 +223,18 @@ class TargetMatrix:
             "train": int(self.train.sum()),
         }
 
-    def save(self, folder: Path, design_weights: np.ndarray | None = None) -> dict[str, Path]:
+    def save(
+        self, folder: Path, design_weights: np.ndarray | None = None, prefix: str = MATRIX_PREFIX
+    ) -> dict[str, Path]:
         """matrix npz, kept targets + split parquet, ledger CSV, household ids and (given)
-        the design weights in column order: benchmarks and notebooks read these without
-        rerunning PolicyEngine (``benchmarks/calibration.py --from-build``)."""
+        the design weights in column order: benchmarks, notebooks and derived cells read
+        these without rerunning PolicyEngine (``benchmarks/calibration.py --from-build``,
+        ``load_saved_matrix``)."""
         folder.mkdir(parents=True, exist_ok=True)
-        paths = {
-            "matrix": folder / "target_matrix.npz",
-            "targets": folder / "target_matrix_targets.parquet",
-            "ledger": folder / "target_ledger.csv",
-            "household_ids": folder / "target_matrix_household_ids.npy",
-        }
+        paths = saved_matrix_paths(folder, prefix)
+        paths["ledger"] = folder / (
+            "target_ledger.csv" if prefix == MATRIX_PREFIX else f"{prefix}_ledger.csv"
+        )
         sparse.save_npz(paths["matrix"], self.matrix)
         frame = self.targets.to_frame()
         frame["is_national"] = self.is_national
@@ -239,9 +243,55 @@ class TargetMatrix:
         self.ledger.to_csv(paths["ledger"], index=False)
         np.save(paths["household_ids"], self.household_ids)
         if design_weights is not None:
-            paths["design_weights"] = folder / "target_matrix_design_weights.npy"
+            paths["design_weights"] = folder / f"{prefix}_design_weights.npy"
             np.save(paths["design_weights"], np.asarray(design_weights, dtype=float))
         return paths
+
+
+def saved_matrix_paths(folder: Path, prefix: str = MATRIX_PREFIX) -> dict[str, Path]:
+    """Where ``TargetMatrix.save`` puts the matrix, its targets and its household ids."""
+    return {
+        "matrix": folder / f"{prefix}.npz",
+        "targets": folder / f"{prefix}_targets.parquet",
+        "household_ids": folder / f"{prefix}_household_ids.npy",
+    }
+
+
+@dataclass
+class SavedMatrix:
+    """A saved matrix read back: contributions, target table (name, value, geography, group,
+    is_national, train, ...) and household ids, in matrix order."""
+
+    matrix: sparse.csr_matrix
+    targets: pd.DataFrame
+    household_ids: np.ndarray
+
+    def estimates_by_name(self, weights: pd.Series, names: pd.Index) -> pd.Series:
+        """Each named target's estimate under ``weights`` (by household_id); targets this
+        matrix did not keep estimate 0 (no record here contributes to them)."""
+        aligned = weights.reindex(self.household_ids)
+        if aligned.isna().any():
+            missing = self.household_ids[aligned.isna().to_numpy()][:5]
+            raise KeyError(f"weights lack households of the saved matrix, e.g. {missing}")
+        values = np.asarray(self.matrix @ aligned.to_numpy(dtype=float)).ravel()
+        return pd.Series(values, index=self.targets["name"]).reindex(names, fill_value=0.0)
+
+
+def load_saved_matrix(folder: Path, prefix: str = MATRIX_PREFIX) -> SavedMatrix:
+    """A matrix saved by ``TargetMatrix.save``; a missing file is named."""
+    paths = saved_matrix_paths(folder, prefix)
+    missing = [str(p) for p in paths.values() if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"saved target matrix incomplete: missing {missing}")
+    matrix = sparse.load_npz(paths["matrix"]).tocsr()
+    targets = pd.read_parquet(paths["targets"])
+    household_ids = np.load(paths["household_ids"])
+    if matrix.shape != (len(targets), len(household_ids)):
+        raise ValueError(
+            f"{paths['matrix']}: shape {matrix.shape} does not match {len(targets)} targets x "
+            f"{len(household_ids)} households"
+        )
+    return SavedMatrix(matrix, targets, household_ids)
 
 
 def materialize_targets(

@@ -57,6 +57,8 @@ PROTECTED_FAMILIES_GATE = "protected_families_hold"
 HELD_OUT_GATE = "held_out_loss_below_baseline"
 SALIENT_AGGREGATES_GATE = "high_salience_aggregates"
 ECPS_METHOD = "ecps_method"
+FALLBACK_GATE = "beats_national_fallback"
+FALLBACK = "national_fallback"  # national|US weights scored on a local shard's targets
 
 
 @dataclass
@@ -67,6 +69,7 @@ class Scorecard:
     estimates: dict[str, np.ndarray]  # method -> estimate per kept target (nan: not scored)
     gate_severity: str = "ERROR"  # WARN where the cell is not calibrated (reported only)
     notes: list[str] = field(default_factory=list)
+    fallback: dict[str, Any] | None = None  # the national bundle a local shard is scored against
 
     @classmethod
     def from_matrix(
@@ -298,7 +301,36 @@ def salient_aggregates_gate(card: Scorecard, baseline: str = ECPS_METHOD) -> Gat
     )
 
 
-GATES = (broad_loss_gate, protected_families_gate, held_out_gate, salient_aggregates_gate)
+def fallback_gate(card: Scorecard, baseline: str = ECPS_METHOD) -> GateResult:
+    """A local shard's train (held-in) loss below its national fallback's on the same state
+    targets; held-out losses reported beside. Cells with no fallback pass with a note."""
+    if card.fallback is None and FALLBACK not in card.estimates:
+        reason = next((n for n in card.notes if "fallback" in n), "not a local shard")
+        return GateResult(
+            FALLBACK_GATE, True, None, None, "WARN", f"no national fallback scored ({reason})"
+        )
+    train, held_out = card.train, ~card.train
+    ours, theirs = card.loss(CANDIDATE, train), card.loss(FALLBACK, train)
+    ours_out, theirs_out = card.loss(CANDIDATE, held_out), card.loss(FALLBACK, held_out)
+    return GateResult(
+        FALLBACK_GATE,
+        bool(ours < theirs),
+        ours,
+        theirs,
+        card.gate_severity,
+        f"held-in loss on {int(train.sum())} state targets: shard {ours:.4g} vs national "
+        f"fallback {theirs:.4g}; held-out {ours_out:.4g} vs {theirs_out:.4g}",
+        {"fallback": card.fallback or {}, "held_out": {"shard": ours_out, "fallback": theirs_out}},
+    )
+
+
+GATES = (
+    broad_loss_gate,
+    protected_families_gate,
+    held_out_gate,
+    salient_aggregates_gate,
+    fallback_gate,
+)
 
 
 def evaluate_gates(card: Scorecard, baseline: str = ECPS_METHOD) -> list[GateResult]:

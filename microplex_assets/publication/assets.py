@@ -19,12 +19,18 @@ from dagster import (
     asset_check,
 )
 
-from microplex_assets.calibration.matrix import TargetMatrix, targets_for_geography
+from microplex_assets.calibration.matrix import (
+    MATRIX_PREFIX,
+    TargetMatrix,
+    saved_matrix_paths,
+    targets_for_geography,
+)
+from microplex_assets.calibration.published_scores import NATIONAL_CONTRIBUTIONS
 from microplex_assets.calibration.targets.model import TargetSet
 from microplex_assets.calibration.top_tail import top_tail_aggregates
 from microplex_assets.calibration.weights import CalibrationRun, weight_diagnostics
 from microplex_assets.entities.bundle import EntityBundle
-from microplex_assets.files import write_json_atomic
+from microplex_assets.files import dataset_filename, write_json_atomic
 from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.publication.capital_gains_lots import (
     build_capital_gains_lots,
@@ -40,10 +46,6 @@ from microplex_assets.stage_asset import context_cell, stage_asset, stage_metada
 from microplex_assets.validation.loss_record import build_loss_record
 from microplex_resources.artifact_store import ArtifactStore
 from microplex_resources.policyengine_runtime import PolicyEngineRuntime
-
-
-def dataset_filename(year: int) -> str:
-    return f"policyengine_us_{year}.h5"
 
 
 def weighted_bundle(bundle: EntityBundle, weights: pd.Series) -> EntityBundle:
@@ -124,6 +126,17 @@ def schema_compatible(
     else:
         metadata["summary"] = f"{len(static.failures)} schema failures: {static.failures[:3]}"
     return AssetCheckResult(passed=passed, severity=AssetCheckSeverity.ERROR, metadata=metadata)
+
+
+def published_matrices(work: Path, with_national_contributions: bool) -> dict[str, Path]:
+    """The saved target matrices a bundle publishes under validation/, so derived cells
+    and notebooks score it without PolicyEngine (``published_scores``)."""
+    prefixes = [MATRIX_PREFIX] + ([NATIONAL_CONTRIBUTIONS] if with_national_contributions else [])
+    return {
+        f"validation/{path.name}": path
+        for prefix in prefixes
+        for path in saved_matrix_paths(work, prefix).values()
+    }
 
 
 @stage_asset("publication", partitions_def=product_geography_partitions)
@@ -216,6 +229,7 @@ def published_dataset(
         "run_profile.json": work / "run_profile.json",
         "loss_record.json": write_json_atomic(work / "loss_record.json", record),
         "validation/target_ledger.csv": work / "target_ledger.csv",
+        **published_matrices(work, cell.state_calibrated),
         **{f"validation/{name}": path for name, path in calibration_scorecard["artifacts"].items()},
     }
     destination = artifact_store.bundle_dir(cell.product, cell.geography)

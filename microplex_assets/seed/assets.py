@@ -5,10 +5,11 @@ from typing import Any
 import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue
 
+from microplex_assets.calibration.targets.model import TargetSet
 from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.plots import grouped_bar_png, png_markdown, save_png
 from microplex_assets.seed.donor_integration import DonorIntegrationConfig, integrate_tax_donor
-from microplex_assets.seed.seed import build_seed
+from microplex_assets.seed.seed import build_local_seed, build_seed
 from microplex_assets.source_plan.plan import SourcePlan
 from microplex_assets.sources.frame import ObservationFrame
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata, table_metadata
@@ -21,20 +22,39 @@ def seed_frame(
     run_profile: dict[str, Any],
     source_plan: SourcePlan,
     cps_source_frame: ObservationFrame,
+    calibration_targets: TargetSet,
     artifact_store: ArtifactStore,
 ) -> ObservationFrame:
     """Scaffold households with canonical features (state, head age group, income bracket,
     recipient flags), stratified-sampled to the product size with certainty strata for the
-    income top and rare programs; weights ratio-adjusted to keep stratum totals."""
+    income top and rare programs; weights ratio-adjusted to keep stratum totals. A local
+    shard samples its state's records and borrows households from similar states (state
+    reassigned, reported) for any state target band its own records leave short."""
     cell = context_cell(context)
     frames = {cps_source_frame.source: cps_source_frame}
     scaffold = frames[source_plan.scaffold]
-    seed, report = build_seed(
-        scaffold,
-        households=run_profile["national_households"],
-        seed=run_profile["seeds"]["sampling"],
-        state_fips=cell.state_fips,
-    )
+    extra: dict[str, Any] = {}
+    if cell.state_calibrated:
+        seed, report = build_local_seed(
+            scaffold,
+            cell.geography,
+            cell.state_fips,
+            households=run_profile["households"],
+            seed=run_profile["seeds"]["sampling"],
+            target_set=calibration_targets,
+            min_support=run_profile["local_support"]["min_support"],
+        )
+        support = pd.DataFrame(report.pop("support"))
+        extra["support_borrowing"] = table_metadata(support)
+        extra["households_borrowed"] = report["households_borrowed"]
+        context.log.info(
+            f"support: {report['households_borrowed']} households borrowed from similar "
+            f"states for {int((support['households_borrowed'] > 0).sum())} short targets"
+        )
+    else:
+        seed, report = build_seed(
+            scaffold, households=run_profile["households"], seed=run_profile["seeds"]["sampling"]
+        )
     by_bracket = pd.DataFrame(report.pop("by_income_bracket"))
     png = grouped_bar_png(
         by_bracket[["income_bracket", "scaffold_weighted_m", "seed_weighted_m"]],
@@ -58,6 +78,7 @@ def seed_frame(
             by_income_bracket=table_metadata(by_bracket),
             income_bracket_chart=MetadataValue.md(png_markdown(png, "income brackets")),
             chart_path=MetadataValue.path(str(chart)),
+            **extra,
         )
     )
     return seed
@@ -81,7 +102,11 @@ def integrated_seed(
         context.log.info("donor integration off: the seed passes through")
         context.add_output_metadata(stage_metadata("seed", skipped="donor_integration is off"))
         return seed_frame
-    config = DonorIntegrationConfig(seed=run_profile["seeds"]["sampling"])
+    # The evidence (donor hold-out pinball loss) does not depend on the cell: national|US
+    # computes it; a local shard points there instead of refitting it 51 times.
+    config = DonorIntegrationConfig(
+        seed=run_profile["seeds"]["sampling"], evidence=not cell.state_calibrated
+    )
     context.log.info(
         f"integrating {tax_donor_frame.source} ({tax_donor_frame.provenance.get('kind')}) "
         f"into {len(seed_frame.tables['tax_unit']):,} tax units ..."

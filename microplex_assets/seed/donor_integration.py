@@ -368,6 +368,35 @@ def systematic_pps(
     return rows, counts
 
 
+_FOREST_CACHE: dict[str, DonorForest] = {}
+
+
+def cached_donor_forest(
+    rows: pd.DataFrame,
+    conditioning: list[str],
+    imputed: list[str],
+    config: DonorIntegrationConfig,
+) -> DonorForest:
+    """The forest for these donor rows, conditioning and config, fitted once per process.
+
+    Every local shard fits the same forest (same donor, same seed: only the units it
+    predicts for differ), so a backfill that fits it in the parent lets each forked shard
+    reuse it instead of paying the fit again. Only the latest forest is kept.
+    """
+    key = "|".join(
+        [
+            str(int(pd.util.hash_pandas_object(rows, index=False).sum())),
+            ",".join(conditioning),
+            ",".join(imputed),
+            repr(config),
+        ]
+    )
+    if key not in _FOREST_CACHE:
+        _FOREST_CACHE.clear()
+        _FOREST_CACHE[key] = fit_donor_forest(rows, conditioning, imputed, config)
+    return _FOREST_CACHE[key]
+
+
 def fit_donor_forest(
     rows: pd.DataFrame,
     conditioning: list[str],
@@ -496,7 +525,7 @@ def integrate_tax_donor(
     units = scaffold_unit_features(seed, config.conditioning)
     conditioning, reasons = choose_conditioning(units, rows, config)
     imputed = list(dict.fromkeys(config.imputed))
-    model = fit_donor_forest(rows, conditioning, imputed, config)
+    model = cached_donor_forest(rows, conditioning, imputed, config)
     fitted = perf_counter()
     x = units[conditioning].to_numpy(dtype=float)
     picked = draw_records(

@@ -6,7 +6,14 @@ from typing import Any
 
 import pandas as pd
 
+from microplex_assets.calibration.targets.model import TargetSet
 from microplex_assets.seed.canonical import INCOME_BRACKET_LABELS, canonical_households
+from microplex_assets.seed.local_support import (
+    borrow_for_support,
+    similar_states,
+    support_needs,
+    tax_unit_income,
+)
 from microplex_assets.seed.sampling import SamplingDesign, stratified_sample
 from microplex_assets.sources.frame import ObservationFrame
 
@@ -58,6 +65,13 @@ def build_seed(
         report["households_in_state"] = int(len(sample))
         canonical = canonical[canonical["state_fips"] == state_fips]
     report["by_income_bracket"] = income_bracket_comparison(canonical, sample).to_dict("records")
+    return seed_from_sample(scaffold, sample, report), report
+
+
+def seed_from_sample(
+    scaffold: ObservationFrame, sample: pd.DataFrame, report: dict[str, Any]
+) -> ObservationFrame:
+    """The sampled households with their tax units and persons, validated."""
     tables = {"household": sample.reset_index(drop=True)}
     tables.update(restrict_to_households(scaffold, pd.Index(sample["household_id"])))
     seed_frame = ObservationFrame(
@@ -68,4 +82,41 @@ def build_seed(
         provenance={**scaffold.provenance, "sampling": report},
     )
     seed_frame.validate()
-    return seed_frame, report
+    return seed_frame
+
+
+def build_local_seed(
+    scaffold: ObservationFrame,
+    state: str,
+    state_fips: int,
+    households: int,
+    seed: int,
+    target_set: TargetSet,
+    min_support: int,
+) -> tuple[ObservationFrame, dict[str, Any]]:
+    """A local shard's seed: the state's own records sampled to ``households``, plus
+    households borrowed from similar states where a state target lacks support."""
+    canonical = canonical_households(scaffold)
+    own = canonical[canonical["state_fips"] == state_fips]
+    if own.empty:
+        raise ValueError(f"scaffold {scaffold.source} has no households in {state}")
+    sample, report = stratified_sample(own, SamplingDesign(households=households, seed=seed))
+    units = scaffold.tables["tax_unit"][["tax_unit_id", "household_id"]].copy()
+    units["income"] = tax_unit_income(scaffold.tables["tax_unit"], scaffold.tables["person"])
+    state_targets = TargetSet(tuple(t for t in target_set if t.geography == state))
+    borrowed, support = borrow_for_support(
+        sample,
+        canonical,
+        units,
+        state,
+        support_needs(state_targets),
+        similar_states(target_set, state),
+        min_support,
+        seed,
+    )
+    sample = pd.concat([sample.assign(borrowed_from_state_fips=0), borrowed], ignore_index=True)
+    report["state"] = state
+    report["households_borrowed"] = int(len(borrowed))
+    report["support"] = support.to_dict("records")
+    report["by_income_bracket"] = income_bracket_comparison(own, sample).to_dict("records")
+    return seed_from_sample(scaffold, sample, report), report

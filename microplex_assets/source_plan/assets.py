@@ -1,8 +1,9 @@
 """Stage 3 asset: the source plan of one partition cell."""
 
+from collections.abc import Iterator
 from typing import Any
 
-from dagster import AssetExecutionContext, MetadataValue
+from dagster import AssetExecutionContext, MetadataValue, Output
 
 from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.source_plan.plan import SourcePlan, plan_sources
@@ -10,7 +11,9 @@ from microplex_assets.sources.frame import ObservationFrame
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata, table_metadata
 
 
-@stage_asset("source_plan", partitions_def=product_geography_partitions)
+# Not required: a derived cell (national|<state>, local|US) yields no plan, so Dagster
+# skips the whole record chain for it and its derived-bundle asset runs instead.
+@stage_asset("source_plan", partitions_def=product_geography_partitions, output_required=False)
 def source_plan(
     context: AssetExecutionContext,
     run_profile: dict[str, Any],
@@ -18,10 +21,17 @@ def source_plan(
     tax_donor_frame: ObservationFrame,
     top_wealth_frame: ObservationFrame,
     survey_source_frames: dict[str, ObservationFrame],
-) -> SourcePlan:
+) -> Iterator[Output[SourcePlan]]:
     """Which source is the scaffold and why, which are donors, which is the fixed spine, and
-    who covers which variable."""
-    context_cell(context)
+    who covers which variable. Derived cells have no records to plan: nothing is yielded."""
+    cell = context_cell(context)
+    if cell.derived:
+        context.log.info(
+            f"{cell.label} is derived from {run_profile['derived_from'][0]}"
+            f"{' and the other shards' if len(run_profile['derived_from']) > 1 else ''}: "
+            "the record chain is skipped; see the derived bundle asset"
+        )
+        return
     frames = {
         frame.source: frame
         for frame in (cps_source_frame, tax_donor_frame, *survey_source_frames.values())
@@ -32,8 +42,9 @@ def source_plan(
     context.log.info(
         f"scaffold: {plan.scaffold}; donors: {plan.donors or 'none'}; spine: {plan.spine}"
     )
-    context.add_output_metadata(
-        stage_metadata(
+    yield Output(
+        plan,
+        metadata=stage_metadata(
             "source_plan",
             scaffold=plan.scaffold,
             donors=MetadataValue.json(plan.donors),
@@ -43,6 +54,5 @@ def source_plan(
             reasons=MetadataValue.md("\n".join(f"- {r}" for r in plan.reasons)),
             coverage=table_metadata(plan.coverage, max_rows=200),
             profile_providers=len(run_profile["providers"]),
-        )
+        ),
     )
-    return plan

@@ -57,6 +57,10 @@ DEFAULT_HELD_OUT_GROUPS: tuple[str, ...] = (
     "irs_soi/agi_by_state",
     "irs_soi/charitable_contributions_deductions",
 )
+# A local shard fits its state's AGI amounts by band (one of its six target families) and
+# holds out the same bands' return counts: a shard that buys its AGI fit with implausible
+# weights shows it there (the held-out geography family of each shard).
+LOCAL_HELD_OUT_GROUPS: tuple[str, ...] = ("irs_soi/returns_by_state",)
 
 
 def _collect(

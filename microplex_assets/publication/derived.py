@@ -1,0 +1,156 @@
+"""Derived bundles: cells made from other cells' published bundles, not from records.
+
+- ``national|<state>``: national|US restricted to the state's households with their
+  national weights, labelled *not state-calibrated*, scored on the state's targets with
+  the local shards' split, so every shard has a fallback to beat.
+- ``local|US`` (mp-local-rich): all 51 ``local|<state>`` shards concatenated (ids offset),
+  scored on every target: state targets from each shard's own matrix, national targets
+  from the shards' published contributions summed. A missing shard is an error naming
+  every missing one.
+
+Both read only published files (H5, manifest, ``validation/`` matrices), so they run
+without PolicyEngine in seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from microplex_assets.calibration.loss import target_loss
+from microplex_assets.calibration.published_scores import (
+    NATIONAL_CONTRIBUTIONS,
+    PublishedBundle,
+    load_published_bundle,
+)
+from microplex_assets.files import file_sha256
+from microplex_assets.partitions import STATE_FIPS
+
+NOT_STATE_CALIBRATED = "not state-calibrated"
+
+
+class MissingShardsError(FileNotFoundError):
+    """local|US was asked for while some local|<state> shards are not published."""
+
+
+def entity_lookup(manifest: dict[str, Any]) -> Callable[[str], str]:
+    """A variable's entity from a manifest's ``exported_variables`` (entity -> names)."""
+    by_name = {
+        name: entity for entity, names in manifest["exported_variables"].items() for name in names
+    }
+
+    def entity_of(name: str) -> str:
+        if name not in by_name:
+            raise KeyError(f"variable {name} is not in the manifest's exported_variables")
+        return by_name[name]
+
+    return entity_of
+
+
+def state_household_ids(h5_path: Path, year: int, state: str) -> np.ndarray:
+    """Household ids of one state in a PolicyEngine H5 (by its ``state_fips``)."""
+    with h5py.File(h5_path, "r") as h5:
+        if "state_fips" not in h5:
+            raise KeyError(f"{h5_path}: no state_fips array to restrict by")
+        fips = h5["state_fips"][str(year)][...]
+        ids = h5["household_id"][str(year)][...]
+    chosen = ids[fips == STATE_FIPS[state]]
+    if not len(chosen):
+        raise ValueError(f"{h5_path}: no household in {state}")
+    return chosen
+
+
+def score_table(
+    targets: pd.DataFrame, estimates: dict[str, pd.Series], held_out_groups: Iterable[str]
+) -> pd.DataFrame:
+    """Train / held-out / all loss per method and level (national, state) on ``targets``
+    (name, value, is_national, group), with the shared target loss."""
+    held_out = targets["group"].isin(list(held_out_groups)).to_numpy()
+    national = targets["is_national"].to_numpy(bool)
+    values = targets["value"].to_numpy(float)
+    rows = []
+    for method, series in estimates.items():
+        estimate = series.reindex(targets["name"]).to_numpy(float)
+        for level, mask in (("all", np.ones_like(national)), ("national", national),
+                            ("state", ~national)):  # fmt: skip
+            row: dict[str, Any] = {"method": method, "level": level, "targets": int(mask.sum())}
+            for split, part in (("train", mask & ~held_out), ("held_out", mask & held_out),
+                                ("all", mask)):  # fmt: skip
+                row[split] = (
+                    target_loss(estimate[part], values[part], national[part])
+                    if part.any()
+                    else None
+                )
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    return table[table["targets"] > 0].reset_index(drop=True)
+
+
+def state_fallback(
+    national: PublishedBundle, state: str, year: int, held_out_groups: Iterable[str]
+) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
+    """The state's national households, its targets with the fallback's estimates, and the
+    score table; targets the national build dropped estimate 0."""
+    ids = state_household_ids(national.h5_path, year, state)
+    matrix = national.matrix()
+    targets = matrix.targets[matrix.targets["geography"] == state].reset_index(drop=True)
+    estimates = matrix.estimates_by_name(national.weights, pd.Index(targets["name"]))
+    targets["estimate"] = estimates.to_numpy()
+    scores = score_table(targets, {"national_fallback": estimates}, held_out_groups)
+    return ids, targets, scores
+
+
+def load_shards(
+    root: Callable[[str], Path], year: int, states: Iterable[str] = STATE_FIPS
+) -> dict[str, PublishedBundle]:
+    """Every ``local|<state>`` bundle, or MissingShardsError listing each missing one."""
+    shards, missing = {}, []
+    for state in states:
+        try:
+            shards[state] = load_published_bundle(root(state), year, f"local|{state}")
+        except FileNotFoundError:
+            missing.append(state)
+    if missing:
+        raise MissingShardsError(
+            f"local|US needs all {len(shards) + len(missing)} state shards; {len(missing)} "
+            f"missing: {', '.join(missing)}. Materialize them first (make backfill, or the "
+            "UI's backfill of local|<state>)."
+        )
+    return shards
+
+
+def fan_in_estimates(shards: dict[str, PublishedBundle], names: pd.Index) -> pd.Series:
+    """Every named target's local-rich estimate: each shard's state targets from its own
+    matrix, national targets as the sum of the shards' contributions."""
+    total = pd.Series(0.0, index=names)
+    for shard in shards.values():
+        own = shard.matrix()
+        total = total.add(own.estimates_by_name(shard.weights, names), fill_value=0.0)
+        contributions = shard.matrix(NATIONAL_CONTRIBUTIONS)
+        total = total.add(contributions.estimates_by_name(shard.weights, names), fill_value=0.0)
+    return total
+
+
+def shard_table(shards: dict[str, PublishedBundle]) -> pd.DataFrame:
+    """One row per shard: households, weight total, H5 hash, train and held-out loss."""
+    rows = []
+    for state, shard in shards.items():
+        record = shard.folder / "loss_record.json"
+        losses = pd.read_json(record, typ="series")["losses"] if record.exists() else {}
+        rows.append(
+            {
+                "state": state,
+                "households": int(len(shard.weights)),
+                "weight_total": float(shard.weights.sum()),
+                "train_loss": losses.get("candidate", {}).get("train"),
+                "held_out_loss": losses.get("candidate", {}).get("held_out"),
+                "fallback_train_loss": losses.get("national_fallback", {}).get("train"),
+                "h5_sha256": file_sha256(shard.h5_path),
+            }
+        )
+    return pd.DataFrame(rows)

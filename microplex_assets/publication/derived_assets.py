@@ -1,0 +1,204 @@
+"""Stage 8 assets for derived cells: the ``national|<state>`` fallback bundle and the
+``local|US`` fan-in. Each yields nothing for the other cells, whose record chain runs
+instead, so "materialize all" on any cell does the right thing."""
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from dagster import AssetExecutionContext, MetadataValue, Output
+
+from microplex_assets.calibration.published_scores import load_published_bundle
+from microplex_assets.calibration.targets.model import TargetSet
+from microplex_assets.files import dataset_filename, file_sha256, write_json_atomic
+from microplex_assets.partitions import STATE_FIPS, Cell, product_geography_partitions
+from microplex_assets.publication.derived import (
+    NOT_STATE_CALIBRATED,
+    entity_lookup,
+    fan_in_estimates,
+    load_shards,
+    score_table,
+    shard_table,
+    state_fallback,
+)
+from microplex_assets.publication.h5_combine import concatenate_h5, restrict_h5
+from microplex_assets.publication.publish import publish_bundle
+from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata, table_metadata
+from microplex_resources.artifact_store import ArtifactStore
+
+
+def derived_manifest(
+    cell: Cell,
+    run_profile: dict[str, Any],
+    h5_path: Path,
+    record_counts: dict[str, int],
+    **extra: Any,
+) -> dict[str, Any]:
+    """What a derived bundle is, where it came from and what it holds."""
+    return {
+        "manifest_schema_version": 1,
+        "cell": cell.label,
+        "cell_meaning": cell.meaning,
+        "state_calibrated": False if cell.product == "national" else "per shard",
+        "derived_from": run_profile["derived_from"],
+        "year": int(run_profile["year"]),
+        "dataset": h5_path.name,
+        "h5": {"sha256": file_sha256(h5_path), "size_bytes": h5_path.stat().st_size},
+        "record_counts": record_counts,
+        **extra,
+    }
+
+
+def skip_unless(context: AssetExecutionContext, wanted: bool, what: str) -> bool:
+    """Log why a derived asset yields nothing for this cell; True when it should run."""
+    if not wanted:
+        context.log.info(f"{context_cell(context).label} is not {what}: nothing to derive")
+    return wanted
+
+
+@stage_asset("publication", partitions_def=product_geography_partitions, output_required=False)
+def national_state_fallback(
+    context: AssetExecutionContext, run_profile: dict[str, Any], artifact_store: ArtifactStore
+) -> Iterator[Output[dict[str, Any]]]:
+    """national|<state>: the published national|US records of the state with their national
+    weights (not state-calibrated), scored on the state's targets with the local shards'
+    split: the fallback each local|<state> shard must beat. Needs national|US published."""
+    cell = context_cell(context)
+    if not skip_unless(context, cell.derived and cell.product == "national", "national|<state>"):
+        return
+    year = int(run_profile["year"])
+    national = load_published_bundle(
+        artifact_store.bundle_dir("national", "US"), year, "national|US"
+    )
+    held_out = run_profile["calibration"]["held_out_groups"]
+    ids, targets, scores = state_fallback(national, cell.geography, year, held_out)
+    work = artifact_store.work_dir(cell.product, cell.geography)
+    h5_path = work / dataset_filename(year)
+    report = restrict_h5(
+        national.h5_path, h5_path, ids, year, entity_of=entity_lookup(national.manifest)
+    )
+    manifest = derived_manifest(
+        cell,
+        run_profile,
+        h5_path,
+        report["record_counts"][str(year)],
+        label=f"{NOT_STATE_CALIBRATED}: national|US weights restricted to {cell.geography}",
+        national_bundle=national.provenance(),
+        weight_total=report["household_weight_total"][str(year)],
+        held_out_groups=list(held_out),
+    )
+    scores_path = write_json_atomic(
+        work / "scores.json",
+        {"cell": cell.label, "label": NOT_STATE_CALIBRATED, "scores": scores.to_dict("records"),
+         "targets": targets.drop(columns=["filters"], errors="ignore").to_dict("records")},
+    )  # fmt: skip
+    destination = artifact_store.bundle_dir(cell.product, cell.geography)
+    manifest_path = write_json_atomic(work / "manifest.json", manifest)
+    published = publish_bundle(
+        {h5_path.name: h5_path, "manifest.json": manifest_path, "scores.json": scores_path},
+        destination,
+    )
+    state_row = scores[scores["level"] == "state"].iloc[0]
+    context.log.info(
+        f"{cell.label} ({NOT_STATE_CALIBRATED}): {len(ids):,} households; state-target loss "
+        f"train {state_row['train']:.4g}, held-out {state_row['held_out']}"
+    )
+    yield Output(
+        {"bundle_dir": str(destination), "manifest": manifest, "scores": scores},
+        metadata=stage_metadata(
+            "publication",
+            label=f"{NOT_STATE_CALIBRATED} (national|US weights restricted to {cell.geography})",
+            path=MetadataValue.path(str(destination)),
+            households=len(ids),
+            train_loss=float(state_row["train"]),
+            scores=table_metadata(scores),
+            bundle_files=MetadataValue.json(sorted(published)),
+        ),
+    )
+
+
+@stage_asset("publication", partitions_def=product_geography_partitions, output_required=False)
+def local_rich_fanin(
+    context: AssetExecutionContext,
+    run_profile: dict[str, Any],
+    calibration_targets: TargetSet,
+    artifact_store: ArtifactStore,
+) -> Iterator[Output[dict[str, Any]]]:
+    """local|US (mp-local-rich): the 51 published state shards concatenated into one H5
+    (ids offset per shard) and scored on the whole target suite next to national|US.
+    A missing shard is an error listing every missing one."""
+    cell = context_cell(context)
+    if not skip_unless(context, cell.derived and cell.product == "local", "local|US"):
+        return
+    year = int(run_profile["year"])
+    shards = load_shards(lambda state: artifact_store.bundle_dir("local", state), year)
+    context.log.info(f"fan-in of {len(shards)} shards")
+    work = artifact_store.work_dir(cell.product, cell.geography)
+    h5_path = work / dataset_filename(year)
+    first = next(iter(shards.values()))
+    report = concatenate_h5(
+        [shard.h5_path for shard in shards.values()],
+        h5_path,
+        entity_of=entity_lookup(first.manifest),
+        labels=list(shards),
+    )
+    suite = calibration_targets.to_frame()
+    suite["is_national"] = suite["geography"] == "US"
+    estimates: dict[str, pd.Series] = {}
+    national_note = "national|US not published: local-rich scored alone"
+    try:
+        national = load_published_bundle(
+            artifact_store.bundle_dir("national", "US"), year, "national|US"
+        )
+        kept = national.matrix().targets["name"]
+        suite = suite[suite["name"].isin(kept)].reset_index(drop=True)
+        estimates["national|US"] = national.matrix().estimates_by_name(
+            national.weights, pd.Index(suite["name"])
+        )
+        national_note = f"scored on national|US's {len(suite):,} kept targets"
+    except FileNotFoundError:
+        pass
+    estimates["local|US"] = fan_in_estimates(shards, pd.Index(suite["name"]))
+    held_out = run_profile["calibration"]["held_out_groups"]
+    scores = score_table(suite, estimates, held_out)
+    shard_rows = shard_table(shards)
+    shards_csv = work / "shards.csv"
+    shard_rows.to_csv(shards_csv, index=False)
+    manifest = derived_manifest(
+        cell,
+        run_profile,
+        h5_path,
+        report["record_counts"][str(year)],
+        shards={state: shard.provenance() for state, shard in shards.items()},
+        filled_variables=report["filled"],
+        scoring=national_note,
+        held_out_groups=list(held_out),
+        weight_total=report["household_weight_total"][str(year)],
+    )
+    destination = artifact_store.bundle_dir(cell.product, cell.geography)
+    published = publish_bundle(
+        {
+            h5_path.name: h5_path,
+            "manifest.json": write_json_atomic(work / "manifest.json", manifest),
+            "scores.json": write_json_atomic(
+                work / "scores.json", {"cell": cell.label, "scores": scores.to_dict("records")}
+            ),
+            "validation/shards.csv": shards_csv,
+        },
+        destination,
+    )
+    context.log.info("local|US scores:\n" + scores.to_markdown(index=False, floatfmt=".4g"))
+    yield Output(
+        {"bundle_dir": str(destination), "manifest": manifest, "scores": scores},
+        metadata=stage_metadata(
+            "publication",
+            path=MetadataValue.path(str(destination)),
+            shards=len(shards),
+            households=int(report["record_counts"][str(year)]["household"]),
+            scoring=national_note,
+            scores=table_metadata(scores),
+            shard_table=table_metadata(shard_rows, max_rows=len(STATE_FIPS)),
+            bundle_files=MetadataValue.json(sorted(published)),
+        ),
+    )
