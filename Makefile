@@ -10,7 +10,7 @@ HOUSEHOLDS ?=
 YEAR ?=
 SETTINGS ?=
 
-.PHONY: build test ui lint benchmark benchmark-calibration clean-artifacts
+.PHONY: build test ui lint backfill benchmark benchmark-calibration benchmark-local clean-artifacts
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON_BASE) -m venv $(VENV)
@@ -23,6 +23,12 @@ $(VENV)/.installed: pyproject.toml
 build: $(VENV)/.installed
 	PRODUCT=$(PRODUCT) GEOGRAPHY=$(GEOGRAPHY) HOUSEHOLDS=$(HOUSEHOLDS) YEAR=$(YEAR) SETTINGS='$(SETTINGS)' \
 		$(PY) -m microplex_assets.runner
+
+# All 51 local|<state> shards (two at a time), their national|<state> fallbacks and the
+# local|US fan-in; needs national|US built first (`make build`). STATES=CA,TX for a few.
+STATES ?=
+backfill: $(VENV)/.installed
+	$(PY) -m microplex_assets.backfill $(if $(STATES),--states $(STATES),)
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -ra
@@ -40,6 +46,10 @@ benchmark: $(VENV)/.installed
 benchmark-calibration: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[benchmark]"
 	$(PY) benchmarks/calibration.py --from-build
+
+# The 51-shard backfill with per-shard wall time, peak memory and shard-vs-fallback loss.
+benchmark-local: $(VENV)/.installed
+	$(PY) benchmarks/local.py
 
 clean-artifacts:
 	rm -rf dagster_home/artifacts dagster_home/storage

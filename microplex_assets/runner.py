@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from dagster import DagsterEventType, DagsterInstance, MultiPartitionKey
+from dagster import AssetKey, DagsterEventType, DagsterInstance, MultiPartitionKey
 
+from microplex_assets.partitions import Cell
 from microplex_assets.stages import STAGES
 
 STEP_EVENTS = {
@@ -197,8 +198,10 @@ def build_cell(
     }
     job = defs.resolve_implicit_global_asset_job_def()
     partition = MultiPartitionKey({"product": product, "geography": geography})
+    cell = Cell(product, geography)
     result = job.execute_in_process(
         partition_key=partition,
+        asset_selection=derived_selection(cell) if cell.derived else None,
         instance=instance,
         run_config=run_config(households, year, seed, artifacts_root, settings, product),
         raise_on_error=False,
@@ -229,6 +232,14 @@ def build_cell(
         derived_scores=derived["scores"] if derived else None,
         failures=failures,
     )
+
+
+def derived_selection(cell: Cell) -> list[AssetKey]:
+    """A derived cell's assets: its profile, the registry the fan-in scores on, and its
+    derived bundle (the record chain and the sources would only be skipped)."""
+    if cell.product == "national":
+        return [AssetKey("run_profile"), AssetKey("national_state_fallback")]
+    return [AssetKey("run_profile"), AssetKey("calibration_targets"), AssetKey("local_rich_fanin")]
 
 
 def loss_table(record: dict[str, Any]) -> pd.DataFrame:

@@ -95,8 +95,8 @@ class BuildSettings(ConfigurableResource):
     calibration_log_weight_penalty: float | None = Field(
         default=None,
         description="Solver penalty keeping log-weights near the design weights; default 0 "
-        "for national|US and 0.1 for local shards (34 train targets leave a shard's weights "
-        "free to overfit; 0.1 halved held-out loss on the DE and WY shards).",
+        "for national|US and 0.3 for local shards (34 train targets leave a shard's weights "
+        "free to overfit; see LOCAL_LOG_WEIGHT_PENALTY for the measurement).",
     )
     local_households: int = Field(
         default=2_000,

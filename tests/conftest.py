@@ -30,3 +30,24 @@ def good_h5(tmp_path: Path, bundle, pe_system) -> Path:
     path = tmp_path / "policyengine_us_2024.h5"
     write_policyengine_h5(bundle, path, pe_system)
     return path
+
+
+@pytest.fixture(scope="session")
+def national_build(tmp_path_factory, pe_system):
+    """national|US on 300 real CPS households (+ the spine), built once per session: the
+    end-to-end tests read it, and the local tests score their shards against it."""
+    from dagster import DagsterInstance
+
+    from microplex_assets.runner import build_cell
+
+    artifacts = tmp_path_factory.mktemp("artifacts")
+    with DagsterInstance.ephemeral() as instance:
+        summary = build_cell(
+            "national",
+            "US",
+            households=300,
+            instance=instance,
+            artifacts_root=str(artifacts),
+            settings={"synthetic_donor_records": 5_000},
+        )
+    return summary, artifacts

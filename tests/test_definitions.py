@@ -26,6 +26,8 @@ EXPECTED_ASSETS = {
     "donor_ablation": "calibration",
     "dataset_h5": "publication",
     "published_dataset": "publication",
+    "national_state_fallback": "publication",
+    "local_rich_fanin": "publication",
     "national_aggregates_report": "validation",
 }
 # The same for every cell: a 51-shard backfill computes them once.
@@ -43,6 +45,7 @@ BLOCKING_CHECKS = {
     ("calibration_scorecard", "target_loss_below_baseline"),
     ("calibration_scorecard", "protected_families_hold"),
     ("calibration_scorecard", "held_out_loss_below_baseline"),
+    ("calibration_scorecard", "beats_national_fallback"),
     ("national_aggregates_report", "bundle_complete"),
 }
 

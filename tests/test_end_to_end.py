@@ -9,32 +9,26 @@ from pathlib import Path
 
 import h5py
 import pytest
-from dagster import DagsterInstance, MultiPartitionKey, materialize
+from dagster import MultiPartitionKey, materialize
 
 from microplex_assets.publication.capital_gains_lots import load_capital_gains_lots
 from microplex_assets.run_profile.assets import run_profile
-from microplex_assets.runner import build_cell, error_text
+from microplex_assets.source_plan.assets import source_plan
+from microplex_assets.sources.assets import (
+    cps_source_frame,
+    survey_source_frames,
+    tax_donor_frame,
+    top_wealth_frame,
+)
 from microplex_assets.validation.loss_record import validate_loss_record
 from microplex_resources.artifact_store import ArtifactStore
 from microplex_resources.build_settings import BuildSettings
+from microplex_resources.policyengine_runtime import PolicyEngineRuntime
+
+SOURCE_ASSETS = [cps_source_frame, survey_source_frames, tax_donor_frame, top_wealth_frame]
 
 pytestmark = pytest.mark.slow
 SPINE = 400  # the embedded top-wealth list: one fixed household per Forbes 400 entry
-
-
-@pytest.fixture(scope="module")
-def national_build(tmp_path_factory, pe_system):
-    artifacts = tmp_path_factory.mktemp("artifacts")
-    with DagsterInstance.ephemeral() as instance:
-        summary = build_cell(
-            "national",
-            "US",
-            households=300,
-            instance=instance,
-            artifacts_root=str(artifacts),
-            settings={"synthetic_donor_records": 5_000},
-        )
-    return summary, artifacts
 
 
 def test_build_succeeds_and_every_gate_passes(national_build):
@@ -132,21 +126,23 @@ def test_published_h5_loads_in_a_separate_process(national_build):
     assert out.stdout.strip().splitlines()[-1] == str(300 + SPINE)
 
 
-def test_unbuilt_cell_fails_naming_the_cell(tmp_path):
+def test_derived_cell_skips_the_record_chain(tmp_path):
+    """national|TX is derived from national|US: the record chain yields nothing for it."""
     result = materialize(
-        [run_profile],
-        partition_key=MultiPartitionKey({"product": "local", "geography": "TX"}),
+        [run_profile, source_plan, *SOURCE_ASSETS],
+        partition_key=MultiPartitionKey({"product": "national", "geography": "TX"}),
         resources={
-            "build_settings": BuildSettings(),
+            "build_settings": BuildSettings(synthetic_donor_records=1_000),
             "artifact_store": ArtifactStore(root=str(tmp_path)),
+            "policyengine": PolicyEngineRuntime(),
         },
         raise_on_error=False,
     )
-    assert not result.success
-    failure = next(e for e in result.all_events if e.is_step_failure)
-    message = error_text(failure.event_specific_data.error)
-    assert "PartitionNotBuiltError" in message
-    assert "cell local|TX" in message
+    assert result.success
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "run_profile" in materialized
+    assert "source_plan" not in materialized  # so every record-chain asset below it skips
+    assert result.output_for_node("run_profile")["derived_from"] == ["national|US"]
 
 
 def test_donor_and_spine_are_integrated_and_compared(national_build):
