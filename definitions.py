@@ -16,7 +16,7 @@ from microplex_assets.entities import assets as entities_assets
 from microplex_assets.publication import assets as publication_assets
 from microplex_assets.publication import derived_assets
 from microplex_assets.run_profile import assets as run_profile_assets
-from microplex_assets.schedules import SCHEDULES, build_cell_job
+from microplex_assets.schedules import JOBS, SCHEDULES
 from microplex_assets.seed import assets as seed_assets
 from microplex_assets.source_plan import assets as source_plan_assets
 from microplex_assets.sources import assets as sources_assets
@@ -41,7 +41,7 @@ STAGE_MODULES = (
 defs = Definitions(
     assets=with_source_code_references(load_assets_from_modules(STAGE_MODULES)),
     asset_checks=load_asset_checks_from_modules(STAGE_MODULES),
-    jobs=[build_cell_job],
+    jobs=list(JOBS),
     schedules=list(SCHEDULES),
     resources={
         "build_settings": BuildSettings(),

@@ -92,12 +92,6 @@ class BuildSettings(ConfigurableResource):
         "family], acs_pums [person, housing], sipp [file], scf [file]. Loaded, validated and "
         "mapped in the source plan's coverage.",
     )
-    calibration_log_weight_penalty: float | None = Field(
-        default=None,
-        description="Solver penalty keeping log-weights near the design weights; default 0 "
-        "for national|US and 0.3 for local shards (34 train targets leave a shard's weights "
-        "free to overfit; see LOCAL_LOG_WEIGHT_PENALTY for the measurement).",
-    )
     local_households: int = Field(
         default=2_000,
         description="Households sampled from a state's scaffold records for its local shard "

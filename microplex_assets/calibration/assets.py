@@ -184,8 +184,10 @@ def solver_config(run_profile: dict[str, Any]) -> SolverConfig:
         "seed": settings["seed"],
         "device": settings["device"],
         "l0_lambda": settings["l0_lambda"],
-        "log_weight_penalty": settings.get("log_weight_penalty", 0.0),
     }
+    for name in ("train_loss_floor", "init_noise_sd"):  # a local shard's solver settings
+        if name in settings:
+            overrides[name] = float(settings[name])
     if settings.get("epochs"):
         overrides["epochs"] = int(settings["epochs"])
     return SolverConfig(**overrides)

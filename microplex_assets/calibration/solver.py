@@ -74,6 +74,9 @@ class SolverConfig:
         held-out targets pick among equally good fits instead of stopping before the fit
         is done. The run goes the full ``epochs`` (no patience) and is replayed to the
         chosen epoch (deterministic for the seed), so it costs up to twice the epochs.
+    train_loss_floor: with train_tolerance, any epoch whose train loss is at most this also
+        qualifies: a small problem fits its train targets to 1e-5 and the relative band
+        alone would leave the held-out targets no epoch to choose among.
     patience: with select_by_holdout, stop after this many epochs without a new best
         held-out loss (None: run all epochs).
     seed: seeds the starting noise and the gate samples; same seed => identical weights.
@@ -97,6 +100,7 @@ class SolverConfig:
     min_abs_target: float = 0.0
     select_by_holdout: bool = True
     train_tolerance: float | None = 0.01
+    train_loss_floor: float = 0.0
     patience: int | None = 100
     seed: int = 1456
     device: str = "auto"
@@ -405,10 +409,13 @@ def calibrate(
     )
 
 
-def choose_epoch_within_train_tolerance(history: pd.DataFrame, tolerance: float) -> int:
+def choose_epoch_within_train_tolerance(
+    history: pd.DataFrame, tolerance: float, floor: float = 0.0
+) -> int:
     """The epoch with the lowest held-out loss among those whose train loss is within
-    (1 + tolerance) of the best train loss in ``history``."""
-    eligible = history[history["train_loss"] <= history["train_loss"].min() * (1 + tolerance)]
+    (1 + tolerance) of the best train loss in ``history``, or at most ``floor``."""
+    allowed = max(history["train_loss"].min() * (1 + tolerance), floor)
+    eligible = history[history["train_loss"] <= allowed]
     return int(eligible.loc[eligible["holdout_loss"].idxmin(), "epoch"])
 
 
@@ -423,7 +430,9 @@ def _calibrate_within_train_tolerance(
     """Full run for the path, then a deterministic replay to the chosen epoch."""
     path_config = replace(config, select_by_holdout=False, train_tolerance=None, patience=None)
     path = calibrate(matrix, targets, is_national, train, initial_weights, path_config)
-    chosen = choose_epoch_within_train_tolerance(path.history, config.train_tolerance)
+    chosen = choose_epoch_within_train_tolerance(
+        path.history, config.train_tolerance, config.train_loss_floor
+    )
     replay = calibrate(
         matrix, targets, is_national, train, initial_weights, replace(path_config, epochs=chosen)
     )
