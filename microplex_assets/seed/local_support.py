@@ -146,9 +146,11 @@ def borrow_for_support(
     totals = pool.groupby("state_fips")[WEIGHT].sum()
     taken: list[pd.DataFrame] = []
     report = []
-    have = support_counts(sample, units, needs)
+    have = support_counts(sample, units, needs)  # the state's own records, reported
     for need in needs:
-        short = min_support - have[need.label]
+        # Households borrowed for an earlier need count toward this one too.
+        current = pd.concat([sample, *taken], ignore_index=True) if taken else sample
+        short = min_support - support_counts(current, units, [need])[need.label]
         borrowed_from: dict[str, int] = {}
         if short > 0:
             used = pd.Index(sample["household_id"]).append(
@@ -187,7 +189,7 @@ def borrow_for_support(
                 "min_support": min_support,
                 "households_borrowed": sum(borrowed_from.values()),
                 "borrowed_from": ", ".join(f"{s} ({n})" for s, n in borrowed_from.items()),
-                "still_short": max(short, 0) if short > 0 else 0,
+                "still_short": max(short, 0),
             }
         )
     borrowed = pd.concat(taken, ignore_index=True) if taken else sample.iloc[:0].copy()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
@@ -170,6 +171,20 @@ def test_train_tolerance_picks_the_best_held_out_among_converged_epochs():
     )
     again = calibrate(matrix, targets, is_national, train, design, config)
     assert np.array_equal(result.weights, again.weights)
+
+
+def test_train_loss_floor_widens_the_epochs_held_out_selection_may_choose():
+    history = pd.DataFrame(
+        {
+            "epoch": [0, 1, 2, 3],
+            "train_loss": [0.5, 8e-4, 1.005e-5, 1e-5],
+            "holdout_loss": [0.9, 0.10, 0.30, 0.40],
+        }
+    )
+    # The relative band alone admits only the converged epochs 2 and 3...
+    assert solver.choose_epoch_within_train_tolerance(history, 0.01) == 2
+    # ... a floor of 1e-3 also admits epoch 1, whose held-out loss is lowest; never epoch 0.
+    assert solver.choose_epoch_within_train_tolerance(history, 0.01, floor=1e-3) == 1
 
 
 def test_patience_stops_after_no_new_best():
