@@ -22,6 +22,7 @@ from microplex_assets.source_plan import assets as source_plan_assets
 from microplex_assets.sources import assets as sources_assets
 from microplex_assets.validation import assets as validation_assets
 from microplex_resources.artifact_store import ArtifactStore
+from microplex_resources.atomic_io_manager import AtomicFilesystemIOManager
 from microplex_resources.build_settings import BuildSettings
 from microplex_resources.policyengine_runtime import PolicyEngineRuntime
 
@@ -47,6 +48,8 @@ defs = Definitions(
         "build_settings": BuildSettings(),
         "policyengine": PolicyEngineRuntime(),
         "artifact_store": ArtifactStore(),
+        # Concurrent runs share the unpartitioned assets' pickles: write them atomically.
+        "io_manager": AtomicFilesystemIOManager(),
     },
     # One process per run: the PolicyEngine system (25 s to import) is built once and
     # shared by every stage; two cores give nothing to parallel steps within a run.

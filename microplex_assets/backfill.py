@@ -6,8 +6,9 @@ Each cell is one Dagster run in the instance (tagged ``microplex/backfill=<id>``
 UI's Runs page filters a backfill), exactly what the UI's backfill of the same
 partitions runs. Scheduling suits the 2-core machine: at most ``workers`` (default 2)
 runs at once, each in a process forked from a parent that has already imported
-policyengine-us, so a shard pays its simulation but not the 25-second import. Order:
-shards first (in parallel), then each ``national|<state>`` fallback and the ``local|US``
+policyengine-us and built the source frames, target registry and donor forest, so a
+shard pays its own simulation and calibration, nothing shared. Order: shards first (in
+parallel), then each ``national|<state>`` fallback and the ``local|US``
 fan-in, which read the shards' and national|US's published bundles. The UI backfill
 gets the same two-run limit from ``run_queue.max_concurrent_runs`` in dagster.yaml.
 """
@@ -61,11 +62,11 @@ def peak_rss_gb() -> float:
     return float("nan")
 
 
-def run_cell(task: tuple[Cell, int | None, dict[str, Any] | None, str]) -> dict[str, Any]:
+def run_cell(task: tuple[Cell, int | None, dict[str, Any] | None, str, bool]) -> dict[str, Any]:
     """Build one cell (in a worker process) and return its row of the backfill report."""
     from microplex_assets.runner import build_cell
 
-    cell, households, settings, backfill_id = task
+    cell, households, settings, backfill_id, reuse = task
     started = time.perf_counter()
     try:
         summary = build_cell(
@@ -74,6 +75,7 @@ def run_cell(task: tuple[Cell, int | None, dict[str, Any] | None, str]) -> dict[
             households,
             settings=settings,
             tags={BACKFILL_TAG: backfill_id, "microplex/cell": cell.label},
+            reuse_unpartitioned=reuse,
         )
     except Exception as error:  # one bad cell must not lose the others' results
         return {"cell": cell.label, "success": False, "failures": [repr(error)]}
@@ -129,11 +131,12 @@ def run_backfill(
     rows: list[dict[str, Any]] = []
     context = multiprocessing.get_context("fork")
     for stage, cells in (("shards", plan.shards), ("derived", plan.derived)):
-        tasks = [(cell, households, settings, backfill_id) for cell in cells]
+        tasks = [(cell, households, settings, backfill_id, True) for cell in cells]
         if stage == "shards" and tasks:
-            # The first shard runs here, so every forked shard inherits its fitted donor
-            # forest (the same for all shards) instead of fitting it again.
-            row = run_cell(tasks.pop(0))
+            # The first shard runs here with the whole graph: it builds the source frames
+            # and the target registry the others read from storage, and every forked shard
+            # inherits its fitted donor forest (the same for all shards).
+            row = run_cell((*tasks.pop(0)[:4], False))
             rows.append({"stage": stage, **row})
             log(
                 f"[{time.perf_counter() - started:7.0f}s] {row['cell']:<12} "

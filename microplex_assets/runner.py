@@ -187,8 +187,13 @@ def build_cell(
     artifacts_root: str | None = None,
     settings: dict[str, Any] | None = None,
     tags: dict[str, str] | None = None,
+    reuse_unpartitioned: bool = False,
 ) -> BuildSummary:
-    """Materialize every asset (and check) for one product x geography cell."""
+    """Materialize every asset (and check) for one product x geography cell.
+
+    ``reuse_unpartitioned`` loads the unpartitioned assets (source frames, target
+    registry) from the instance's storage instead of rebuilding them: a backfill builds
+    them once and every shard reads them."""
     from definitions import defs
 
     instance = instance or DagsterInstance.get()
@@ -201,7 +206,7 @@ def build_cell(
     cell = Cell(product, geography)
     result = job.execute_in_process(
         partition_key=partition,
-        asset_selection=derived_selection(cell) if cell.derived else None,
+        asset_selection=cell_selection(graph, cell, reuse_unpartitioned),
         instance=instance,
         run_config=run_config(households, year, seed, artifacts_root, settings, product),
         raise_on_error=False,
@@ -234,12 +239,20 @@ def build_cell(
     )
 
 
-def derived_selection(cell: Cell) -> list[AssetKey]:
-    """A derived cell's assets: its profile, the registry the fan-in scores on, and its
-    derived bundle (the record chain and the sources would only be skipped)."""
-    if cell.product == "national":
-        return [AssetKey("run_profile"), AssetKey("national_state_fallback")]
-    return [AssetKey("run_profile"), AssetKey("calibration_targets"), AssetKey("local_rich_fanin")]
+def cell_selection(graph: Any, cell: Cell, reuse_unpartitioned: bool) -> list[AssetKey] | None:
+    """The assets a cell's run materializes (None: all). A derived cell needs its profile,
+    the registry the fan-in scores on and its derived bundle; the record chain and the
+    sources would only be skipped. With ``reuse_unpartitioned`` the unpartitioned assets
+    are read from storage, not rebuilt."""
+    keys = list(graph.get_all_asset_keys())
+    if cell.derived:
+        derived = "national_state_fallback" if cell.product == "national" else "local_rich_fanin"
+        keys = [AssetKey(n) for n in ("run_profile", "calibration_targets", derived)]
+    elif not reuse_unpartitioned:
+        return None
+    if reuse_unpartitioned:
+        keys = [key for key in keys if graph.get(key).partitions_def is not None]
+    return keys
 
 
 def loss_table(record: dict[str, Any]) -> pd.DataFrame:
