@@ -128,9 +128,10 @@ def step_timings(instance: DagsterInstance, run_id: str) -> pd.DataFrame:
 def stage_status_table(result: Any, asset_groups: dict[str, str]) -> pd.DataFrame:
     """The nine stages with completed / failed / skipped, from the run's own events.
 
-    A stage is completed when every one of its assets materialized, failed when one
-    of its steps failed, and skipped when upstream failure or a blocking check kept
-    it from running.
+    A stage is completed when every one of its assets materialized or its step
+    succeeded without output (a derived-cell asset has nothing to do in a record
+    cell), failed when one of its steps failed, and skipped when upstream failure or
+    a blocking check kept it from running.
     """
     materialized = {
         event.asset_key.to_user_string()
@@ -142,12 +143,17 @@ def stage_status_table(result: Any, asset_groups: dict[str, str]) -> pd.DataFram
         for event in result.all_events
         if event.event_type == DagsterEventType.STEP_FAILURE
     }
+    done = materialized | {
+        event.step_key
+        for event in result.all_events
+        if event.event_type == DagsterEventType.STEP_SUCCESS
+    }
     rows = []
     for contract in STAGES:
         assets = sorted(a for a, group in asset_groups.items() if group == contract.group)
         if any(a in failed_steps for a in assets):
             status = "failed"
-        elif assets and all(a in materialized for a in assets):
+        elif assets and all(a in done for a in assets) and any(a in materialized for a in assets):
             status = "completed"
         else:
             status = "skipped"
