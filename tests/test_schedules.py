@@ -18,7 +18,7 @@ from microplex_assets.schedules import (
 def test_schedules_are_in_the_code_location():
     names = {s.name for s in defs.schedules}
     assert names == {"weekly_national_rebuild", "monthly_local_rebuild", "monthly_local_fan_in"}
-    job = defs.get_job_def("build_cell")
+    job = defs.resolve_job_def("build_cell")
     assert job.partitions_def is not None
     assert weekly_national_rebuild.cron_schedule == "0 3 * * 0"
     assert monthly_local_rebuild.cron_schedule == "0 4 1 * *"
