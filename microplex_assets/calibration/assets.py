@@ -185,7 +185,8 @@ def solver_config(run_profile: dict[str, Any]) -> SolverConfig:
         "device": settings["device"],
         "l0_lambda": settings["l0_lambda"],
     }
-    for name in ("train_loss_floor", "init_noise_sd"):  # a local shard's solver settings
+    # a local shard's solver settings (LOCAL_SOLVER)
+    for name in ("train_loss_floor", "train_target_cap", "init_noise_sd"):
         if name in settings:
             overrides[name] = float(settings[name])
     if settings.get("epochs"):

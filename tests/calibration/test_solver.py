@@ -187,6 +187,31 @@ def test_train_loss_floor_widens_the_epochs_held_out_selection_may_choose():
     assert solver.choose_epoch_within_train_tolerance(history, 0.01, floor=1e-3) == 1
 
 
+def test_train_target_cap_keeps_the_floor_from_admitting_one_drifted_target():
+    history = pd.DataFrame(
+        {
+            "epoch": [0, 1, 2, 3, 4],
+            "train_loss": [0.5, 8e-4, 6e-4, 1.005e-5, 1e-5],
+            "train_worst": [2.0, 0.02, 0.004, 1e-4, 1e-4],
+            "holdout_loss": [0.9, 0.10, 0.20, 0.30, 0.40],
+        }
+    )
+    # Epoch 1's mean is under the floor, but one target is 14% off: the cap refuses it.
+    assert solver.choose_epoch_within_train_tolerance(history, 0.01, 1e-3) == 1
+    assert solver.choose_epoch_within_train_tolerance(history, 0.01, 1e-3, target_cap=5e-3) == 2
+    # The cap only narrows the floor: the converged band stays eligible whatever it says.
+    assert solver.choose_epoch_within_train_tolerance(history, 0.01, 1e-3, target_cap=1e-6) == 3
+
+
+def test_history_records_the_worst_train_target():
+    matrix, targets, is_national, train, design = problem()
+    result = calibrate(matrix, targets, is_national, train, design, replace(QUICK, epochs=30))
+    last = result.history.iloc[-1]
+    estimates = matrix @ result.weights
+    worst = np.max(((estimates[train] - targets[train] + 1) / (targets[train] + 1)) ** 2)
+    assert last["train_worst"] == pytest.approx(worst, rel=1e-3)
+
+
 def test_patience_stops_after_no_new_best():
     matrix, targets, is_national, train, design = problem(noise=0.1, seed=3)
     config = SolverConfig(

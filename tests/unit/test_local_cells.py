@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from scipy import sparse
 
+from microplex_assets.calibration.assets import solver_config
 from microplex_assets.calibration.loss import target_loss
 from microplex_assets.calibration.matrix import (
     LEDGER_COLUMNS,
@@ -63,8 +64,10 @@ def test_local_shard_profile():
     assert profile["state_fips"] == 6
     assert profile["calibration"]["held_out_groups"] == list(LOCAL_HELD_OUT_GROUPS)
     assert profile["calibration_backend"] == "microplex"
+    config = solver_config(profile)
     for key, value in LOCAL_SOLVER.items():
         assert profile["calibration"][key] == value
+        assert getattr(config, key) == value  # reaches the solver
     assert profile["donor_integration"]["ablation"] is False
     assert profile["derived_from"] is None
     assert profile["local_support"] == {"min_support": 7}
