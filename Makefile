@@ -10,7 +10,7 @@ HOUSEHOLDS ?=
 YEAR ?=
 SETTINGS ?=
 
-.PHONY: build test ui lint backfill benchmark benchmark-calibration benchmark-local clean-artifacts
+.PHONY: build test ui lint backfill benchmark benchmark-calibration benchmark-local benchmark-local-solver clean-artifacts
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON_BASE) -m venv $(VENV)
@@ -50,6 +50,9 @@ benchmark-calibration: $(VENV)/.installed
 # The 51-shard backfill with per-shard wall time, peak memory and shard-vs-fallback loss.
 benchmark-local: $(VENV)/.installed
 	$(PY) benchmarks/local.py
+
+benchmark-local-solver: $(VENV)/.installed
+	$(PY) benchmarks/local_solver.py
 
 clean-artifacts:
 	rm -rf dagster_home/artifacts dagster_home/storage

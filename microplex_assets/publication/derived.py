@@ -38,15 +38,24 @@ class MissingShardsError(FileNotFoundError):
     """local|US was asked for while some local|<state> shards are not published."""
 
 
-def entity_lookup(manifest: dict[str, Any]) -> Callable[[str], str]:
-    """A variable's entity from a manifest's ``exported_variables`` (entity -> names)."""
-    by_name = {
-        name: entity for entity, names in manifest["exported_variables"].items() for name in names
-    }
+def entity_lookup(*manifests: dict[str, Any]) -> Callable[[str], str]:
+    """A variable's entity from the manifests' ``exported_variables`` (entity -> names).
+
+    Shards export different variables (a state whose records hold no net worth does not
+    export it), so a fan-in looks each name up in every shard's manifest."""
+    by_name: dict[str, str] = {}
+    for manifest in manifests:
+        for entity, names in manifest["exported_variables"].items():
+            for name in names:
+                if by_name.setdefault(name, entity) != entity:
+                    raise ValueError(
+                        f"variable {name} is a {by_name[name]} variable in one manifest "
+                        f"and a {entity} variable in another"
+                    )
 
     def entity_of(name: str) -> str:
         if name not in by_name:
-            raise KeyError(f"variable {name} is not in the manifest's exported_variables")
+            raise KeyError(f"variable {name} is not in any manifest's exported_variables")
         return by_name[name]
 
     return entity_of

@@ -136,11 +136,10 @@ def local_rich_fanin(
     context.log.info(f"fan-in of {len(shards)} shards")
     work = artifact_store.work_dir(cell.product, cell.geography)
     h5_path = work / dataset_filename(year)
-    first = next(iter(shards.values()))
     report = concatenate_h5(
         [shard.h5_path for shard in shards.values()],
         h5_path,
-        entity_of=entity_lookup(first.manifest),
+        entity_of=entity_lookup(*(shard.manifest for shard in shards.values())),
         labels=list(shards),
     )
     suite = calibration_targets.to_frame()

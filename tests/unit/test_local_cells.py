@@ -348,6 +348,20 @@ def test_entity_lookup_reads_the_manifest():
         entity_of("snap")
 
 
+def test_entity_lookup_joins_the_shards_manifests():
+    # The 51-shard fan-in failed on net_worth: exported by some shards, not the first one.
+    without = {"exported_variables": {"person": ["age"], "household": ["state_fips"]}}
+    with_wealth = {"exported_variables": {"person": ["age"], "household": ["net_worth"]}}
+    entity_of = entity_lookup(without, with_wealth)
+    assert entity_of("net_worth") == "household"
+    assert entity_of("state_fips") == "household"
+    with pytest.raises(KeyError, match="snap.*any manifest"):
+        entity_of("snap")
+    clash = {"exported_variables": {"tax_unit": ["age"]}}
+    with pytest.raises(ValueError, match="age is a person variable .* tax_unit"):
+        entity_lookup(without, clash)
+
+
 def write_bundle(folder: Path, state: str, ids: list[int], weights: list[float]) -> None:
     folder.mkdir(parents=True)
     with h5py.File(folder / dataset_filename(2024), "w") as h5:
