@@ -102,13 +102,6 @@ class BuildSettings(ConfigurableResource):
         description="Target groups a local shard holds out of its fit; default: the state's "
         "returns by AGI band (irs_soi/returns_by_state), so overfitting AGI amounts shows.",
     )
-    local_national_consistency: bool = Field(
-        default=False,
-        description="Also fit a local shard to its state's share (under national|US's "
-        "weights) of every national total, so the 51 shards sum to national totals; off by "
-        "default: measured on 51 shards it cuts the fan-in's national loss but costs the "
-        "shards' held-out gate (benchmarks/local_solver.py).",
-    )
     local_min_support: int = Field(
         default=20,
         description="Fewest sampled tax units a local shard needs in each state AGI band with "

@@ -17,15 +17,9 @@ from dagster import (
 )
 
 from microplex_assets.calibration.baselines import pinned_baseline_estimates
-from microplex_assets.calibration.consistency import (
-    add_consistency_targets,
-    fallback_with_consistency,
-    state_shares,
-)
 from microplex_assets.calibration.donor_ablation import ablation_comparison
 from microplex_assets.calibration.fixed_records import fixed_household_ids, fixed_weights
 from microplex_assets.calibration.matrix import (
-    SavedMatrix,
     SimulationArrays,
     TargetMatrix,
     candidate_target_matrix,
@@ -34,6 +28,7 @@ from microplex_assets.calibration.matrix import (
 )
 from microplex_assets.calibration.published_scores import (
     NATIONAL_CONTRIBUTIONS,
+    fallback_estimates,
     load_published_bundle,
 )
 from microplex_assets.calibration.scorecard import (
@@ -149,10 +144,6 @@ def target_matrix(
             f"national contributions: {len(contributions.targets):,} of {len(national):,} "
             "national targets touched by this shard's records"
         )
-        if run_profile["calibration"].get("national_consistency"):
-            matrix, extra["consistency_targets"] = with_national_consistency(
-                context, matrix, contributions, national, artifact_store, cell.geography, year
-            )
     seconds = time.perf_counter() - started
     paths = matrix.save(work, matrix.aligned(design_weights(entity_bundle.household)))
     ledger = matrix.ledger
@@ -195,7 +186,7 @@ def solver_config(run_profile: dict[str, Any]) -> SolverConfig:
         "l0_lambda": settings["l0_lambda"],
     }
     # a local shard's solver settings (LOCAL_SOLVER)
-    for name in ("train_loss_floor", "train_target_cap", "train_tolerance", "init_noise_sd"):
+    for name in ("train_loss_floor", "train_target_cap", "init_noise_sd"):
         if name in settings:
             overrides[name] = float(settings[name])
     if settings.get("epochs"):
@@ -367,9 +358,7 @@ def calibration_scorecard(
         pinned_baseline_scores,
     )
     if cell.state_calibrated:
-        add_national_fallback(
-            context, card, artifact_store, cell.geography, int(run_profile["year"])
-        )
+        add_national_fallback(context, card, artifact_store, int(run_profile["year"]))
     gates = evaluate_gates(card)
     histories = {
         run.backend: run.history
@@ -408,42 +397,14 @@ def calibration_scorecard(
     }
 
 
-def with_national_consistency(
-    context: AssetExecutionContext,
-    matrix: TargetMatrix,
-    contributions: TargetMatrix,
-    national: TargetSet,
-    store: ArtifactStore,
-    state: str,
-    year: int,
-) -> tuple[TargetMatrix, int]:
-    """The shard's matrix plus its state's share of every national total (see
-    ``consistency``); unchanged, with a warning, when national|US is not published."""
-    try:
-        bundle = load_published_bundle(store.bundle_dir("national", "US"), year, "national|US")
-    except FileNotFoundError as error:
-        context.log.warning(f"no national consistency targets: {error}")
-        return matrix, 0
-    names = pd.Index(contributions.targets.to_frame()["name"])
-    saved = SavedMatrix(contributions.matrix, contributions.targets.to_frame(),
-                        contributions.household_ids)  # fmt: skip
-    source = {"agency": "microplex", "table": "national|US state share", "year": year,
-              **bundle.provenance()}  # fmt: skip
-    shares = state_shares(bundle, state, year, names)
-    out = add_consistency_targets(matrix, saved, national, shares, source)
-    added = len(out.targets) - len(matrix.targets)
-    context.log.info(f"{added} national consistency targets (state shares of national totals)")
-    return out, added
-
-
 def add_national_fallback(
-    context: AssetExecutionContext, card: Scorecard, store: ArtifactStore, state: str, year: int
+    context: AssetExecutionContext, card: Scorecard, store: ArtifactStore, year: int
 ) -> None:
     """Score the shard's fallback (national|US weights on this state's records) on the
     shard's own kept targets; noted, not fatal, when national|US is not published."""
     try:
         national = load_published_bundle(store.bundle_dir("national", "US"), year, "national|US")
-        estimates = fallback_with_consistency(national, state, year, pd.Index(card.targets["name"]))
+        estimates = fallback_estimates(national, pd.Index(card.targets["name"]))
     except (FileNotFoundError, KeyError, ValueError) as error:
         card.notes.append(f"national fallback not scored: {error}")
         context.log.warning(f"national fallback not scored: {error}")

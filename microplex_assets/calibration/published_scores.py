@@ -21,7 +21,6 @@ import pandas as pd
 
 from microplex_assets.calibration.matrix import SavedMatrix, load_saved_matrix
 from microplex_assets.files import dataset_filename
-from microplex_assets.partitions import STATE_FIPS
 
 NATIONAL_CONTRIBUTIONS = "national_contributions"
 
@@ -74,14 +73,6 @@ def load_published_bundle(folder: Path, year: int, cell: str) -> PublishedBundle
     return PublishedBundle(folder, h5_path, manifest, read_h5_weights(h5_path, year))
 
 
-def state_household_ids(h5_path: Path, year: int, state: str) -> np.ndarray:
-    """Household ids of one state in a PolicyEngine H5 (by its ``state_fips``)."""
-    with h5py.File(h5_path, "r") as h5:
-        if "state_fips" not in h5:
-            raise KeyError(f"{h5_path}: no state_fips array to restrict by")
-        fips = h5["state_fips"][str(year)][...]
-        ids = h5["household_id"][str(year)][...]
-    chosen = ids[fips == STATE_FIPS[state]]
-    if not len(chosen):
-        raise ValueError(f"{h5_path}: no household in {state}")
-    return chosen
+def fallback_estimates(national: PublishedBundle, names: pd.Index) -> pd.Series:
+    """National|US weights scored on the named targets (the fallback's estimates)."""
+    return national.matrix().estimates_by_name(national.weights, names)

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from microplex_assets.calibration.consistency import is_consistency
 from microplex_assets.calibration.loss import (
     absolute_percentage_error,
     relative_errors,
@@ -310,9 +309,7 @@ def fallback_gate(card: Scorecard, baseline: str = ECPS_METHOD) -> GateResult:
         return GateResult(
             FALLBACK_GATE, True, None, None, "WARN", f"no national fallback scored ({reason})"
         )
-    # state targets only: on a consistency target the fallback is the target itself
-    state_rows = ~is_consistency(card.targets["name"])
-    train, held_out = card.train & state_rows, ~card.train & state_rows
+    train, held_out = card.train, ~card.train
     ours, theirs = card.loss(CANDIDATE, train), card.loss(FALLBACK, train)
     ours_out, theirs_out = card.loss(CANDIDATE, held_out), card.loss(FALLBACK, held_out)
     return GateResult(

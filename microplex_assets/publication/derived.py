@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 import pandas as pd
 
@@ -26,7 +27,6 @@ from microplex_assets.calibration.published_scores import (
     NATIONAL_CONTRIBUTIONS,
     PublishedBundle,
     load_published_bundle,
-    state_household_ids,
 )
 from microplex_assets.files import file_sha256
 from microplex_assets.partitions import STATE_FIPS
@@ -59,6 +59,19 @@ def entity_lookup(*manifests: dict[str, Any]) -> Callable[[str], str]:
         return by_name[name]
 
     return entity_of
+
+
+def state_household_ids(h5_path: Path, year: int, state: str) -> np.ndarray:
+    """Household ids of one state in a PolicyEngine H5 (by its ``state_fips``)."""
+    with h5py.File(h5_path, "r") as h5:
+        if "state_fips" not in h5:
+            raise KeyError(f"{h5_path}: no state_fips array to restrict by")
+        fips = h5["state_fips"][str(year)][...]
+        ids = h5["household_id"][str(year)][...]
+    chosen = ids[fips == STATE_FIPS[state]]
+    if not len(chosen):
+        raise ValueError(f"{h5_path}: no household in {state}")
+    return chosen
 
 
 def score_table(

@@ -72,11 +72,6 @@ def resolve_run_profile(settings: dict[str, Any], cell: Cell) -> dict[str, Any]:
         "held_out_groups": list(held_out if held_out is not None else default_held_out),
         "l0_lambda": float(settings.get("l0_lambda", 0.0)),
         **(LOCAL_SOLVER if cell.state_calibrated else {}),
-        **(
-            {"national_consistency": bool(settings.get("local_national_consistency", False))}
-            if cell.state_calibrated
-            else {}
-        ),
         "epochs": settings.get("calibration_epochs"),
         "device": settings.get("calibration_device", "auto"),
         "seed": int(settings["seed"]),
