@@ -125,8 +125,13 @@ def step_timings(instance: DagsterInstance, run_id: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["step", "seconds"])
 
 
-def stage_status_table(result: Any, asset_groups: dict[str, str]) -> pd.DataFrame:
-    """The nine stages with completed / failed / skipped, from the run's own events.
+def stage_status_table(
+    result: Any, asset_groups: dict[str, str], selected: set[str] | None = None
+) -> pd.DataFrame:
+    """The nine stages with completed / failed / skipped / not selected, from the run's
+    own events. Only the run's ``selected`` assets (None: all) are judged: a derived cell
+    runs three assets and a backfill's shard reads the unpartitioned ones from storage, so
+    a stage with none of its assets in the run is "not selected", not "skipped".
 
     A stage is completed when every one of its assets materialized or its step
     succeeded without output (a derived-cell asset has nothing to do in a record
@@ -150,8 +155,14 @@ def stage_status_table(result: Any, asset_groups: dict[str, str]) -> pd.DataFram
     }
     rows = []
     for contract in STAGES:
-        assets = sorted(a for a, group in asset_groups.items() if group == contract.group)
-        if any(a in failed_steps for a in assets):
+        assets = sorted(
+            a
+            for a, group in asset_groups.items()
+            if group == contract.group and (selected is None or a in selected)
+        )
+        if not assets:
+            status = "not selected"
+        elif any(a in failed_steps for a in assets):
             status = "failed"
         elif assets and all(a in done for a in assets) and any(a in materialized for a in assets):
             status = "completed"
@@ -210,9 +221,10 @@ def build_cell(
     job = defs.resolve_implicit_global_asset_job_def()
     partition = MultiPartitionKey({"product": product, "geography": geography})
     cell = Cell(product, geography)
+    selection = cell_selection(graph, cell, reuse_unpartitioned)
     result = job.execute_in_process(
         partition_key=partition,
-        asset_selection=cell_selection(graph, cell, reuse_unpartitioned),
+        asset_selection=selection,
         instance=instance,
         run_config=run_config(households, year, seed, artifacts_root, settings, product),
         raise_on_error=False,
@@ -234,7 +246,11 @@ def build_cell(
         bundle_dir=bundle["bundle_dir"] if bundle else None,
         record_counts=bundle["manifest"]["record_counts"] if bundle else {},
         stage_seconds=step_timings(instance, result.run_id),
-        stage_status=stage_status_table(result, asset_groups),
+        stage_status=stage_status_table(
+            result,
+            asset_groups,
+            None if selection is None else {key.to_user_string() for key in selection},
+        ),
         gates=gate_table(instance, result.run_id),
         aggregates=aggregates,
         losses=loss_table(published["loss_record"]) if published else None,
