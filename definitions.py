@@ -21,6 +21,7 @@ from microplex_assets.seed import assets as seed_assets
 from microplex_assets.source_plan import assets as source_plan_assets
 from microplex_assets.sources import assets as sources_assets
 from microplex_assets.validation import assets as validation_assets
+from microplex_assets.validation import benchmark_assets
 from microplex_resources.artifact_store import ArtifactStore
 from microplex_resources.atomic_io_manager import AtomicFilesystemIOManager
 from microplex_resources.build_settings import BuildSettings
@@ -37,6 +38,7 @@ STAGE_MODULES = (
     publication_assets,
     derived_assets,
     validation_assets,
+    benchmark_assets,
 )
 
 defs = Definitions(

@@ -94,6 +94,7 @@ def main() -> int:
             }
         )
     peak = max(rss for _, rss in sampler.samples) / 2**30
+    suite_seconds = sum(r["seconds"] for r in rows if r["step"].startswith("microsim_benchmarks"))
     result = {
         "success": summary.success,
         "partition": summary.partition,
@@ -102,6 +103,11 @@ def main() -> int:
         "wall_seconds": round(wall, 1),
         "peak_rss_gb": round(peak, 2),
         "steps": rows,
+        # The reform suite's share: its step (the reform simulations; the baseline is the
+        # schema gate's simulation, reused) and its gates, over the whole build's wall time.
+        "microsim_suite_seconds": round(suite_seconds, 1),
+        "microsim_suite_share": round(suite_seconds / wall, 3) if wall else None,
+        "microsim_simulation_seconds": (summary.benchmarks or {}).get("simulation_seconds"),
         "cpu_count": os.cpu_count(),
     }
     if summary.bundle_dir:
@@ -119,6 +125,10 @@ def main() -> int:
     print(pd.DataFrame(rows).to_markdown(index=False))
     print(f"\nwhole build: {wall:.1f} s wall, peak RSS {peak:.2f} GB, success={summary.success}")
     print(f"records: {summary.record_counts}")
+    print(
+        f"benchmark suite: {suite_seconds:.1f} s ({suite_seconds / wall:.1%} of the build); "
+        f"per reform: {result['microsim_simulation_seconds']}"
+    )
     print(f"separate-process load: {result.get('separate_process_load')}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))

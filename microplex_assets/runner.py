@@ -43,6 +43,7 @@ class BuildSummary:
     target_counts: dict[str, int] = field(default_factory=dict)
     donor_integration: pd.DataFrame | None = None
     derived_scores: pd.DataFrame | None = None  # derived cells: losses by method and level
+    benchmarks: dict[str, Any] | None = None  # the reform suite's report (national|US)
     failures: list[str] = field(default_factory=list)
 
     def render(self) -> str:
@@ -69,6 +70,15 @@ class BuildSummary:
         if self.derived_scores is not None:
             lines += ["", "derived cell scores (target loss by method and level):"]
             lines.append(self.derived_scores.to_markdown(index=False, floatfmt=".4g"))
+        if self.benchmarks and "markdown" in self.benchmarks:
+            lines += [
+                "",
+                "microsimulation benchmark suite (candidate vs eCPS method, same records):",
+            ]
+            lines.append(self.benchmarks["markdown"])
+            lines.append(
+                "suite gates: " + "; ".join(g.summary for g in self.benchmarks["gates"].values())
+            )
         if self.aggregates is not None:
             lines += ["", "national aggregates (policyengine-us):"]
             lines.append(self.aggregates.to_markdown(index=False, floatfmt=",.1f"))
@@ -257,6 +267,7 @@ def build_cell(
         target_counts=published["loss_record"]["target_counts"] if published else {},
         donor_integration=donor_table(published["loss_record"]) if published else None,
         derived_scores=derived["scores"] if derived else None,
+        benchmarks=_output(result, "microsim_benchmarks"),
         failures=failures,
     )
 

@@ -71,7 +71,7 @@ STAGES: tuple[StageContract, ...] = (
     ),
     StageContract(
         6, "entities", "PolicyEngine entity bundle (six entity tables)",
-        consumes=("candidate_population",),
+        consumes=("candidate_population", "run_profile (seed for county assignment)"),
         produces=("entity_bundle",),
         diagnostics=("stage", "row_counts", "pe_inputs"),
         artifacts=(),
@@ -101,12 +101,15 @@ STAGES: tuple[StageContract, ...] = (
                        "loss record breaks its schema"),
     ),
     StageContract(
-        9, "validation", "validation evidence and benchmark aggregates",
-        consumes=("published_dataset",),
-        produces=("national_aggregates_report",),
-        diagnostics=("stage", "aggregates"),
-        artifacts=("aggregates.json",),
-        failure_modes=("Microsimulation fails on the H5", "bundle incomplete"),
+        9, "validation", "microsimulation benchmark suite, validation evidence and aggregates",
+        consumes=("dataset_h5", "calibrated_weights", "ecps_baseline_weights",
+                  "published_dataset"),
+        produces=("microsim_benchmarks", "national_aggregates_report"),
+        diagnostics=("stage",),
+        artifacts=("microsim_benchmarks.json", "microsim_deciles.png", "aggregates.json"),
+        failure_modes=("Microsimulation fails on the H5", "bundle incomplete",
+                       "a reform's result moves beyond max(5%, $5bn) unexplained",
+                       "suite runtime or H5 size over budget"),
     ),
 )  # fmt: skip
 

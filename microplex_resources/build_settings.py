@@ -81,10 +81,15 @@ class BuildSettings(ConfigurableResource):
     )
     spine: bool = Field(default=True, description="Append the fixed top-tail spine.")
     donor_ablation: bool = Field(
-        default=True,
+        default=False,
         description="Also calibrate the candidate without donor integration, so the loss "
         "record shows held-out loss and top-tail aggregates before and after (one more "
-        "PolicyEngine simulation of the candidate).",
+        "PolicyEngine simulation of the candidate, ~270-470 s at 40k households: opt-in).",
+    )
+    microsim_benchmarks: bool | None = Field(
+        default=None,
+        description="Run the frozen reform suite (stage 9) and its gates before publishing; "
+        "default: on for national|US, off for other cells.",
     )
     survey_files: dict[str, list[str]] | None = Field(
         default=None,

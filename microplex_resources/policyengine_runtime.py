@@ -65,6 +65,24 @@ def policyengine_microsimulation(dataset_path: str | Path) -> Any:
     return _LATEST_SIMULATION[digest]
 
 
+def release_simulations() -> None:
+    """Drop the cached simulation (3-5 GB at national scale) once nothing needs it."""
+    _LATEST_SIMULATION.clear()
+    gc.collect()
+
+
+def policyengine_reform_microsimulation(dataset_path: str | Path, reform: Any = None) -> Any:
+    """A fresh, uncached ``Microsimulation`` over an H5, optionally under a reform.
+
+    Used for the benchmark suite's reform simulations: each is needed once, so none is
+    kept (the shared baseline simulation stays cached)."""
+    policyengine_system()
+    from policyengine_us import Microsimulation
+
+    gc.collect()
+    return Microsimulation(dataset=str(dataset_path), reform=reform)
+
+
 class PolicyEngineRuntime(ConfigurableResource):
     """Gives assets the shared policyengine-us system and Microsimulation factory."""
 
@@ -73,3 +91,9 @@ class PolicyEngineRuntime(ConfigurableResource):
 
     def microsimulation(self, dataset_path: str | Path) -> Any:
         return policyengine_microsimulation(dataset_path)
+
+    def reform_microsimulation(self, dataset_path: str | Path, reform: Any = None) -> Any:
+        return policyengine_reform_microsimulation(dataset_path, reform)
+
+    def release(self) -> None:
+        release_simulations()

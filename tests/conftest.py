@@ -48,6 +48,8 @@ def national_build(tmp_path_factory, pe_system):
             households=300,
             instance=instance,
             artifacts_root=str(artifacts),
-            settings={"synthetic_donor_records": 5_000},
+            # The donor ablation is opt-in (one more simulation): on here, so its comparison
+            # is tested; the benchmark suite runs by default on national|US.
+            settings={"synthetic_donor_records": 5_000, "donor_ablation": True},
         )
     return summary, artifacts

@@ -29,6 +29,7 @@ EXPECTED_ASSETS = {
     "national_state_fallback": "publication",
     "local_rich_fanin": "publication",
     "national_aggregates_report": "validation",
+    "microsim_benchmarks": "validation",
 }
 # The same for every cell: a 51-shard backfill computes them once.
 UNPARTITIONED = {
@@ -47,6 +48,9 @@ BLOCKING_CHECKS = {
     ("calibration_scorecard", "held_out_loss_below_baseline"),
     ("calibration_scorecard", "beats_national_fallback"),
     ("national_aggregates_report", "bundle_complete"),
+    ("microsim_benchmarks", "microsim_benchmarks_hold"),
+    ("microsim_benchmarks", "runtime_within_budget"),
+    ("microsim_benchmarks", "artifact_size_within_budget"),
 }
 
 

@@ -39,6 +39,7 @@ def test_build_succeeds_and_every_gate_passes(national_build):
         "entity_links_intact", "weights_valid", "schema_compatible",
         "target_loss_below_baseline", "protected_families_hold",
         "held_out_loss_below_baseline", "high_salience_aggregates", "bundle_complete",
+        "microsim_benchmarks_hold", "runtime_within_budget", "artifact_size_within_budget",
     } <= set(gates.index)  # fmt: skip
     blocking = gates[gates["severity"] == "ERROR"]
     assert blocking["passed"].all(), blocking[~blocking["passed"]]["summary"].tolist()
@@ -59,7 +60,8 @@ def test_bundle_is_published_with_manifest_and_profile(national_build):
         "validation",
     }  # fmt: skip
     assert {p.name for p in (bundle / "validation").iterdir()} >= {
-        "aggregates.json", "loss_curves.png", "target_wins_losses.md", "target_ledger.csv"
+        "aggregates.json", "loss_curves.png", "target_wins_losses.md", "target_ledger.csv",
+        "microsim_benchmarks.json", "microsim_benchmarks.md", "microsim_deciles.png",
     }  # fmt: skip
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["record_counts"]["household"] == 300 + SPINE
@@ -182,3 +184,28 @@ def test_capital_gains_lots_load_on_their_own_and_add_up(national_build):
         ltcg = h5["long_term_capital_gains_before_response"]["2024"][:].sum()
     long_lots = lots.loc[lots["term"] == "long", "gain"].sum()
     assert long_lots == pytest.approx(ltcg, rel=1e-6)
+
+
+def test_benchmark_suite_report_is_published_with_its_manifest_hash(national_build):
+    from microplex_assets.validation.microsim.manifest import load_manifest
+
+    summary, _ = national_build
+    bundle = Path(summary.bundle_dir)
+    manifest = load_manifest()
+    report = json.loads((bundle / "validation" / "microsim_benchmarks.json").read_text())
+    assert report["manifest"]["content_hash"] == manifest.content_hash
+    assert set(report["impacts"]) == {r.id for r in manifest.reforms}
+    for by_dataset in report["impacts"].values():
+        assert set(by_dataset) >= {"candidate", "ecps_method"}
+        assert len(by_dataset["candidate"]["deciles"]) == 10
+    assert report["same_records_as_baseline"] is True
+    levels = report["baseline_levels"]["candidate"]
+    assert 0 < levels["spm_poverty_rate"] < 1 and 0 < levels["gini_household_net_income"] < 1
+    record = json.loads((bundle / "loss_record.json").read_text())
+    summary_record = record["microsim_benchmarks"]
+    assert summary_record["manifest_hash"] == manifest.content_hash
+    assert {g["gate"] for g in summary_record["gates"]} == {
+        "microsim_benchmarks_hold", "runtime_within_budget", "artifact_size_within_budget",
+    }  # fmt: skip
+    # The aggregates come from the suite's baseline simulation of the same bytes.
+    assert summary.aggregates is not None

@@ -544,7 +544,7 @@ def donor_ablation(
         top_wealth_frame if run_profile["spine"]["enabled"] else None,
         cell.state_fips,
     )
-    bundle = build_entity_bundle(candidate)
+    bundle = build_entity_bundle(candidate, seed=run_profile["seeds"]["sampling"])
     h5 = artifact_store.work_dir(cell.product, cell.geography) / f"ablation_candidate_{year}.h5"
     write_policyengine_h5(bundle, h5, policyengine.system())
     context.log.info("donor ablation: computing the pre-donor candidate's targets ...")

@@ -1,5 +1,7 @@
 """Stage 6 asset and its blocking integrity check."""
 
+from typing import Any
+
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -29,12 +31,14 @@ def pe_input_report(bundle: EntityBundle, system) -> dict[str, dict[str, int]]:
 @stage_asset("entities", partitions_def=product_geography_partitions)
 def entity_bundle(
     context: AssetExecutionContext,
+    run_profile: dict[str, Any],
     candidate_population: ObservationFrame,
     policyengine: PolicyEngineRuntime,
 ) -> EntityBundle:
-    """Household, person, tax_unit, spm_unit, family and marital_unit tables with id links."""
+    """Household, person, tax_unit, spm_unit, family and marital_unit tables with id links;
+    each household's county is drawn within its state with the run's sampling seed."""
     context_cell(context)
-    bundle = build_entity_bundle(candidate_population)
+    bundle = build_entity_bundle(candidate_population, seed=run_profile["seeds"]["sampling"])
     counts = bundle.counts()
     context.log.info(f"entity bundle: {counts}")
     context.add_output_metadata(
@@ -52,7 +56,10 @@ def entity_bundle(
     asset=entity_bundle,
     blocking=True,
     partitions_def=product_geography_partitions,
-    description="Ids unique, every link resolves, no empty unit, one head per tax unit.",
+    description=(
+        "Ids unique, every link resolves, no empty unit, one head per tax unit and per "
+        "household, every county in its household's state."
+    ),
 )
 def entity_links_intact(
     context: AssetCheckExecutionContext, entity_bundle: EntityBundle

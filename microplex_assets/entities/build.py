@@ -3,10 +3,39 @@
 The CPS scaffold knows households, tax units, persons and each tax unit's family
 position. PolicyEngine also needs families, SPM units and marital units:
 - family: the household's CPS family (``family_position``);
-- SPM unit: the same grouping as the family (the taxcalc file carries no SPM unit
-  identifier; the SPM unit of a census family is the family plus unrelated members,
-  so this undercounts SPM-unit size for households with cohabiting partners);
+- SPM unit: the CPS family (the taxcalc file carries no SPM unit identifier; the
+  census SPM unit is the family plus unrelated members, so this undercounts SPM-unit
+  size for households with cohabiting partners), made measurable by PolicyEngine;
 - marital unit: head and spouse together, every other person alone.
+
+Measurable SPM units. policyengine-us 2.68 prices an SPM threshold only for units
+with at least one "classified adult" and otherwise raises ``SPMInputError: SPM unit
+has no classified adult`` for the whole file (``spm_calculator/policyengine_adapter.py``
+``spm_measurement_adults``: ``age >= 18 or (age >= 15 and
+is_spm_independent_minor_role)``, that role defaulting to ``is_household_head |
+is_household_spouse``). The taxcalc CPS has families of minors only (tax-unit heads
+under 18 in a CPS family of their own, such as foster or unrelated children) and no
+source for an independence or emancipation flag (its ``DSI`` is 0 even for infants),
+so none is invented. Instead:
+- an adult-less family joins the household's lowest-position family holding an
+  adult (position 1 is the CPS primary family, the householder's), as the census
+  SPM unit puts unrelated and foster children with the householder's unit;
+- a household of minors only (19 in the CPS file) has a householder among them (see
+  below), aged 15+, who counts as an SPM adult, and the household becomes one SPM unit.
+  A household with nobody 15+ cannot be measured; ``bundle_integrity`` fails it.
+
+Household head. Every household gets exactly one ``is_household_head``: the CPS
+householder, the first person of the household's first family, i.e. the head (line 0)
+of the lowest tax unit (taxcalc numbers a household's tax units in CPS line order) of
+the lowest ``family_position`` (1, the CPS primary family). The CPS householder is 15 or
+older, so members under 15 are passed over (in a household of minors only the head is
+the first member aged 15+). Any incoming ``is_household_head`` is replaced.
+
+County. policyengine-us measures SPM poverty by county by default and raises
+``SPM_GEOGRAPHY_REQUIRED`` without ``county_fips``; the scaffold knows only the state.
+Each household gets a ``county_fips`` drawn within its state by population share (ACS
+2024 district populations x P(county | district), ``microplex_assets.geography``), from
+``numpy.random.default_rng(seed)``: an assignment, not an observation.
 """
 
 from __future__ import annotations
@@ -18,6 +47,7 @@ import pandas as pd
 
 from microplex_assets.calibration.fixed_records import FIXED_FLAG
 from microplex_assets.entities.bundle import ENTITIES, GROUP_ENTITIES, EntityBundle
+from microplex_assets.geography import assign_counties
 from microplex_assets.sources.frame import ObservationFrame
 
 PERSON_KEYS = ("person_id", *(f"{e}_id" for e in GROUP_ENTITIES))
@@ -26,10 +56,16 @@ PERSON_DIAGNOSTICS = ("family_position", "role", "line_in_tax_unit")
 # Household columns carried into the bundle when the candidate has them: a PolicyEngine
 # input (net worth, set on the spine) and the fixed-weight flag calibration reads.
 HOUSEHOLD_PASSTHROUGH = ("net_worth", FIXED_FLAG)
+# PolicyEngine's SPM adult classification (spm_calculator ``spm_measurement_adults``).
+ADULT_AGE = 18
+HEAD_MIN_AGE = 15
 
 
-def build_entity_bundle(candidate: ObservationFrame) -> EntityBundle:
-    """Six entity tables with consistent integer ids; persons ordered head, spouse, dependents."""
+def build_entity_bundle(candidate: ObservationFrame, *, seed: int = 0) -> EntityBundle:
+    """Six entity tables with consistent integer ids; persons ordered head, spouse, dependents.
+
+    ``seed`` drives the county draw (the run profile's sampling seed in the asset).
+    """
     person = candidate.tables["person"].sort_values(
         ["household_id", "tax_unit_id", "line_in_tax_unit"]
     )
@@ -38,7 +74,11 @@ def build_entity_bundle(candidate: ObservationFrame) -> EntityBundle:
     # whole numbers above 2**24, so composite ids (household * 100 + position) collide.
     family_position = person["family_position"].fillna(1).astype("int64")
     person["family_id"] = dense_ids(person["household_id"], family_position)
-    person["spm_unit_id"] = person["family_id"]
+    person["is_household_head"] = householders(person, family_position)
+    minor_heads = int((person["is_household_head"] & (person["age"] < ADULT_AGE)).sum())
+    minors_only = int((person.groupby("household_id")["age"].max() < ADULT_AGE).sum())
+    person["spm_unit_id"] = measurable_spm_unit_ids(person)
+    folded = folded_families(person)
     marital_slot = np.where(person["role"].isin(["head", "spouse"]), 0, person["line_in_tax_unit"])
     person["marital_unit_id"] = dense_ids(person["tax_unit_id"], pd.Series(marital_slot))
     # The scaffold's own head/spouse/dependent roles, so PolicyEngine does not re-derive
@@ -56,6 +96,7 @@ def build_entity_bundle(candidate: ObservationFrame) -> EntityBundle:
     for column in HOUSEHOLD_PASSTHROUGH:
         if column in source_household.columns:
             household[column] = source_household[column].to_numpy()
+    household["county_fips"] = assign_counties(household, seed).to_numpy()
     tax_unit = candidate.tables["tax_unit"].copy()
     group_tables = {
         "household": household,
@@ -69,7 +110,23 @@ def build_entity_bundle(candidate: ObservationFrame) -> EntityBundle:
         year=candidate.year,
         tables={"person": person[ordered], **group_tables},
         notes={
-            "spm_unit": "SPM unit = CPS family (no SPM unit id in the taxcalc file)",
+            "spm_unit": (
+                "SPM unit = CPS family (no SPM unit id in the taxcalc file); "
+                f"{folded} families without an adult joined the household's primary "
+                f"adult family; {minor_heads} households are headed by a member aged "
+                f"15-17, who counts as an SPM adult ({minors_only} households of minors "
+                "only)"
+            ),
+            "household_head": (
+                "is_household_head = the CPS householder: the head of the lowest tax unit "
+                "of the household's first family (family_position 1), passing over members "
+                "under 15; exactly one per household"
+            ),
+            "county_fips": (
+                "assigned, not observed: drawn within the household's state by population "
+                "share, ACS 2024 S0101 district populations x P(county | congressional "
+                f"district) (policyengine-us-data), numpy default_rng(seed={seed})"
+            ),
             "marital_unit": "head and spouse share one; every other person alone",
         },
     )
@@ -79,6 +136,59 @@ def dense_ids(*keys: pd.Series) -> np.ndarray:
     """Ids 1..n for the distinct key combinations, in sorted key order."""
     frame = pd.DataFrame({f"k{i}": np.asarray(k) for i, k in enumerate(keys)})
     return frame.groupby(list(frame.columns), sort=True).ngroup().to_numpy(dtype="int64") + 1
+
+
+def classified_adults(person: pd.DataFrame, heads: np.ndarray | None = None) -> np.ndarray:
+    """Persons PolicyEngine counts as SPM adults: 18+, or 15+ and household head."""
+    age = person["age"].to_numpy(dtype=float)
+    if heads is None:
+        heads = household_heads(person)
+    return (age >= ADULT_AGE) | ((age >= HEAD_MIN_AGE) & heads)
+
+
+def household_heads(person: pd.DataFrame) -> np.ndarray:
+    """The ``is_household_head`` flags (False where the column is absent)."""
+    if "is_household_head" not in person.columns:
+        return np.zeros(len(person), dtype=bool)
+    return person["is_household_head"].fillna(False).to_numpy(dtype=bool)
+
+
+def householders(person: pd.DataFrame, family_position: pd.Series) -> np.ndarray:
+    """One ``is_household_head`` per household: the CPS householder.
+
+    The first person aged 15+ (the CPS householder minimum) in CPS order: family position,
+    then tax unit, then line in the tax unit, so the head of the first family's first tax
+    unit. A household with nobody 15+ gets its first person (it stays unmeasurable:
+    PolicyEngine counts a head as an SPM adult only from 15).
+    """
+    order = pd.DataFrame(
+        {
+            "household": person["household_id"].to_numpy(),
+            "under_min_age": person["age"].to_numpy(dtype=float) < HEAD_MIN_AGE,
+            "position": np.asarray(family_position),
+            "tax_unit": person["tax_unit_id"].to_numpy(),
+            "line": person["line_in_tax_unit"].to_numpy(),
+        }
+    )
+    first = order.sort_values(list(order.columns), kind="stable").groupby("household").head(1)
+    heads = np.zeros(len(person), dtype=bool)
+    heads[first.index.to_numpy()] = True
+    return heads
+
+
+def measurable_spm_unit_ids(person: pd.DataFrame) -> np.ndarray:
+    """SPM unit ids 1..n: each family, with adult-less families folded into the
+    household's lowest family id (lowest CPS family position) that holds an adult."""
+    family = pd.Series(person["family_id"].to_numpy())
+    has_adult = pd.Series(classified_adults(person)).groupby(family).transform("any")
+    primary = family.where(has_adult).groupby(person["household_id"].to_numpy()).transform("min")
+    target = family.where(has_adult, primary).fillna(family).astype("int64")
+    return dense_ids(target)
+
+
+def folded_families(person: pd.DataFrame) -> int:
+    """Families that share an SPM unit with an earlier family (folded into it)."""
+    return int((person.groupby("spm_unit_id")["family_id"].nunique() - 1).sum())
 
 
 def spm_units(person: pd.DataFrame, tax_unit: pd.DataFrame) -> pd.DataFrame:
@@ -134,6 +244,32 @@ def bundle_integrity(bundle: EntityBundle) -> tuple[list[str], dict[str, Any]]:
         metrics["tax_units_without_one_head"] = bad_heads
         if bad_heads:
             failures.append(f"tax_unit: {bad_heads} units without exactly one head")
+    if {"age", "family_id"} <= set(person.columns):
+        metrics["spm_units_folded"] = folded_families(person)
+        adults = pd.Series(classified_adults(person)).groupby(person["spm_unit_id"].to_numpy())
+        unmeasurable = int((~adults.any()).sum())
+        metrics["spm_units_without_classified_adult"] = unmeasurable
+        if unmeasurable:
+            failures.append(
+                f"spm_unit: {unmeasurable} units have no member PolicyEngine counts as an "
+                "adult (18+, or 15+ household head); SPM poverty cannot compute"
+            )
+    if "is_household_head" in person.columns:
+        heads = person["is_household_head"].astype(bool).groupby(person["household_id"]).sum()
+        heads = heads.reindex(bundle.household["household_id"]).fillna(0)
+        bad_heads = int((heads != 1).sum())
+        metrics["households_without_one_head"] = bad_heads
+        if bad_heads:
+            failures.append(f"household: {bad_heads} households without exactly one head")
+    if "county_fips" in bundle.household.columns:
+        county = bundle.household["county_fips"].astype(str)
+        state = bundle.household["state_fips"].astype("int64").map("{:02d}".format)
+        outside = int((~county.str.fullmatch(r"\d{5}") | (county.str[:2] != state)).sum())
+        metrics["county_fips_outside_state"] = outside
+        if outside:
+            failures.append(
+                f"household.county_fips: {outside} not a 5-digit FIPS in the household's state"
+            )
     weights = bundle.household["household_weight"]
     bad_weights = int((~np.isfinite(weights) | (weights < 0)).sum())
     metrics["household_weight_invalid"] = bad_weights

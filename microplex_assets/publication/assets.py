@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -41,23 +40,13 @@ from microplex_assets.publication.h5_export import write_policyengine_h5
 from microplex_assets.publication.manifest import build_manifest, package_versions
 from microplex_assets.publication.publish import publish_bundle
 from microplex_assets.publication.schema_gate import check_h5_schema, check_microsimulation
+from microplex_assets.publication.weighting import weighted_bundle
 from microplex_assets.sources.frame import ObservationFrame
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata
 from microplex_assets.validation.loss_record import build_loss_record
+from microplex_assets.validation.microsim.benchmark_report import loss_record_summary
 from microplex_resources.artifact_store import ArtifactStore
 from microplex_resources.policyengine_runtime import PolicyEngineRuntime
-
-
-def weighted_bundle(bundle: EntityBundle, weights: pd.Series) -> EntityBundle:
-    """The bundle with household_weight replaced by the calibrated weights."""
-    household = bundle.household.copy()
-    household["household_weight"] = household["household_id"].map(weights).to_numpy()
-    if household["household_weight"].isna().any():
-        missing = int(household["household_weight"].isna().sum())
-        raise ValueError(f"calibrated_weights lacks {missing} household ids of the entity bundle")
-    return EntityBundle(
-        year=bundle.year, tables={**bundle.tables, "household": household}, notes=bundle.notes
-    )
 
 
 @stage_asset("publication", partitions_def=product_geography_partitions)
@@ -79,6 +68,16 @@ def dataset_h5(
         weighted_bundle(entity_bundle, calibrated_weights.weights), path, policyengine.system()
     )
     summary = report.as_dict()
+    year = int(run_profile["year"])
+    # The lots extension is built with the H5 so the benchmark suite (which indexes the
+    # lots' basis) and publication read the same file.
+    lots = build_capital_gains_lots(entity_bundle, year, run_profile["seeds"]["sampling"])
+    lots_check = lots_reconcile(lots, entity_bundle)
+    if not lots_check["reconciled"]:
+        raise ValueError(f"capital-gains lots do not add up to the H5's gains: {lots_check}")
+    lots_path = write_capital_gains_lots(
+        lots, path.parent / f"capital_gains_lots_{year}.parquet", year=year
+    )
     context.log.info(f"H5 written in {time.perf_counter() - started:.1f}s: {path}")
     context.add_output_metadata(
         stage_metadata(
@@ -88,9 +87,16 @@ def dataset_h5(
             exported_variables=MetadataValue.json(summary["exported"]),
             excluded_columns=MetadataValue.json(summary["excluded"]),
             size_bytes=path.stat().st_size,
+            capital_gains_lots=int(len(lots)),
         )
     )
-    return {"path": str(path), "export": summary}
+    return {
+        "path": str(path),
+        "export": summary,
+        "lots_path": str(lots_path),
+        "lots_rows": int(len(lots)),
+        "lots_reconciliation": lots_check,
+    }
 
 
 @asset_check(
@@ -118,10 +124,15 @@ def schema_compatible(
         metadata.update(simulation)
         metadata["microsimulation_seconds"] = round(time.perf_counter() - started, 1)
         passed = bool(simulation.get("finite", False))
+        poverty = (
+            f"SPM poverty {simulation['spm_poverty_rate']:.1%}"
+            if "spm_poverty_rate" in simulation
+            else f"SPM poverty FAILED: {simulation.get('spm_poverty_error')}"
+        )
         metadata["summary"] = (
             f"{len(static.failures)} schema failures; income tax "
             f"${simulation['income_tax_total_bn']:,.1f}bn, household net income "
-            f"${simulation['household_net_income_total_bn']:,.1f}bn"
+            f"${simulation['household_net_income_total_bn']:,.1f}bn; {poverty}"
         )
     else:
         metadata["summary"] = f"{len(static.failures)} schema failures: {static.failures[:3]}"
@@ -154,6 +165,7 @@ def published_dataset(
     calibration_scorecard: dict[str, Any],
     pinned_baseline_scores: dict[str, Any],
     donor_ablation: dict[str, Any],
+    microsim_benchmarks: dict[str, Any],
     policyengine: PolicyEngineRuntime,
     artifact_store: ArtifactStore,
 ) -> dict[str, Any]:
@@ -165,13 +177,9 @@ def published_dataset(
     h5_path = Path(dataset_h5["path"])
     work = artifact_store.work_dir(cell.product, cell.geography)
     weights = calibrated_weights.weights
-    year = int(run_profile["year"])
-    lots = build_capital_gains_lots(entity_bundle, year, run_profile["seeds"]["sampling"])
-    lots_name = f"capital_gains_lots_{year}.parquet"
-    lots_path = write_capital_gains_lots(lots, work / lots_name, year=year)
-    lots_check = lots_reconcile(lots, entity_bundle)
-    if not lots_check["reconciled"]:
-        raise ValueError(f"capital-gains lots do not add up to the H5's gains: {lots_check}")
+    lots_path = Path(dataset_h5["lots_path"])
+    lots_name = lots_path.name
+    lots_check = dataset_h5["lots_reconciliation"]
     manifest = build_manifest(
         run_profile=run_profile,
         export=dataset_h5["export"],
@@ -194,7 +202,7 @@ def published_dataset(
         ),
     }
     manifest["extensions"] = {
-        lots_name: {"rows": int(len(lots)), "reconciliation": lots_check,
+        lots_name: {"rows": dataset_h5["lots_rows"], "reconciliation": lots_check,
                     "loader": "microplex_assets.publication.capital_gains_lots."
                               "load_capital_gains_lots"}
     }  # fmt: skip
@@ -217,6 +225,7 @@ def published_dataset(
         pinned_baseline={k: v for k, v in pinned_baseline_scores.items() if k != "estimates"},
         donor_integration=ablation,
         top_tail=top_tail,
+        microsim_benchmarks=loss_record_summary(microsim_benchmarks),
     )
     manifest["loss_record"] = {
         "train_loss": record["losses"]["candidate"]["train"],
@@ -231,6 +240,10 @@ def published_dataset(
         "validation/target_ledger.csv": work / "target_ledger.csv",
         **published_matrices(work, cell.state_calibrated),
         **{f"validation/{name}": path for name, path in calibration_scorecard["artifacts"].items()},
+        **{
+            f"validation/{name}": path
+            for name, path in microsim_benchmarks.get("files", {}).items()
+        },
     }
     destination = artifact_store.bundle_dir(cell.product, cell.geography)
     published = publish_bundle(files, destination)
@@ -248,7 +261,7 @@ def published_dataset(
             ecps_coverage=MetadataValue.json(manifest.get("ecps_coverage", {})),
             bundle_files=MetadataValue.json(sorted(published)),
             top_tail=MetadataValue.json(top_tail),
-            capital_gains_lots=int(len(lots)),
+            capital_gains_lots=dataset_h5["lots_rows"],
         )
     )
     return {

@@ -284,10 +284,16 @@ def check_open_file(h5: h5py.File, system: Any, year: str, failures: list[str]) 
 def check_microsimulation(
     path: Path, year: int, microsimulation_factory: Callable[[Path], Any]
 ) -> dict[str, Any]:
-    """Load the H5 in a Microsimulation; weighted income tax and household net income.
+    """Load the H5 in a Microsimulation; weighted income tax, household net income and
+    the SPM poverty rate.
 
     Totals are weighted MicroSeries sums (weights projected from household_weight);
-    ``finite`` is False when any record's value is NaN or infinite.
+    ``finite`` is False when any record's value is NaN or infinite, or when SPM poverty
+    does not compute (PolicyEngine raises for the whole file, e.g. ``SPMInputError`` for
+    an SPM unit without a classified adult or a county geography without
+    ``county_fips``): the error is reported as ``spm_poverty_error``. The rate is the
+    person-weighted mean of ``person_in_poverty``, PolicyEngine's person-level SPM
+    poverty flag (``in_poverty`` of the person's SPM unit).
     """
     simulation = microsimulation_factory(path)
     results: dict[str, Any] = {}
@@ -300,5 +306,20 @@ def check_microsimulation(
         results[f"{variable}_total"] = total
         results[f"{variable}_total_bn"] = round(total / 1e9, 3)
         results[f"{variable}_records"] = int(len(raw))
+    spm_config = getattr(simulation, "spm_config", None)
+    if isinstance(spm_config, dict):
+        results["spm_geography"] = str(spm_config.get("geography_kind"))
+    try:
+        in_poverty = simulation.calculate("spm_unit_is_in_spm_poverty", year)
+        rate = float(simulation.calculate("person_in_poverty", year).mean())
+    except Exception as error:  # any failure fails the gate, named in the result
+        code = getattr(error, "code", None)
+        label = type(error).__name__ + (f" {code}" if code else "")
+        results["spm_poverty_error"] = f"{label}: {error}"
+        finite = False
+    else:
+        results["spm_unit_records"] = int(len(in_poverty))
+        results["spm_poverty_rate"] = rate
+        finite &= bool(np.isfinite(rate))
     results["finite"] = finite
     return results

@@ -105,7 +105,16 @@ def resolve_run_profile(settings: dict[str, Any], cell: Cell) -> dict[str, Any]:
             "donor": providers[1]["source"],
             "method": "quantile regression forest (quantile-forest)",
             # One more simulation: run where the donor question is asked, national|US.
-            "ablation": bool(settings.get("donor_ablation", True)) and not cell.state_calibrated,
+            "ablation": bool(settings.get("donor_ablation", False)) and not cell.state_calibrated,
+        },
+        # The reform suite (stage 9) costs one simulation per reform on the households
+        # each can touch: on by default where users read reform results, national|US.
+        "microsim_benchmarks": {
+            "enabled": bool(
+                settings.get("microsim_benchmarks")
+                if settings.get("microsim_benchmarks") is not None
+                else cell.product == "national" and cell.geography == "US"
+            )
         },
         "spine": {
             "enabled": bool(settings.get("spine", True)),

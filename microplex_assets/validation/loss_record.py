@@ -21,7 +21,7 @@ from microplex_assets.calibration.scorecard import CANDIDATE, GateResult, Scorec
 from microplex_assets.files import json_safe
 
 SCHEMA_PATH = Path(__file__).with_name("loss_record.schema.json")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: microsim_benchmarks (the frozen reform suite's summary)
 
 
 class LossRecordError(ValueError):
@@ -59,6 +59,7 @@ def build_loss_record(
     pinned_baseline: dict[str, Any] | None = None,
     donor_integration: dict[str, Any] | None = None,
     top_tail: dict[str, Any] | None = None,
+    microsim_benchmarks: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The loss record of one build (validated: raises LossRecordError if incomplete)."""
     record = {
@@ -79,6 +80,7 @@ def build_loss_record(
         "pinned_baseline": pinned_baseline,
         "donor_integration": donor_integration,
         "top_tail": top_tail,
+        "microsim_benchmarks": microsim_benchmarks,
     }
     record = json_safe(record)
     validate_loss_record(record)

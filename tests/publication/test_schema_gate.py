@@ -3,18 +3,33 @@ import time
 
 import h5py
 import numpy as np
+import pandas as pd
 import pytest
 
+from microplex_assets.candidate.backends import run_backend
+from microplex_assets.entities.build import build_entity_bundle, spm_units
+from microplex_assets.geography import assign_counties
 from microplex_assets.publication.h5_export import write_policyengine_h5
 from microplex_assets.publication.schema_gate import check_h5_schema, check_microsimulation
-from microplex_resources.policyengine_runtime import policyengine_microsimulation
+from tests.entities.test_build import with_minor_families
 from tests.publication.households import tiny_bundle
+
+
+def default_microsimulation(path):
+    """``Microsimulation(dataset=path)`` with PolicyEngine's defaults, as users load a file:
+    SPM poverty by county, which needs the household's ``county_fips``."""
+    from policyengine_us import Microsimulation
+
+    return Microsimulation(dataset=str(path))
 
 
 @pytest.fixture()
 def tiny_h5(tmp_path, pe_system):
+    """The hand-built bundle with counties drawn as stage 6 draws them."""
+    bundle = tiny_bundle()
+    bundle.household["county_fips"] = assign_counties(bundle.household, seed=0)
     path = tmp_path / "policyengine_us_2024.h5"
-    write_policyengine_h5(tiny_bundle(), path, pe_system)
+    write_policyengine_h5(bundle, path, pe_system)
     return path
 
 
@@ -165,11 +180,87 @@ def test_broken_files_fail_with_the_problem_named(tmp_path, tiny_h5, pe_system, 
 
 def test_microsimulation_computes_finite_income_tax_and_net_income(tiny_h5, pe_system):
     started = time.perf_counter()
-    result = check_microsimulation(tiny_h5, 2024, policyengine_microsimulation)
+    result = check_microsimulation(tiny_h5, 2024, default_microsimulation)
     print(f"tiny microsimulation: {time.perf_counter() - started:.1f}s")
-    assert result["finite"] is True
+    assert result["finite"] is True, result.get("spm_poverty_error")
     assert result["income_tax_records"] == 5 and result["household_net_income_records"] == 4
     assert np.isfinite(result["income_tax_total"])
     # Weighted market income is $263.3m (wages, Social Security, interest); net income
     # is that less taxes plus benefits, so within a plausible band of it.
     assert 0.7 * 263.3e6 < result["household_net_income_total"] < 1.2 * 263.3e6
+    assert result["spm_geography"] == "county" and result["spm_unit_records"] == 4
+    assert 0.0 <= result["spm_poverty_rate"] <= 1.0
+
+
+@pytest.fixture()
+def minor_family_bundle():
+    """Stage-6 output for households holding families of minors only (see test_build)."""
+    return build_entity_bundle(run_backend("seed_passthrough", with_minor_families(8)))
+
+
+def test_families_of_minors_compute_spm_poverty(tmp_path, minor_family_bundle, pe_system):
+    path = tmp_path / "policyengine_us_2024.h5"
+    write_policyengine_h5(minor_family_bundle, path, pe_system)
+    assert check_h5_schema(path, pe_system, 2024).passed
+    result = check_microsimulation(path, 2024, default_microsimulation)
+    assert "spm_poverty_error" not in result
+    assert result["finite"] is True
+    assert result["spm_unit_records"] == len(minor_family_bundle.tables["spm_unit"])
+    assert 0.0 <= result["spm_poverty_rate"] <= 1.0
+
+
+def test_spm_unit_without_a_classified_adult_fails_the_gate(
+    tmp_path, minor_family_bundle, pe_system
+):
+    """The old grouping (SPM unit = CPS family, no household head) written on purpose."""
+    person = minor_family_bundle.tables["person"]
+    person["spm_unit_id"] = person["family_id"]
+    person.drop(columns="is_household_head", inplace=True)
+    tax_unit = minor_family_bundle.tables["tax_unit"]
+    minor_family_bundle.tables["spm_unit"] = spm_units(person, tax_unit)
+    path = tmp_path / "policyengine_us_2024.h5"
+    write_policyengine_h5(minor_family_bundle, path, pe_system)
+    assert check_h5_schema(path, pe_system, 2024).passed  # structurally valid
+    result = check_microsimulation(path, 2024, default_microsimulation)
+    assert result["finite"] is False
+    assert "spm_poverty_rate" not in result
+    error = result["spm_poverty_error"]
+    assert error.startswith("SPMInputError SPM_COMPOSITION_REQUIRED")
+    assert "no classified adult" in error
+
+
+def test_a_file_without_county_fips_fails_the_gate(tmp_path, tiny_h5, pe_system):
+    """County is PolicyEngine's default SPM geography (the one ``Microsimulation(dataset=
+    path)`` and so ``policyengine_microsimulation`` use): a file without ``county_fips``
+    is structurally valid but cannot compute SPM poverty."""
+    path = tmp_path / "no_county.h5"
+    shutil.copyfile(tiny_h5, path)
+    with h5py.File(path, "r+") as h5:
+        del h5["county_fips"]
+    assert check_h5_schema(path, pe_system, 2024).passed
+    result = check_microsimulation(path, 2024, default_microsimulation)
+    assert result["finite"] is False and result["spm_geography"] == "county"
+    assert "SPM_GEOGRAPHY_REQUIRED" in result["spm_poverty_error"]
+
+
+def test_stage6_file_computes_spm_poverty_in_a_plain_microsimulation(good_h5, bundle):
+    """What users do: ``Microsimulation(dataset=path)``, no geography override."""
+    from policyengine_us import Microsimulation
+
+    started = time.perf_counter()
+    simulation = Microsimulation(dataset=str(good_h5))
+    in_poverty = simulation.calculate("spm_unit_is_in_spm_poverty", 2024)
+    print(f"plain microsimulation SPM poverty: {time.perf_counter() - started:.1f}s")
+    assert len(in_poverty) == len(bundle.tables["spm_unit"])
+    assert simulation.spm_config["geography_kind"] == "county"
+    with h5py.File(good_h5, "r") as h5:  # a str variable is written as bytes
+        assert h5["county_fips"]["2024"].dtype.kind == "S"
+    counties = [
+        c.decode() if isinstance(c, bytes) else str(c)
+        for c in pd.Series(simulation.calculate("county_fips", 2024)).to_numpy()
+    ]
+    household_ids = pd.Series(simulation.calculate("household_id", 2024)).to_numpy(dtype=int)
+    expected = bundle.household.set_index("household_id")["county_fips"]
+    assert counties == expected.reindex(household_ids).tolist()
+    heads = pd.Series(simulation.calculate("is_household_head", 2024)).to_numpy()
+    assert heads.sum() == len(bundle.household)

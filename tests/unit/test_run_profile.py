@@ -20,7 +20,8 @@ def test_default_profile_uses_the_embedded_sources_labelled_synthetic():
     assert kinds["synthetic_puf"] == ("donor", "synthetic")
     assert kinds["forbes_400_embedded"] == ("spine", "synthetic")
     assert profile["donors"] == ["synthetic_puf"]
-    assert profile["donor_integration"]["enabled"] and profile["donor_integration"]["ablation"]
+    assert profile["donor_integration"]["enabled"]
+    assert not profile["donor_integration"]["ablation"]  # opt-in: one more simulation
     assert profile["spine"] == {"enabled": True, "source": "forbes_400_embedded"}
 
 
@@ -30,7 +31,7 @@ def test_configured_files_replace_the_embedded_ones():
             puf_path="puf_2015.csv",
             top_wealth_list_path="forbes.csv",
             survey_files={"acs_pums": ["psam_p.csv", "psam_h.csv"]},
-            donor_ablation=False,
+            donor_ablation=True,
         ),
         US,
     )
@@ -39,7 +40,7 @@ def test_configured_files_replace_the_embedded_ones():
     assert kinds["forbes_list"] == ("spine", "real")
     assert kinds["acs_pums"][1] == "real"
     assert profile["donors"] == ["irs_puf", "acs_pums"]
-    assert not profile["donor_integration"]["ablation"]
+    assert profile["donor_integration"]["ablation"]
 
 
 def test_spine_off_drops_its_provider():

@@ -1,0 +1,13 @@
+"""Geography shared by the stages: county shares by state and county assignment.
+
+Everything read here is carried in ``data/`` (listed in ``data/SOURCES.json`` with its
+public source and SHA256); the build never reads ``../shared`` at run time.
+"""
+
+from microplex_assets.geography.counties import (
+    CountyMappingError,
+    assign_counties,
+    county_shares_by_state,
+)
+
+__all__ = ["CountyMappingError", "assign_counties", "county_shares_by_state"]

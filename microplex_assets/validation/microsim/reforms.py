@@ -1,0 +1,169 @@
+"""Manifest reforms as objects PolicyEngine runs.
+
+A parametric reform becomes a policyengine-core ``Reform`` (``Reform.from_dict``), the
+same object a policyengine-us user passes as ``reform=``. A structural reform rewrites one
+input variable; ``STRUCTURAL_REFORMS`` names that variable and the function computing its
+new per-person values, so the runner needs no knowledge of any particular reform.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypedDict
+
+import numpy as np
+
+from microplex_assets.validation.microsim.indexation import (
+    INDEXED_VARIABLE,
+    apply_indexation,
+    policyengine_cpi_u,
+)
+
+if TYPE_CHECKING:
+    from microplex_assets.validation.microsim.manifest import BenchmarkManifest, BenchmarkReform
+
+
+class StructuralReform(TypedDict):
+    """``apply(baseline, person_ids, context)`` returns the new values of ``variable``.
+
+    ``baseline`` is the variable's dataset values for every person (aligned with
+    ``person_ids``); ``context`` carries what the reform needs beyond the H5 (``needs``).
+    """
+
+    variable: str
+    entity: str
+    description: str
+    needs: tuple[str, ...]
+    apply: Callable[[np.ndarray, np.ndarray, Mapping[str, Any]], np.ndarray]
+
+
+def _capital_gains_indexation(
+    baseline: np.ndarray, person_ids: np.ndarray, context: Mapping[str, Any]
+) -> np.ndarray:
+    """Context: ``lots`` (the dataset's capital-gain lots) and ``cpi`` (date -> CPI-U), or
+    ``system`` to read CPI-U from ``gov.bls.cpi.cpi_u``."""
+    lots = context.get("lots")
+    if lots is None:
+        raise KeyError(
+            "structural reform 'capital_gains_indexation' needs context['lots'] "
+            "(the dataset's lots, microplex_assets.publication.capital_gains_lots)"
+        )
+    if "cpi" in context:
+        cpi = context["cpi"]
+    elif "system" in context:
+        cpi = policyengine_cpi_u(context["system"])
+    else:
+        raise KeyError(
+            "structural reform 'capital_gains_indexation' needs context['cpi'] "
+            "(date -> CPI-U) or context['system'] (to read gov.bls.cpi.cpi_u)"
+        )
+    return apply_indexation(baseline, person_ids, lots, cpi)
+
+
+STRUCTURAL_REFORMS: dict[str, StructuralReform] = {
+    "capital_gains_indexation": {
+        "variable": INDEXED_VARIABLE,
+        "entity": "person",
+        "description": (
+            "Long-term lots' basis scaled by CPI-U(sale)/CPI-U(acquisition); positive "
+            "long-term gains lowered by the basis increase, never below zero."
+        ),
+        "needs": ("lots", "cpi or system"),
+        "apply": _capital_gains_indexation,
+    },
+}
+
+
+def _resolve(system: Any, path: str) -> str | None:
+    """None when ``path`` is a leaf parameter of ``system``; else why not."""
+    from policyengine_core.parameters import Parameter
+
+    try:
+        node = system.parameters.get_child(path)
+    except (ValueError, KeyError, AttributeError, IndexError):
+        return "not found"
+    if not isinstance(node, Parameter):
+        return f"is a {type(node).__name__}, not a leaf parameter"
+    return None
+
+
+def check_paths(manifest: BenchmarkManifest, system: Any) -> list[str]:
+    """One line per parametric change whose path is not a leaf parameter of ``system``.
+
+    Leaves only: updating a breakdown node (e.g. a filing-status table) or a scale would
+    either fail or silently miss values, so every leaf must be written out.
+    """
+    problems = []
+    for reform in manifest.reforms:
+        for path in dict.fromkeys(change.path for change in reform.changes):
+            problem = _resolve(system, path)
+            if problem:
+                problems.append(f"{reform.id}: {path} {problem}")
+    return problems
+
+
+def parametric_reform(reform: BenchmarkReform, system: Any) -> type:
+    """The policyengine-core ``Reform`` class for a parametric manifest reform.
+
+    Paths are checked against ``system`` first, so a bad path fails here with the reform's
+    id rather than deep inside a simulation build.
+    """
+    from policyengine_core.reforms import Reform
+
+    if reform.kind != "parametric":
+        raise ValueError(f"reform '{reform.id}' is {reform.kind}, not parametric")
+    problems = [
+        f"{change.path} {problem}"
+        for change in reform.changes
+        if (problem := _resolve(system, change.path))
+    ]
+    if problems:
+        raise ValueError(f"reform '{reform.id}': {'; '.join(problems)}")
+    values: dict[str, dict[str, Any]] = {}
+    for change in reform.changes:
+        values.setdefault(change.path, {})[change.period] = change.value
+    return Reform.from_dict(values, country_id="us", name=reform.id)
+
+
+@contextmanager
+def applied_in_place(reform: BenchmarkReform, system: Any) -> Iterator[None]:
+    """The parametric reform written into ``system``'s own parameter tree, then undone.
+
+    Why: a reformed policyengine-us system (``CountryTaxBenefitSystem(reform=...)``) clones
+    the 130,000-parameter tree and starts with cold at-instant caches, so a reform
+    simulation of a few hundred households took 5-13 minutes here. Writing the leaves in
+    place keeps every untouched subtree's cache warm: ``Parameter.update`` clears only the
+    changed leaf's ancestors, and the system's root cache is cleared here. The tree is
+    uprated before any reform in policyengine-us (``CountryTaxBenefitSystem.__init__``),
+    so writing into the uprated tree is what ``reform=`` computes;
+    ``tests/validation/test_microsim_suite.py`` checks it household by household against
+    a ``reform=`` system. Values and ``modified`` flags are restored on exit, error or not.
+    Only for a single-threaded process whose other simulations do not compute meanwhile.
+    """
+    from policyengine_core.periods import instant
+
+    problems = [f"{c.path} {p}" for c in reform.changes if (p := _resolve(system, c.path))]
+    if problems:
+        raise ValueError(f"reform '{reform.id}': {'; '.join(problems)}")
+    saved: list[tuple[Any, list[Any], list[tuple[Any, bool]]]] = []
+    root_cache = system._parameters_at_instant_cache
+    try:
+        for change in reform.changes:
+            parameter = system.parameters.get_child(change.path)
+            chain, node = [], parameter
+            while node is not None:
+                chain.append((node, bool(getattr(node, "modified", False))))
+                node = getattr(node, "parent", None)
+            saved.append((parameter, list(parameter.values_list), chain))
+            start, stop = change.period.split(".")
+            parameter.update(start=instant(start), stop=instant(stop), value=change.value)
+        root_cache.clear()
+        yield
+    finally:
+        for parameter, values, chain in reversed(saved):
+            parameter.values_list = values
+            parameter.parent.clear_parent_cache()
+            for node, modified in chain:
+                node.modified = modified
+        root_cache.clear()

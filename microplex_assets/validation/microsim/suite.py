@@ -1,0 +1,270 @@
+"""Run the frozen benchmark suite on a dataset's records (stage 9, no Dagster here).
+
+Cost is the design constraint: PolicyEngine simulations are what a build pays for.
+- The baseline is the simulation the schema gate already computed on the same H5 (the
+  runtime's cache is keyed by content hash), so the suite adds no baseline simulation.
+- A PolicyEngine result per record does not depend on the weights, so each reform is
+  simulated once on the records and aggregated with every weight vector (candidate,
+  eCPS method, ...). One exception in policyengine-us 2.68: Medicaid spending is shared
+  over a state's enrollees by weight (``medicaid_slcsp_state_denominator``); reforms read
+  the baseline's denominator (PolicyEngine's own rule), so reform *changes* do not depend
+  on the weights unless a reform moves enrollment, while baseline levels that include the
+  Medicaid value (Gini, top share) are those of the simulated weights.
+- Households are independent in PolicyEngine, so a reform is simulated only on the
+  households it can touch (the manifest's ``touches``); the rest keep their baseline
+  values. The state-aggregate Medicaid inputs are copied from the full baseline into the
+  subset, so the subset computes exactly what the full file would
+  (``tests/validation/test_microsim_suite.py`` proves the totals equal on a sample).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from microplex_assets.calibration.matrix import SimulationArrays
+from microplex_assets.publication.h5_combine import restrict_h5
+from microplex_assets.validation.microsim.manifest import BenchmarkManifest, BenchmarkReform
+from microplex_assets.validation.microsim.outputs import (
+    SimulationResults,
+    baseline_levels,
+    reform_impacts,
+)
+from microplex_assets.validation.microsim.reforms import STRUCTURAL_REFORMS, applied_in_place
+
+# Federal spending the budget impact nets against income tax (refundable credits such as
+# the EITC and CTC are inside income_tax already).
+BENEFITS: tuple[str, ...] = ("ssi", "snap", "tanf")
+# Person variables computed from every household's weight in a state: copied from the
+# full baseline into a subset simulation so the subset sees the whole file's values.
+STATE_AGGREGATE_INPUTS: tuple[str, ...] = (
+    "medicaid_slcsp_state_denominator",
+    "medicaid_slcsp_state_average_cost_index",
+)
+
+
+def simulation_results(arrays: SimulationArrays) -> SimulationResults:
+    """Household money (net income, income tax, benefits) and person poverty flags."""
+    household_ids = arrays.household_ids.astype(np.int64)
+    columns = {
+        "household_net_income": arrays.values("household_net_income", "household"),
+        "people": np.bincount(
+            arrays.household_position("person"), minlength=len(household_ids)
+        ).astype(float),
+        "income_tax": arrays.values("income_tax", "household"),
+        **{name: arrays.values(name, "household") for name in BENEFITS},
+    }
+    household = pd.DataFrame(
+        {name: np.asarray(values, dtype=float) for name, values in columns.items()},
+        index=pd.Index(household_ids, name="household_id"),
+    )
+    person = pd.DataFrame(
+        {
+            "household_id": arrays.values("household_id", "person").astype(np.int64),
+            "age": arrays.values("age", "person").astype(float),
+            "in_poverty": arrays.values("person_in_poverty", "person").astype(bool),
+        },
+        index=pd.Index(arrays.values("person_id", "person").astype(np.int64), name="person_id"),
+    )
+    order = np.argsort(household_ids, kind="stable")
+    return SimulationResults(household=household.iloc[order], person=person)
+
+
+def touchable_households(touches: str, arrays: SimulationArrays) -> np.ndarray:
+    """Household ids a reform of this kind can change; the others keep baseline values.
+
+    Conservative by design: a household is kept when any member could be reached.
+    """
+    ids = arrays.household_ids.astype(np.int64)
+    if touches == "all":
+        return ids
+    person_household = arrays.household_position("person")
+    if touches == "ssi_eligible":
+        person_mask = arrays.values("is_ssi_aged_blind_disabled", "person").astype(bool)
+    elif touches == "has_children":
+        person_mask = arrays.values("age", "person") < 18
+    elif touches == "childless_adults":
+        unit_mask = (arrays.values("eitc_child_count", "tax_unit") == 0) & (
+            arrays.values("tax_unit_earned_income", "tax_unit") > 0
+        )
+        person_mask = arrays.values("tax_unit_id", "person").astype(np.int64)
+        unit_ids = arrays.values("tax_unit_id", "tax_unit").astype(np.int64)
+        person_mask = np.isin(person_mask, unit_ids[unit_mask])
+    elif touches == "long_term_gains":
+        person_mask = arrays.values("long_term_capital_gains_before_response", "person") > 0
+    else:
+        raise ValueError(f"unknown 'touches' value {touches!r} in the benchmark manifest")
+    reached = np.bincount(person_household, weights=person_mask.astype(float), minlength=len(ids))
+    return ids[reached > 0]
+
+
+def merge_subset(baseline: SimulationResults, subset: SimulationResults) -> SimulationResults:
+    """Baseline results with the subset's households (and their persons) replaced."""
+    household = baseline.household.copy()
+    household.loc[subset.household.index, :] = subset.household[household.columns].to_numpy()
+    person = baseline.person.copy()
+    person.loc[subset.person.index, "in_poverty"] = subset.person["in_poverty"].to_numpy()
+    return SimulationResults(household=household, person=person)
+
+
+@dataclass
+class ReformRun:
+    """One reform's simulation: households simulated, wall seconds, its merged results."""
+
+    reform_id: str
+    households_simulated: int
+    seconds: float
+    results: SimulationResults
+
+
+@dataclass
+class SuiteRun:
+    """Every reform's results on one record set, and the baseline they are compared to."""
+
+    manifest_hash: str
+    manifest_version: int
+    baseline: SimulationResults
+    runs: dict[str, ReformRun] = field(default_factory=dict)
+
+    def impacts(self, weights: Mapping[str, pd.Series]) -> dict[str, dict[str, dict]]:
+        """reform id -> weight label -> reform_impacts (the same records, each weighting)."""
+        return {
+            reform_id: {
+                label: reform_impacts(self.baseline, run.results, w, BENEFITS)
+                for label, w in weights.items()
+            }
+            for reform_id, run in self.runs.items()
+        }
+
+    def levels(self, weights: Mapping[str, pd.Series]) -> dict[str, dict[str, float]]:
+        return {label: baseline_levels(self.baseline, w) for label, w in weights.items()}
+
+    def seconds(self) -> dict[str, float]:
+        return {reform_id: run.seconds for reform_id, run in self.runs.items()}
+
+
+def structural_input(
+    reform: BenchmarkReform, arrays: SimulationArrays, context: Mapping[str, Any]
+) -> tuple[str, np.ndarray]:
+    """The input a structural reform rewrites and its new per-person values (all persons)."""
+    spec = STRUCTURAL_REFORMS[reform.structural]
+    variable = spec["variable"]
+    baseline = arrays.values(variable, "person").astype(float)
+    person_ids = arrays.values("person_id", "person").astype(np.int64)
+    return variable, spec["apply"](baseline, person_ids, context)
+
+
+@dataclass
+class BaselineInputs:
+    """What the reform runs need from the baseline simulation, read before it is released:
+    the households each reform can touch, the state-aggregate inputs, structural inputs."""
+
+    person_ids: np.ndarray
+    touched: dict[str, np.ndarray]
+    state_aggregates: dict[str, np.ndarray]
+    structural: dict[str, tuple[str, np.ndarray]]
+
+
+def baseline_inputs(
+    manifest: BenchmarkManifest, arrays: SimulationArrays, context: Mapping[str, Any]
+) -> BaselineInputs:
+    return BaselineInputs(
+        person_ids=arrays.values("person_id", "person").astype(np.int64),
+        touched={r.id: touchable_households(r.touches, arrays) for r in manifest.reforms},
+        state_aggregates={
+            name: arrays.values(name, "person").astype(float)
+            for name in STATE_AGGREGATE_INPUTS
+            if name in arrays.system.variables
+        },
+        structural={
+            r.id: structural_input(r, arrays, context)
+            for r in manifest.reforms
+            if r.kind == "structural"
+        },
+    )
+
+
+def run_reform(
+    reform: BenchmarkReform,
+    h5_path: Path,
+    year: int,
+    system: Any,
+    inputs: BaselineInputs,
+    baseline: SimulationResults,
+    work_dir: Path,
+    microsimulation: Callable[..., Any],
+) -> ReformRun:
+    """Simulate one reform on the households it can touch; merge into the baseline."""
+    touched = inputs.touched[reform.id]
+    subset_path = work_dir / f"suite_{reform.id}.h5"
+    restrict_h5(
+        h5_path,
+        subset_path,
+        touched,
+        year,
+        entity_of=lambda name: system.variables[name].entity.key,
+    )
+    started = time.perf_counter()
+    # A parametric reform is written into the shared system's tree for the duration
+    # (warm parameter caches; see ``applied_in_place``), so the simulation takes no
+    # reform of its own.
+    policy = applied_in_place(reform, system) if reform.kind == "parametric" else nullcontext()
+    with policy:
+        simulation = microsimulation(subset_path, None)
+        subset_persons = pd.Series(simulation.calculate("person_id", year)).to_numpy()
+        position = pd.Index(inputs.person_ids).get_indexer(subset_persons.astype(np.int64))
+        for variable, values in inputs.state_aggregates.items():
+            simulation.set_input(variable, year, values[position])
+        if reform.id in inputs.structural:
+            variable, values = inputs.structural[reform.id]
+            simulation.set_input(variable, year, values[position])
+        subset = simulation_results(SimulationArrays(simulation, year))
+        del simulation
+    seconds = time.perf_counter() - started
+    subset_path.unlink(missing_ok=True)
+    return ReformRun(reform.id, len(touched), seconds, merge_subset(baseline, subset))
+
+
+def run_suite(
+    manifest: BenchmarkManifest,
+    baseline_simulation: Any,
+    h5_path: Path,
+    year: int,
+    work_dir: Path,
+    microsimulation: Callable[..., Any],
+    context: Mapping[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
+    release: Callable[[], None] | None = None,
+) -> SuiteRun:
+    """Every manifest reform on the records of ``h5_path`` (``baseline_simulation`` is that
+    file's baseline Microsimulation); ``microsimulation(path, reform)`` builds a fresh one.
+
+    ``context`` carries what structural reforms need (the capital-gains lots, CPI);
+    ``release`` frees the baseline simulation once its values are read, so a reform's
+    simulation never sits in memory beside it.
+    """
+    arrays = SimulationArrays(baseline_simulation, year)
+    system = arrays.system
+    baseline = simulation_results(arrays)
+    inputs = baseline_inputs(manifest, arrays, context or {})
+    del arrays, baseline_simulation
+    if release:
+        release()
+    suite = SuiteRun(manifest.content_hash, manifest.version, baseline)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    for reform in manifest.reforms:
+        run = run_reform(reform, h5_path, year, system, inputs, baseline, work_dir, microsimulation)
+        suite.runs[reform.id] = run
+        if progress:
+            progress(
+                f"benchmark {reform.id}: {run.households_simulated:,} of "
+                f"{len(baseline.household):,} households simulated in {run.seconds:.1f}s"
+            )
+    return suite

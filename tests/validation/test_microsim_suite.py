@@ -1,0 +1,168 @@
+"""The benchmark suite on a small real-code dataset, checked against PolicyEngine itself.
+
+- Skipping households a reform cannot touch changes nothing: every reform's per-household
+  net income from the suite (subset simulation merged into the baseline) equals a
+  simulation of the whole file under the same reform.
+- A reform's budget and net-income impact equals a MicroSeries computation done here,
+  independently, on two whole-file simulations.
+- The benchmark gate fails when the candidate's weights are distorted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from microplex_assets.candidate.backends import run_backend
+from microplex_assets.entities.build import build_entity_bundle
+from microplex_assets.publication.capital_gains_lots import build_capital_gains_lots
+from microplex_assets.publication.h5_export import write_policyengine_h5
+from microplex_assets.validation.microsim.gates import benchmark_deltas, benchmarks_gate
+from microplex_assets.validation.microsim.indexation import policyengine_cpi_u
+from microplex_assets.validation.microsim.manifest import load_manifest
+from microplex_assets.validation.microsim.reforms import STRUCTURAL_REFORMS, parametric_reform
+from microplex_assets.validation.microsim.suite import STATE_AGGREGATE_INPUTS, run_suite
+from microplex_resources.policyengine_runtime import policyengine_reform_microsimulation
+from tests.frames import tiny_scaffold
+
+YEAR = 2024
+pytestmark = pytest.mark.slow
+# A reformed policyengine-us system costs 20-35 s to build: build each reform's once here
+# and share it between the suite's subset run and the whole-file runs that check it.
+_REFORMED_SYSTEMS: dict[str, object] = {}
+
+
+def cached_microsimulation(path: Path, reform=None):
+    """The suite's simulation factory, with each reformed system built once per module."""
+    if reform is None:
+        return policyengine_reform_microsimulation(path)
+    from policyengine_us import Microsimulation
+    from policyengine_us.system import CountryTaxBenefitSystem
+
+    if reform.name not in _REFORMED_SYSTEMS:
+        _REFORMED_SYSTEMS[reform.name] = CountryTaxBenefitSystem(reform=reform)
+    return Microsimulation(dataset=str(path), tax_benefit_system=_REFORMED_SYSTEMS[reform.name])
+
+
+@pytest.fixture(scope="module")
+def suite_data(tmp_path_factory, pe_system):
+    """60 households (children, seniors, SSI and SNAP reporters, long-term gains), weights
+    scaled to national size, written by the real stage-6 and stage-8 code."""
+    frame = tiny_scaffold(households=60, seed=3)
+    person = frame.tables["person"]
+    rng = np.random.default_rng(5)
+    heads = person["role"].eq("head").to_numpy()
+    gains = np.where(heads & (rng.random(len(person)) < 0.4), rng.lognormal(9, 1.5), 0.0)
+    person["long_term_capital_gains_before_response"] = gains
+    frame.tables["household"]["household_weight"] *= 1_000.0
+    bundle = build_entity_bundle(run_backend("seed_passthrough", frame))
+    folder = tmp_path_factory.mktemp("suite")
+    h5 = folder / f"policyengine_us_{YEAR}.h5"
+    write_policyengine_h5(bundle, h5, pe_system)
+    weights = bundle.household.set_index("household_id")["household_weight"]
+    lots = build_capital_gains_lots(bundle, YEAR, seed=7)
+    context = {"lots": lots, "cpi": policyengine_cpi_u(pe_system)}
+    baseline = policyengine_reform_microsimulation(h5)
+    aggregates = {
+        name: pd.Series(baseline.calculate(name, YEAR)).to_numpy(dtype=float)
+        for name in STATE_AGGREGATE_INPUTS
+    }
+    suite = run_suite(
+        load_manifest(), baseline, h5, YEAR, folder / "work", cached_microsimulation, context
+    )
+    return {
+        "h5": h5,
+        "weights": weights,
+        "suite": suite,
+        "context": context,
+        "baseline": baseline,
+        "state_aggregates": aggregates,
+        "whole_file": {},
+    }
+
+
+def whole_file(data, reform_id: str, system):
+    """A simulation of every household of the file under one reform, no skipping (the
+    state-aggregate Medicaid inputs from the baseline, as PolicyEngine's reforms read them)."""
+    if reform_id in data["whole_file"]:
+        return data["whole_file"][reform_id]
+    reform = next(r for r in load_manifest().reforms if r.id == reform_id)
+    policy = parametric_reform(reform, system) if reform.kind == "parametric" else None
+    simulation = cached_microsimulation(data["h5"], policy)
+    for name, values in data["state_aggregates"].items():
+        simulation.set_input(name, YEAR, values)
+    if reform.kind == "structural":
+        spec = STRUCTURAL_REFORMS[reform.structural]
+        variable = spec["variable"]
+        baseline = pd.Series(simulation.calculate(variable, YEAR)).to_numpy(dtype=float)
+        person_ids = pd.Series(simulation.calculate("person_id", YEAR)).to_numpy()
+        simulation.set_input(variable, YEAR, spec["apply"](baseline, person_ids, data["context"]))
+    data["whole_file"][reform_id] = simulation
+    return simulation
+
+
+def whole_file_net_income(data, reform_id: str, system) -> pd.Series:
+    simulation = whole_file(data, reform_id, system)
+    values = pd.Series(simulation.calculate("household_net_income", YEAR)).to_numpy(dtype=float)
+    ids = pd.Series(simulation.calculate("household_id", YEAR)).to_numpy().astype(np.int64)
+    return pd.Series(values, index=ids).sort_index()
+
+
+def test_skipping_untouchable_households_changes_nothing(suite_data, pe_system):
+    suite = suite_data["suite"]
+    for reform in load_manifest().reforms:
+        run = suite.runs[reform.id]
+        if run.households_simulated == len(suite.baseline.household):
+            continue  # nothing skipped: the subset is the whole file
+        expected = whole_file_net_income(suite_data, reform.id, pe_system)
+        got = run.results.household["household_net_income"]
+        np.testing.assert_allclose(
+            got.to_numpy(), expected.reindex(got.index).to_numpy(), rtol=0, atol=0.01,
+            err_msg=f"{reform.id}: subset simulation differs from the whole file",
+        )  # fmt: skip
+
+
+def test_every_reform_touches_someone_and_the_broad_one_simulates_all(suite_data):
+    suite = suite_data["suite"]
+    households = len(suite.baseline.household)
+    simulated = {k: run.households_simulated for k, run in suite.runs.items()}
+    assert max(simulated.values()) == households  # the broad reform: a full recomputation
+    assert min(simulated.values()) < households  # at least one reform skips households
+    impacts = suite.impacts({"candidate": suite_data["weights"]})
+    moved = {k: abs(v["candidate"]["household_net_income_change_bn"]) for k, v in impacts.items()}
+    for reform_id in ("arpa_ctc", "arpa_childless_eitc", "standard_deduction_plus_2000"):
+        if reform_id in moved:
+            assert moved[reform_id] > 0, reform_id
+
+
+def test_impacts_equal_an_independent_microseries_computation(suite_data, pe_system):
+    """Weighted totals through PolicyEngine's own MicroSeries on two whole-file simulations."""
+    before = suite_data["baseline"]
+    after = whole_file(suite_data, "arpa_ctc", pe_system)
+    net = (
+        after.calculate("household_net_income", YEAR)
+        - before.calculate("household_net_income", YEAR)
+    ).sum()
+    tax = (after.calculate("income_tax", YEAR) - before.calculate("income_tax", YEAR)).sum()
+    impacts = suite_data["suite"].impacts({"candidate": suite_data["weights"]})["arpa_ctc"]
+    # PolicyEngine holds money as float32: agreement to 1e-6 is agreement.
+    assert impacts["candidate"]["household_net_income_change_bn"] == pytest.approx(
+        net / 1e9, rel=1e-6
+    )
+    assert impacts["candidate"]["income_tax_change_bn"] == pytest.approx(tax / 1e9, rel=1e-6)
+    assert impacts["candidate"]["income_tax_change_bn"] < 0  # a larger credit costs revenue
+    assert impacts["candidate"]["budget_impact_bn"] < 0
+
+
+def test_benchmark_gate_fails_on_distorted_weights(suite_data):
+    weights = suite_data["weights"]
+    suite = suite_data["suite"]
+    distorted = weights * np.where(np.arange(len(weights)) % 2 == 0, 4.0, 0.25)
+    impacts = suite.impacts({"candidate": distorted, "ecps_method": weights})
+    gate = benchmarks_gate(benchmark_deltas(impacts, "candidate", "ecps_method", {}))
+    assert not gate.passed
+    same = suite.impacts({"candidate": weights, "ecps_method": weights})
+    assert benchmarks_gate(benchmark_deltas(same, "candidate", "ecps_method", {})).passed
