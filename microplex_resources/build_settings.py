@@ -91,6 +91,15 @@ class BuildSettings(ConfigurableResource):
         description="Run the frozen reform suite (stage 9) and its gates before publishing; "
         "default: on for national|US, off for other cells.",
     )
+    microsim_relative_tolerance: float = Field(
+        default=0.05,
+        description="microsim_benchmarks_hold: a reform's budget or net-income delta between "
+        "the candidate and the eCPS method may be this share of the baseline's estimate ...",
+    )
+    microsim_absolute_tolerance_bn: float = Field(
+        default=5.0,
+        description="... or this many $bn, whichever is larger (the release rule: 5%, $5bn).",
+    )
     survey_files: dict[str, list[str]] | None = Field(
         default=None,
         description="Optional real survey files by source: cps_asec [person, household, "

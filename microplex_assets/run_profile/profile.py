@@ -114,7 +114,11 @@ def resolve_run_profile(settings: dict[str, Any], cell: Cell) -> dict[str, Any]:
                 settings.get("microsim_benchmarks")
                 if settings.get("microsim_benchmarks") is not None
                 else cell.product == "national" and cell.geography == "US"
-            )
+            ),
+            "tolerance": {
+                "relative": float(settings.get("microsim_relative_tolerance", 0.05)),
+                "absolute_bn": float(settings.get("microsim_absolute_tolerance_bn", 5.0)),
+            },
         },
         "spine": {
             "enabled": bool(settings.get("spine", True)),

@@ -90,6 +90,7 @@ def microsim_benchmarks(
         policyengine=policyengine,
         work_dir=work / "microsim",
         progress=context.log.info,
+        tolerance=settings.get("tolerance"),
     )
     report["seconds"] = round(time.perf_counter() - started, 1)
     context.log.info("benchmark suite:\n" + report["markdown"])

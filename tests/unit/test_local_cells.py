@@ -69,7 +69,7 @@ def test_local_shard_profile():
         assert profile["calibration"][key] == value
         assert getattr(config, key) == value  # reaches the solver
     assert profile["donor_integration"]["ablation"] is False
-    assert profile["microsim_benchmarks"] == {"enabled": False}  # national|US only
+    assert profile["microsim_benchmarks"]["enabled"] is False  # national|US only
     assert profile["derived_from"] is None
     assert profile["local_support"] == {"min_support": 7}
     assert profile["cell_meaning"] == cell_meaning("local", "CA")
@@ -107,7 +107,8 @@ def test_national_profile_keeps_the_national_defaults():
     assert not set(LOCAL_SOLVER) & set(profile["calibration"])
     # The donor ablation costs a simulation: opt-in; the reform suite runs on national|US.
     assert profile["donor_integration"]["ablation"] is False
-    assert profile["microsim_benchmarks"] == {"enabled": True}
+    assert profile["microsim_benchmarks"]["enabled"] is True
+    assert profile["microsim_benchmarks"]["tolerance"] == {"relative": 0.05, "absolute_bn": 5.0}
     assert profile["derived_from"] is None
     assert profile["local_support"] is None
 

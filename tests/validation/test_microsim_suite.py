@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -30,21 +28,6 @@ from tests.frames import tiny_scaffold
 
 YEAR = 2024
 pytestmark = pytest.mark.slow
-# A reformed policyengine-us system costs 20-35 s to build: build each reform's once here
-# and share it between the suite's subset run and the whole-file runs that check it.
-_REFORMED_SYSTEMS: dict[str, object] = {}
-
-
-def cached_microsimulation(path: Path, reform=None):
-    """The suite's simulation factory, with each reformed system built once per module."""
-    if reform is None:
-        return policyengine_reform_microsimulation(path)
-    from policyengine_us import Microsimulation
-    from policyengine_us.system import CountryTaxBenefitSystem
-
-    if reform.name not in _REFORMED_SYSTEMS:
-        _REFORMED_SYSTEMS[reform.name] = CountryTaxBenefitSystem(reform=reform)
-    return Microsimulation(dataset=str(path), tax_benefit_system=_REFORMED_SYSTEMS[reform.name])
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +54,13 @@ def suite_data(tmp_path_factory, pe_system):
         for name in STATE_AGGREGATE_INPUTS
     }
     suite = run_suite(
-        load_manifest(), baseline, h5, YEAR, folder / "work", cached_microsimulation, context
+        load_manifest(),
+        baseline,
+        h5,
+        YEAR,
+        folder / "work",
+        policyengine_reform_microsimulation,
+        context,
     )
     return {
         "h5": h5,
@@ -84,31 +73,35 @@ def suite_data(tmp_path_factory, pe_system):
     }
 
 
-def whole_file(data, reform_id: str, system):
-    """A simulation of every household of the file under one reform, no skipping (the
-    state-aggregate Medicaid inputs from the baseline, as PolicyEngine's reforms read them)."""
+def whole_file(data, reform_id: str, system) -> dict:
+    """Every household of the file simulated under one reform (policyengine-us's own
+    ``reform=``), no skipping (the state-aggregate Medicaid inputs from the baseline, as
+    PolicyEngine's reforms read them): per-household net income and the weighted
+    MicroSeries changes against the baseline simulation."""
     if reform_id in data["whole_file"]:
         return data["whole_file"][reform_id]
-    reform = next(r for r in load_manifest().reforms if r.id == reform_id)
+    reform = load_manifest().reform(reform_id)
     policy = parametric_reform(reform, system) if reform.kind == "parametric" else None
-    simulation = cached_microsimulation(data["h5"], policy)
+    before = data["baseline"]
+    after = policyengine_reform_microsimulation(data["h5"], policy)
     for name, values in data["state_aggregates"].items():
-        simulation.set_input(name, YEAR, values)
+        after.set_input(name, YEAR, values)
     if reform.kind == "structural":
         spec = STRUCTURAL_REFORMS[reform.structural]
         variable = spec["variable"]
-        baseline = pd.Series(simulation.calculate(variable, YEAR)).to_numpy(dtype=float)
-        person_ids = pd.Series(simulation.calculate("person_id", YEAR)).to_numpy()
-        simulation.set_input(variable, YEAR, spec["apply"](baseline, person_ids, data["context"]))
-    data["whole_file"][reform_id] = simulation
-    return simulation
-
-
-def whole_file_net_income(data, reform_id: str, system) -> pd.Series:
-    simulation = whole_file(data, reform_id, system)
-    values = pd.Series(simulation.calculate("household_net_income", YEAR)).to_numpy(dtype=float)
-    ids = pd.Series(simulation.calculate("household_id", YEAR)).to_numpy().astype(np.int64)
-    return pd.Series(values, index=ids).sort_index()
+        baseline = pd.Series(after.calculate(variable, YEAR)).to_numpy(dtype=float)
+        person_ids = pd.Series(after.calculate("person_id", YEAR)).to_numpy()
+        after.set_input(variable, YEAR, spec["apply"](baseline, person_ids, data["context"]))
+    net = after.calculate("household_net_income", YEAR)
+    tax = after.calculate("income_tax", YEAR)
+    ids = pd.Series(after.calculate("household_id", YEAR)).to_numpy().astype(np.int64)
+    result = {
+        "net_income": pd.Series(pd.Series(net).to_numpy(dtype=float), index=ids).sort_index(),
+        "net_change": float((net - before.calculate("household_net_income", YEAR)).sum()),
+        "tax_change": float((tax - before.calculate("income_tax", YEAR)).sum()),
+    }
+    data["whole_file"][reform_id] = result
+    return result
 
 
 def test_skipping_untouchable_households_changes_nothing(suite_data, pe_system):
@@ -117,7 +110,7 @@ def test_skipping_untouchable_households_changes_nothing(suite_data, pe_system):
         run = suite.runs[reform.id]
         if run.households_simulated == len(suite.baseline.household):
             continue  # nothing skipped: the subset is the whole file
-        expected = whole_file_net_income(suite_data, reform.id, pe_system)
+        expected = whole_file(suite_data, reform.id, pe_system)["net_income"]
         got = run.results.household["household_net_income"]
         np.testing.assert_allclose(
             got.to_numpy(), expected.reindex(got.index).to_numpy(), rtol=0, atol=0.01,
@@ -140,19 +133,15 @@ def test_every_reform_touches_someone_and_the_broad_one_simulates_all(suite_data
 
 def test_impacts_equal_an_independent_microseries_computation(suite_data, pe_system):
     """Weighted totals through PolicyEngine's own MicroSeries on two whole-file simulations."""
-    before = suite_data["baseline"]
-    after = whole_file(suite_data, "arpa_ctc", pe_system)
-    net = (
-        after.calculate("household_net_income", YEAR)
-        - before.calculate("household_net_income", YEAR)
-    ).sum()
-    tax = (after.calculate("income_tax", YEAR) - before.calculate("income_tax", YEAR)).sum()
+    whole = whole_file(suite_data, "arpa_ctc", pe_system)
     impacts = suite_data["suite"].impacts({"candidate": suite_data["weights"]})["arpa_ctc"]
     # PolicyEngine holds money as float32: agreement to 1e-6 is agreement.
     assert impacts["candidate"]["household_net_income_change_bn"] == pytest.approx(
-        net / 1e9, rel=1e-6
+        whole["net_change"] / 1e9, rel=1e-6
     )
-    assert impacts["candidate"]["income_tax_change_bn"] == pytest.approx(tax / 1e9, rel=1e-6)
+    assert impacts["candidate"]["income_tax_change_bn"] == pytest.approx(
+        whole["tax_change"] / 1e9, rel=1e-6
+    )
     assert impacts["candidate"]["income_tax_change_bn"] < 0  # a larger credit costs revenue
     assert impacts["candidate"]["budget_impact_bn"] < 0
 

@@ -111,6 +111,7 @@ def benchmark_report(
     policyengine: Any,
     work_dir: Path,
     progress: Callable[[str], None] | None = None,
+    tolerance: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Run the suite and return the report (JSON, markdown and chart written to work_dir)."""
     log = progress or (lambda message: None)
@@ -155,7 +156,9 @@ def benchmark_report(
         }
         del pinned_suite
         gc.collect()
-    rows = benchmark_deltas(impacts, CANDIDATE_LABEL, ECPS_LABEL, load_explanations())
+    rows = benchmark_deltas(
+        impacts, CANDIDATE_LABEL, ECPS_LABEL, load_explanations(), **(tolerance or {})
+    )
     gates: dict[str, MicrosimGate] = {
         BENCHMARKS_GATE: benchmarks_gate(rows),
         RUNTIME_GATE: runtime_gate(candidate_seconds, baseline_seconds, runtime_note),

@@ -8,8 +8,7 @@ new per-person values, so the runner needs no knowledge of any particular reform
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
@@ -124,46 +123,3 @@ def parametric_reform(reform: BenchmarkReform, system: Any) -> type:
     for change in reform.changes:
         values.setdefault(change.path, {})[change.period] = change.value
     return Reform.from_dict(values, country_id="us", name=reform.id)
-
-
-@contextmanager
-def applied_in_place(reform: BenchmarkReform, system: Any) -> Iterator[None]:
-    """The parametric reform written into ``system``'s own parameter tree, then undone.
-
-    Why: a reformed policyengine-us system (``CountryTaxBenefitSystem(reform=...)``) clones
-    the 130,000-parameter tree and starts with cold at-instant caches, so a reform
-    simulation of a few hundred households took 5-13 minutes here. Writing the leaves in
-    place keeps every untouched subtree's cache warm: ``Parameter.update`` clears only the
-    changed leaf's ancestors, and the system's root cache is cleared here. The tree is
-    uprated before any reform in policyengine-us (``CountryTaxBenefitSystem.__init__``),
-    so writing into the uprated tree is what ``reform=`` computes;
-    ``tests/validation/test_microsim_suite.py`` checks it household by household against
-    a ``reform=`` system. Values and ``modified`` flags are restored on exit, error or not.
-    Only for a single-threaded process whose other simulations do not compute meanwhile.
-    """
-    from policyengine_core.periods import instant
-
-    problems = [f"{c.path} {p}" for c in reform.changes if (p := _resolve(system, c.path))]
-    if problems:
-        raise ValueError(f"reform '{reform.id}': {'; '.join(problems)}")
-    saved: list[tuple[Any, list[Any], list[tuple[Any, bool]]]] = []
-    root_cache = system._parameters_at_instant_cache
-    try:
-        for change in reform.changes:
-            parameter = system.parameters.get_child(change.path)
-            chain, node = [], parameter
-            while node is not None:
-                chain.append((node, bool(getattr(node, "modified", False))))
-                node = getattr(node, "parent", None)
-            saved.append((parameter, list(parameter.values_list), chain))
-            start, stop = change.period.split(".")
-            parameter.update(start=instant(start), stop=instant(stop), value=change.value)
-        root_cache.clear()
-        yield
-    finally:
-        for parameter, values, chain in reversed(saved):
-            parameter.values_list = values
-            parameter.parent.clear_parent_cache()
-            for node, modified in chain:
-                node.modified = modified
-        root_cache.clear()

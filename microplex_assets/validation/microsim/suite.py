@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from microplex_assets.validation.microsim.outputs import (
     baseline_levels,
     reform_impacts,
 )
-from microplex_assets.validation.microsim.reforms import STRUCTURAL_REFORMS, applied_in_place
+from microplex_assets.validation.microsim.reforms import STRUCTURAL_REFORMS, parametric_reform
 
 # Federal spending the budget impact nets against income tax (refundable credits such as
 # the EITC and CTC are inside income_tax already).
@@ -212,21 +211,17 @@ def run_reform(
         entity_of=lambda name: system.variables[name].entity.key,
     )
     started = time.perf_counter()
-    # A parametric reform is written into the shared system's tree for the duration
-    # (warm parameter caches; see ``applied_in_place``), so the simulation takes no
-    # reform of its own.
-    policy = applied_in_place(reform, system) if reform.kind == "parametric" else nullcontext()
-    with policy:
-        simulation = microsimulation(subset_path, None)
-        subset_persons = pd.Series(simulation.calculate("person_id", year)).to_numpy()
-        position = pd.Index(inputs.person_ids).get_indexer(subset_persons.astype(np.int64))
-        for variable, values in inputs.state_aggregates.items():
-            simulation.set_input(variable, year, values[position])
-        if reform.id in inputs.structural:
-            variable, values = inputs.structural[reform.id]
-            simulation.set_input(variable, year, values[position])
-        subset = simulation_results(SimulationArrays(simulation, year))
-        del simulation
+    policy = parametric_reform(reform, system) if reform.kind == "parametric" else None
+    simulation = microsimulation(subset_path, policy)
+    subset_persons = pd.Series(simulation.calculate("person_id", year)).to_numpy()
+    position = pd.Index(inputs.person_ids).get_indexer(subset_persons.astype(np.int64))
+    for variable, values in inputs.state_aggregates.items():
+        simulation.set_input(variable, year, values[position])
+    if reform.id in inputs.structural:
+        variable, values = inputs.structural[reform.id]
+        simulation.set_input(variable, year, values[position])
+    subset = simulation_results(SimulationArrays(simulation, year))
+    del simulation
     seconds = time.perf_counter() - started
     subset_path.unlink(missing_ok=True)
     return ReformRun(reform.id, len(touched), seconds, merge_subset(baseline, subset))
