@@ -127,7 +127,8 @@ def gate_result(report: dict[str, Any], name: str) -> AssetCheckResult:
         "manifest_hash": report["manifest"]["content_hash"],
     }
     for key, detail in gate.details.items():
-        metadata[key] = MetadataValue.json(detail)
+        # Tables (lists, dicts) as JSON; numbers as they are (MetadataValue.json refuses them).
+        metadata[key] = MetadataValue.json(detail) if isinstance(detail, list | dict) else detail
     return AssetCheckResult(
         passed=gate.passed, severity=AssetCheckSeverity(gate.severity), metadata=metadata
     )

@@ -61,3 +61,23 @@ def test_summary_matches_the_loss_record_schema():
     skipped = loss_record_summary(not_applicable("local shard"))
     jsonschema.validate(skipped, summary_schema())
     assert skipped == {"skipped": "local shard"}
+
+
+def test_every_gate_becomes_a_check_result_with_its_numbers():
+    from microplex_assets.validation.benchmark_assets import gate_result
+
+    report = {
+        "manifest": {"version": 1, "content_hash": "a" * 64},
+        "gates": {
+            "microsim_benchmarks_hold": benchmarks_gate([]),
+            "runtime_within_budget": runtime_gate([2.0], [1.0]),
+            "artifact_size_within_budget": size_gate(384_842, 384_000),
+        },
+    }
+    size = gate_result(report, "artifact_size_within_budget")
+    assert size.passed and size.metadata["candidate_bytes"].value == 384_842
+    runtime = gate_result(report, "runtime_within_budget")
+    assert not runtime.passed and runtime.severity.value == "WARN"
+    assert gate_result(report, "microsim_benchmarks_hold").passed
+    skipped = gate_result(not_applicable("local shard"), "runtime_within_budget")
+    assert skipped.passed and skipped.metadata["applicable"].value is False
