@@ -50,8 +50,6 @@ from microplex_assets.calibration.scorecard import (
     salient_aggregates_gate,
 )
 from microplex_assets.calibration.solver import SolverConfig, ecps_method_config
-from microplex_assets.calibration.targets.model import TargetSet
-from microplex_assets.calibration.targets.registry import resolve_targets_with_report
 from microplex_assets.calibration.top_tail import top_tail_aggregates
 from microplex_assets.calibration.weights import (
     CalibrationRun,
@@ -68,6 +66,8 @@ from microplex_assets.plots import loss_curves_png, png_markdown, save_png
 from microplex_assets.publication.h5_export import write_policyengine_h5
 from microplex_assets.sources.frame import ObservationFrame
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata, table_metadata
+from microplex_assets.targets.model import TargetSet
+from microplex_assets.targets.registry import resolve_targets_with_report
 from microplex_assets.validation.loss_record import losses_table, wins_and_losses_markdown
 from microplex_resources.artifact_store import ArtifactStore
 from microplex_resources.build_settings import BuildSettings

@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import sparse
 
 from microplex_assets.calibration.matrix import MIN_ABS_TARGET, TargetMatrix
-from microplex_assets.calibration.targets.model import TargetSet
+from microplex_assets.targets.model import TargetSet
 
 FIXED_FLAG = "is_fixed_spine"
 

@@ -26,9 +26,9 @@ import pandas as pd
 from scipy import sparse
 
 from microplex_assets.calibration.loss import target_loss
-from microplex_assets.calibration.targets.model import Target, TargetFilter, TargetSet
 from microplex_assets.calibration.top_tail import TopTailArrays, top_tail_arrays
 from microplex_assets.partitions import STATE_FIPS
+from microplex_assets.targets.model import Target, TargetFilter, TargetSet
 
 MIN_ABS_TARGET = 0.1
 # Ledger reasons that mean PolicyEngine or the candidate cannot score the target at all.

@@ -25,7 +25,6 @@ from microplex_assets.calibration.matrix import (
     targets_for_geography,
 )
 from microplex_assets.calibration.published_scores import NATIONAL_CONTRIBUTIONS
-from microplex_assets.calibration.targets.model import TargetSet
 from microplex_assets.calibration.top_tail import top_tail_aggregates
 from microplex_assets.calibration.weights import CalibrationRun, weight_diagnostics
 from microplex_assets.entities.bundle import EntityBundle
@@ -43,6 +42,7 @@ from microplex_assets.publication.schema_gate import check_h5_schema, check_micr
 from microplex_assets.publication.weighting import weighted_bundle
 from microplex_assets.sources.frame import ObservationFrame
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata
+from microplex_assets.targets.model import TargetSet
 from microplex_assets.validation.loss_record import build_loss_record
 from microplex_assets.validation.microsim.benchmark_report import loss_record_summary
 from microplex_resources.artifact_store import ArtifactStore

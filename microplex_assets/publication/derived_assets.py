@@ -10,7 +10,6 @@ import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue, Output
 
 from microplex_assets.calibration.published_scores import load_published_bundle
-from microplex_assets.calibration.targets.model import TargetSet
 from microplex_assets.files import dataset_filename, file_sha256, write_json_atomic
 from microplex_assets.partitions import STATE_FIPS, Cell, product_geography_partitions
 from microplex_assets.publication.derived import (
@@ -25,6 +24,7 @@ from microplex_assets.publication.derived import (
 from microplex_assets.publication.h5_combine import concatenate_h5, restrict_h5
 from microplex_assets.publication.publish import publish_bundle
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata, table_metadata
+from microplex_assets.targets.model import TargetSet
 from microplex_resources.artifact_store import ArtifactStore
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from importlib.metadata import version
 from typing import Any
 
-from microplex_assets.calibration.targets.registry import (
+from microplex_assets.partitions import STATE_FIPS, Cell
+from microplex_assets.targets.registry import (
     DEFAULT_HELD_OUT_GROUPS,
     LOCAL_HELD_OUT_GROUPS,
 )
-from microplex_assets.partitions import STATE_FIPS, Cell
 
 
 def resolve_run_profile(settings: dict[str, Any], cell: Cell) -> dict[str, Any]:
@@ -169,7 +169,7 @@ def tax_donor_provider(settings: dict[str, Any]) -> dict[str, Any]:
         "role": "donor",
         "kind": "synthetic",
         "format": "synthesized from the carried IRS SOI tables (soi_targets.csv)",
-        "location": "microplex_assets/calibration/targets/data/soi_targets.csv",
+        "location": "microplex_assets/targets/data/soi_targets.csv",
         "records": int(settings.get("synthetic_donor_records", 50_000)),
     }
 

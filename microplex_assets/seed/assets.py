@@ -5,7 +5,6 @@ from typing import Any
 import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue
 
-from microplex_assets.calibration.targets.model import TargetSet
 from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.plots import grouped_bar_png, png_markdown, save_png
 from microplex_assets.seed.donor_integration import DonorIntegrationConfig, integrate_tax_donor
@@ -13,6 +12,7 @@ from microplex_assets.seed.seed import build_local_seed, build_seed
 from microplex_assets.source_plan.plan import SourcePlan
 from microplex_assets.sources.frame import ObservationFrame
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata, table_metadata
+from microplex_assets.targets.model import TargetSet
 from microplex_resources.artifact_store import ArtifactStore
 
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from microplex_assets.calibration.targets.model import TargetSet
 from microplex_assets.partitions import STATE_FIPS
 from microplex_assets.seed.canonical import INCOME_COLUMNS
+from microplex_assets.targets.model import TargetSet
 
 WEIGHT = "household_weight"
 AGI = "adjusted_gross_income"

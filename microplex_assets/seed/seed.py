@@ -6,7 +6,6 @@ from typing import Any
 
 import pandas as pd
 
-from microplex_assets.calibration.targets.model import TargetSet
 from microplex_assets.seed.canonical import INCOME_BRACKET_LABELS, canonical_households
 from microplex_assets.seed.local_support import (
     borrow_for_support,
@@ -16,6 +15,7 @@ from microplex_assets.seed.local_support import (
 )
 from microplex_assets.seed.sampling import SamplingDesign, stratified_sample
 from microplex_assets.sources.frame import ObservationFrame
+from microplex_assets.targets.model import TargetSet
 
 
 def restrict_to_households(frame: ObservationFrame, household_ids: pd.Index) -> dict:

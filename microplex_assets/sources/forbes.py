@@ -218,7 +218,7 @@ def gaps_of(values: np.ndarray, aggregates: dict[str, Any]) -> list[float]:
 def millionaire_agi_by_state() -> pd.Series:
     """IRS SOI AGI of returns with AGI of $1m or more, by postal code (the carried table):
     where top incomes are, so where unnamed members most plausibly live."""
-    from microplex_assets.calibration.targets.carried import DATA_DIR
+    from microplex_assets.targets.carried import DATA_DIR
 
     table = pd.read_csv(DATA_DIR / "agi_state.csv")
     top = table[

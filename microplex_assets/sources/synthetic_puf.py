@@ -39,7 +39,7 @@ SOI columns to donor inputs (policyengine-us names):
   stay within the $3,000 ($1,500 separate) limit SOI's amounts are after.
 - s_corporation_net_income/losses -> s_corp_income; partnership_income is SOI's combined
   partnership + S-corporation column minus the S-corporation column, for counts too (the
-  combined count adds the two return counts; see calibration/targets/soi.py).
+  combined count adds the two return counts; see targets/soi.py).
 - business_net_profits/losses -> self_employment_income_before_lsr;
   rent_and_royalty_net_income/losses -> rental_income (royalties included).
 - Itemized deductions use Table 2.1's bands: charitable_contributions_deductions is
@@ -69,14 +69,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from microplex_assets.calibration.targets.carried import (
-    DATA_DIR,
-    CarriedTableError,
-    carried_table,
-    read_carried_csv,
-)
-from microplex_assets.calibration.targets.common import band_label
-from microplex_assets.calibration.targets.soi import SOI_COLUMNS, SOI_VARIABLES, TABLE_PREFERENCE
 from microplex_assets.files import file_sha256
 from microplex_assets.sources.frame import ObservationFrame, SourceFormatError
 from microplex_assets.sources.tax_records import (
@@ -89,6 +81,14 @@ from microplex_assets.sources.tax_records import (
     WEIGHT,
     validate_tax_records,
 )
+from microplex_assets.targets.carried import (
+    DATA_DIR,
+    CarriedTableError,
+    carried_table,
+    read_carried_csv,
+)
+from microplex_assets.targets.common import band_label
+from microplex_assets.targets.soi import SOI_COLUMNS, SOI_VARIABLES, TABLE_PREFERENCE
 
 SOURCE = "synthetic_puf"
 SOI_FILE = "soi_targets.csv"

@@ -7,7 +7,7 @@ import pandas as pd
 from scipy import sparse
 
 from microplex_assets.calibration.matrix import LEDGER_COLUMNS, TargetMatrix
-from microplex_assets.calibration.targets.model import Target, TargetSet
+from microplex_assets.targets.model import Target, TargetSet
 
 SOURCE = {"agency": "test", "table": "synthetic", "year": 2024}
 # family, group, geography, number of targets

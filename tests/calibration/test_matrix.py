@@ -10,7 +10,7 @@ from microplex_assets.calibration.matrix import (
     materialize_targets,
     targets_for_geography,
 )
-from microplex_assets.calibration.targets.model import Target, TargetFilter, TargetSet
+from microplex_assets.targets.model import Target, TargetFilter, TargetSet
 from microplex_resources.policyengine_runtime import policyengine_microsimulation
 
 SOURCE = {"agency": "test", "table": "hand-made", "year": 2024}

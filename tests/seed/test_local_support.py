@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from microplex_assets.calibration.targets.model import Target, TargetFilter, TargetSet
 from microplex_assets.seed.local_support import (
     SupportNeed,
     borrow_for_support,
@@ -19,6 +18,7 @@ from microplex_assets.seed.local_support import (
     tax_unit_income,
 )
 from microplex_assets.seed.seed import build_local_seed
+from microplex_assets.targets.model import Target, TargetFilter, TargetSet
 from tests.frames import tiny_scaffold
 
 SOURCE = {"agency": "test", "table": "synthetic", "year": 2024}

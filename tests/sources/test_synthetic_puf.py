@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from microplex_assets.calibration.targets.carried import DATA_DIR
 from microplex_assets.files import file_sha256
 from microplex_assets.sources.frame import SourceFormatError
 from microplex_assets.sources.synthetic_puf import (
@@ -21,6 +20,7 @@ from microplex_assets.sources.synthetic_puf import (
     synthesize_tax_records,
 )
 from microplex_assets.sources.tax_records import TAX_UNIT_TABLE, validate_tax_records
+from microplex_assets.targets.carried import DATA_DIR
 
 RECORDS = 5_000
 CHECKED = (

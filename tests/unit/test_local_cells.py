@@ -18,11 +18,6 @@ from microplex_assets.calibration.matrix import (
     TargetMatrix,
     load_saved_matrix,
 )
-from microplex_assets.calibration.targets.model import Target, TargetSet
-from microplex_assets.calibration.targets.registry import (
-    DEFAULT_HELD_OUT_GROUPS,
-    LOCAL_HELD_OUT_GROUPS,
-)
 from microplex_assets.files import dataset_filename
 from microplex_assets.partitions import (
     GEOGRAPHIES,
@@ -39,6 +34,11 @@ from microplex_assets.publication.derived import (
     score_table,
 )
 from microplex_assets.run_profile.profile import LOCAL_SOLVER, resolve_run_profile
+from microplex_assets.targets.model import Target, TargetSet
+from microplex_assets.targets.registry import (
+    DEFAULT_HELD_OUT_GROUPS,
+    LOCAL_HELD_OUT_GROUPS,
+)
 from microplex_resources.build_settings import BuildSettings
 
 SOURCE = {"agency": "test", "table": "synthetic", "year": 2024}

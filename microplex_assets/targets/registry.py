@@ -30,13 +30,13 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from microplex_assets.calibration.targets.carried import carried_sources
-from microplex_assets.calibration.targets.common import Skipped
-from microplex_assets.calibration.targets.model import Target, TargetSet
-from microplex_assets.calibration.targets.policyengine_parameters import (
+from microplex_assets.targets.carried import carried_sources
+from microplex_assets.targets.common import Skipped
+from microplex_assets.targets.model import Target, TargetSet
+from microplex_assets.targets.policyengine_parameters import (
     policyengine_parameter_targets,
 )
-from microplex_assets.calibration.targets.reference_tables import reference_table_targets
+from microplex_assets.targets.reference_tables import reference_table_targets
 
 Provider = Callable[[int, Any, list[Skipped]], list[Target]]
 

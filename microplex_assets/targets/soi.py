@@ -31,7 +31,7 @@ from typing import Any
 
 import pandas as pd
 
-from microplex_assets.calibration.targets.aggregate_uprating import (
+from microplex_assets.targets.aggregate_uprating import (
     CBO_AGI,
     CBO_INCOME_TAX,
     CPI_U,
@@ -41,8 +41,8 @@ from microplex_assets.calibration.targets.aggregate_uprating import (
     total_index,
     variable_index,
 )
-from microplex_assets.calibration.targets.common import Skipped, agi_band_filters, band_label
-from microplex_assets.calibration.targets.model import Target, TargetFilter
+from microplex_assets.targets.common import Skipped, agi_band_filters, band_label
+from microplex_assets.targets.model import Target, TargetFilter
 
 PROVIDER = "reference_tables"
 AGENCY = "IRS Statistics of Income"

@@ -68,5 +68,5 @@ def carried_table(
             f"{Path(data_dir) / name}: sha256 {digest} differs from {SOURCES_FILE} "
             f"({entry.get('sha256')}); update the sources file with the table"
         )
-    entry["file"] = f"microplex_assets/calibration/targets/data/{name}"
+    entry["file"] = f"microplex_assets/targets/data/{name}"
     return frame, entry

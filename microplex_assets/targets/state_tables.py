@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from microplex_assets.calibration.targets.aggregate_uprating import (
+from microplex_assets.targets.aggregate_uprating import (
     CBO_AGI,
     CPI_U,
     POPULATION_INDEX,
@@ -22,14 +22,14 @@ from microplex_assets.calibration.targets.aggregate_uprating import (
     Uprater,
     total_index,
 )
-from microplex_assets.calibration.targets.common import (
+from microplex_assets.targets.common import (
     STATES,
     Skipped,
     agi_band_filters,
     band_label,
     state_from_geo_id,
 )
-from microplex_assets.calibration.targets.model import Target, TargetFilter
+from microplex_assets.targets.model import Target, TargetFilter
 
 PROVIDER = "reference_tables"
 AGI_INDEX = total_index(CBO_AGI, "CBO projection of total AGI")

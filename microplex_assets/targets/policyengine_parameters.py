@@ -19,15 +19,15 @@ from typing import Any
 
 import yaml
 
-from microplex_assets.calibration.targets.aggregate_uprating import (
+from microplex_assets.targets.aggregate_uprating import (
     POPULATION_INDEX,
     AggregateIndex,
     Uprater,
     total_index,
     variable_index,
 )
-from microplex_assets.calibration.targets.common import Skipped
-from microplex_assets.calibration.targets.model import Target, TargetFilter
+from microplex_assets.targets.common import Skipped
+from microplex_assets.targets.model import Target, TargetFilter
 
 PROVIDER = "policyengine_parameters"
 ROOT = "calibration.gov"

@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from microplex_assets.calibration.targets.model import TargetFilter
+from microplex_assets.targets.model import TargetFilter
 
 # Census FIPS code -> postal code for the 50 states and DC (the geographies a CPS-based
 # build covers; Puerto Rico and the territories are left out on purpose).

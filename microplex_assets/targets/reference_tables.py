@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from microplex_assets.calibration.targets import soi, state_tables
-from microplex_assets.calibration.targets.aggregate_uprating import Uprater
-from microplex_assets.calibration.targets.carried import DATA_DIR, carried_table
-from microplex_assets.calibration.targets.common import Skipped
-from microplex_assets.calibration.targets.model import Target
+from microplex_assets.targets import soi, state_tables
+from microplex_assets.targets.aggregate_uprating import Uprater
+from microplex_assets.targets.carried import DATA_DIR, carried_table
+from microplex_assets.targets.common import Skipped
+from microplex_assets.targets.model import Target
 
 PROVIDER = "reference_tables"
 

@@ -13,22 +13,22 @@ import shutil
 import pandas as pd
 import pytest
 
-from microplex_assets.calibration.targets.carried import (
+from microplex_assets.targets.carried import (
     DATA_DIR,
     CarriedTableError,
     carried_sources,
     read_carried_csv,
 )
-from microplex_assets.calibration.targets.model import TargetFilter, TargetSet
-from microplex_assets.calibration.targets.reference_tables import reference_table_targets
-from microplex_assets.calibration.targets.registry import (
+from microplex_assets.targets.model import TargetFilter, TargetSet
+from microplex_assets.targets.reference_tables import reference_table_targets
+from microplex_assets.targets.registry import (
     DEFAULT_HELD_OUT_GROUPS,
     registry_report,
     resolve_targets,
     resolve_targets_with_report,
 )
-from microplex_assets.calibration.targets.soi import TAXABLE
-from microplex_assets.calibration.targets.state_tables import SNAP_COLUMNS
+from microplex_assets.targets.soi import TAXABLE
+from microplex_assets.targets.state_tables import SNAP_COLUMNS
 
 PROTECTED = {
     "ssi", "snap", "wages", "self_employment", "capital_gains", "interest", "dividends",
