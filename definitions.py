@@ -11,6 +11,7 @@ from dagster import (
 )
 
 from microplex_assets.calibration import assets as calibration_assets
+from microplex_assets.calibration import weight_checks
 from microplex_assets.candidate import assets as candidate_assets
 from microplex_assets.entities import assets as entities_assets
 from microplex_assets.publication import assets as publication_assets
@@ -35,6 +36,7 @@ STAGE_MODULES = (
     candidate_assets,
     entities_assets,
     calibration_assets,
+    weight_checks,
     publication_assets,
     derived_assets,
     validation_assets,

@@ -289,10 +289,10 @@ def cell_selection(graph: Any, cell: Cell, reuse_unpartitioned: bool) -> list[As
 
 
 def loss_table(record: dict[str, Any]) -> pd.DataFrame:
-    """Train, held-out and overall target loss per method, from a loss record."""
+    """Train, validation, test, held-out and overall loss per method, from a loss record."""
     return pd.DataFrame(
         [{"method": method, **losses} for method, losses in record["losses"].items()],
-        columns=["method", "train", "held_out", "all"],
+        columns=["method", "train", "validation", "test", "held_out", "all", "within_10pct"],
     )
 
 

@@ -33,10 +33,41 @@ class BuildSettings(ConfigurableResource):
         description="Target groups held out of the fit (whole groups); default: the "
         "registry's DEFAULT_HELD_OUT_GROUPS (one state-level, one income/program group).",
     )
-    l0_lambda: float = Field(
-        default=ECPS_L0_LAMBDA,
-        description="Hard-concrete L0 penalty; 0 means no gates at all. The default (the "
-        "eCPS value) keeps nearly every gate open; raise it for sparse local artifacts.",
+    test_groups: list[str] | None = Field(
+        default=None,
+        description="Target groups of the test split (whole families, never shown to a "
+        "solver; the held-out gates judge them); default: the registry's DEFAULT_TEST_GROUPS "
+        "(EITC and Medicaid enrollment) for national cells, none for local shards.",
+    )
+    l0_lambda: float | None = Field(
+        default=None,
+        description="Hard-concrete L0 penalty; 0 means no gates at all. Default: 0 for "
+        f"national cells (gates lost on test loss there), {ECPS_L0_LAMBDA:g} (the eCPS "
+        "value, nearly every gate open) for local shards.",
+    )
+    max_weight_ratio: float | None = Field(
+        default=50.0,
+        description="National solver: each final weight stays within [w0 / r, r * w0] of its "
+        "design weight w0 (a smooth bound on the log-ratio); null = unbounded.",
+    )
+    kl_penalty: float = Field(
+        default=0.3,
+        description="National solver: penalty on the KL divergence of the weights from the "
+        "design weights (keeps the effective sample size up); 0 = none.",
+    )
+    weights_healthy_min_ess_share: float = Field(
+        default=0.25,
+        description="weights_healthy (national|US): Kish ESS of the free (non-spine) "
+        "households at least this share of them.",
+    )
+    weights_healthy_max_ratio: float = Field(
+        default=50.0,
+        description="weights_healthy (national|US): largest final / design weight ratio.",
+    )
+    protected_family_max_dropped_share: float = Field(
+        default=0.25,
+        description="targets_kept check: a protected family may lose at most this share of "
+        "its registry targets to drops (unsupported, no support, spine overshoot).",
     )
     calibration_epochs: int | None = Field(
         default=None, description="Solver epochs; default: the solver's own default."

@@ -50,7 +50,13 @@ from microplex_assets.calibration.scorecard import (
     salient_aggregates_gate,
 )
 from microplex_assets.calibration.solver import SolverConfig, ecps_method_config
+from microplex_assets.calibration.target_quality import (
+    TARGETS_KEPT_GATE,
+    dropped_targets,
+    targets_kept_gate,
+)
 from microplex_assets.calibration.top_tail import top_tail_aggregates
+from microplex_assets.calibration.weight_health import weight_health, weights_healthy_gate
 from microplex_assets.calibration.weights import (
     CalibrationRun,
     calibrate_weights,
@@ -128,6 +134,7 @@ def target_matrix(
         cell.geography,
         fixed=fixed_weights(entity_bundle.household),
         progress=context.log.info,
+        test_groups=run_profile["calibration"].get("test_groups", []),
     )
     groups = tuple(matrix.ledger.loc[matrix.ledger["held_out"], "group"].unique())
     extra: dict[str, Any] = {}
@@ -186,9 +193,17 @@ def solver_config(run_profile: dict[str, Any]) -> SolverConfig:
         "l0_lambda": settings["l0_lambda"],
     }
     # a local shard's solver settings (LOCAL_SOLVER)
-    for name in ("train_loss_floor", "train_target_cap", "init_noise_sd"):
+    for name in (
+        "train_loss_floor",
+        "train_target_cap",
+        "init_noise_sd",
+        "kl_penalty",
+        "min_ess_share",
+    ):
         if name in settings:
             overrides[name] = float(settings[name])
+    if settings.get("max_weight_ratio") is not None:
+        overrides["max_weight_ratio"] = float(settings["max_weight_ratio"])
     if settings.get("epochs"):
         overrides["epochs"] = int(settings["epochs"])
     return SolverConfig(**overrides)
@@ -257,51 +272,24 @@ def calibrated_weights(
     run = calibrate_weights(entity_bundle.household, backend, target_matrix, config)
     if not cell.state_calibrated:
         run.label += "; not state-calibrated"
+    run.health = health_with_limits(run, entity_bundle.household, run_profile, cell)
     report_run(context, run, target_matrix)
     return run
 
 
-@asset_check(
-    asset=calibrated_weights,
-    blocking=True,
-    partitions_def=product_geography_partitions,
-    description="Weights finite, non-negative, not collapsed (ESS at least 1% of records).",
-)
-def weights_valid(
-    context: AssetCheckExecutionContext, calibrated_weights: CalibrationRun
-) -> AssetCheckResult:
-    diagnostics = weight_diagnostics(calibrated_weights.weights.to_numpy())
-    collapsed = diagnostics["ess_share"] < 0.01
-    concentrated = diagnostics["largest_weight_share"] > 0.01
-    passed = (
-        diagnostics["non_finite_weights"] == 0
-        and diagnostics["negative_weights"] == 0
-        and diagnostics["weight_total"] > 0
-        and not collapsed
-    )
-    warnings = [
-        w
-        for w, on in (
-            ("ESS below 1% of records", collapsed),
-            ("one household holds over 1% of the weight", concentrated),
-        )
-        if on
-    ]
-    return AssetCheckResult(
-        passed=passed,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={
-            **diagnostics,
-            "collapse_warning": collapsed,
-            "warnings": MetadataValue.json(warnings),
-            "summary": (
-                f"{diagnostics['nonzero_weights']:,} nonzero, ESS "
-                f"{diagnostics['effective_sample_size']:,.0f}, largest share "
-                f"{diagnostics['largest_weight_share']:.2%}"
-                + (f"; WARNING: {'; '.join(warnings)}" if warnings else "")
-            ),
-        },
-    )
+def health_with_limits(
+    run: CalibrationRun, household: pd.DataFrame, run_profile: dict[str, Any], cell: Any
+) -> dict[str, Any]:
+    """The weights' health (free households) and the weights_healthy limits of the cell:
+    enforced for national|US, reported elsewhere."""
+    settings = run_profile["calibration"]
+    health = weight_health(run.weights, design_weights(household), fixed_household_ids(household))
+    health["limits"] = {
+        "min_ess_share": float(settings.get("weights_healthy_min_ess_share", 0.25)),
+        "max_ratio": float(settings.get("weights_healthy_max_ratio", 50.0)),
+        "enforced": cell.product == "national" and cell.geography == "US",
+    }
+    return health
 
 
 @stage_asset("calibration", partitions_def=product_geography_partitions)
@@ -359,7 +347,11 @@ def calibration_scorecard(
     )
     if cell.state_calibrated:
         add_national_fallback(context, card, artifact_store, int(run_profile["year"]))
-    gates = evaluate_gates(card)
+    gates = [
+        *evaluate_gates(card),
+        targets_kept_gate(card),
+        weights_healthy_gate(calibrated_weights),
+    ]
     histories = {
         run.backend: run.history
         for run in (calibrated_weights, ecps_baseline_weights)
@@ -386,6 +378,7 @@ def calibration_scorecard(
             family_losses=table_metadata(card.family_losses()),
             gates=table_metadata(pd.DataFrame([g.as_dict() for g in gates])),
             salient_aggregates=table_metadata(card.salient_aggregates()),
+            dropped_targets=table_metadata(dropped_targets(target_matrix.ledger), max_rows=100),
             loss_curves=MetadataValue.md(png_markdown(png, "loss curves")),
             target_wins_losses=MetadataValue.md(wins_md),
         )
@@ -429,6 +422,9 @@ def scorecard_for(
         "design": matrix.aligned(design_weights(entity_bundle.household)),
     }
     card = Scorecard.from_matrix(matrix, weights)
+    card.max_dropped_share = float(
+        run_profile["calibration"].get("protected_family_max_dropped_share", 0.25)
+    )
     if pinned.get("configured"):
         card.estimates["pinned_h5"] = np.asarray(pinned["estimates"], dtype=float)
     if run_profile["calibration"]["backend"] == "none":
@@ -482,7 +478,14 @@ protected_families_hold = _gate_check(
 held_out_loss_below_baseline = _gate_check(
     held_out_gate,
     HELD_OUT_GATE,
-    "Candidate loss on the held-out target groups below the baseline's.",
+    "Candidate loss on the test split (whole families never shown to a solver; cells "
+    "without one: the validation groups) below the baseline's.",
+)
+protected_targets_kept = _gate_check(
+    targets_kept_gate,
+    TARGETS_KEPT_GATE,
+    "No protected family lost more than a quarter (build setting) of its registry targets "
+    "to drops before fitting.",
 )
 high_salience_aggregates = _gate_check(
     salient_aggregates_gate,
@@ -556,6 +559,7 @@ def donor_ablation(
         cell.geography,
         fixed=fixed_weights(bundle.household),
         progress=context.log.info,
+        test_groups=run_profile["calibration"].get("test_groups", []),
     )
     run = calibrate_weights(bundle.household, backend, before, solver_config(run_profile))
     before.save(

@@ -62,7 +62,9 @@ def residual_problem(
     values = matrix.values
     contribution = matrix.estimates(fixed_weights)
     residual = values - contribution
-    rows = (np.abs(residual) >= MIN_ABS_TARGET) & (np.sign(residual) == np.sign(values))
+    fittable = (np.abs(residual) >= MIN_ABS_TARGET) & (np.sign(residual) == np.sign(values))
+    # Test targets never reach a solver: not fitted, not used to choose an epoch.
+    rows = fittable & ~matrix.test
     free = ~fixed
     share = np.divide(contribution, values, out=np.zeros_like(values), where=values != 0)
     by_family = (
@@ -76,8 +78,9 @@ def residual_problem(
         "fixed_households": int(fixed.sum()),
         "fixed_weight_total": float(fixed_weights.sum()),
         "targets_touched": int((contribution != 0).sum()),
-        "targets_left_unfittable": int((~rows).sum()),
-        "unfittable_targets": names[~rows][:20].tolist(),
+        "targets_left_unfittable": int((~fittable).sum()),
+        "unfittable_targets": names[~fittable][:20].tolist(),
+        "test_targets_withheld": int(matrix.test.sum()),
         "largest_share_by_family": {k: round(float(v), 4) for k, v in by_family.head(10).items()},
     }
     return ResidualProblem(
@@ -133,4 +136,5 @@ def drop_fixed_overshoots(matrix: TargetMatrix, fixed: pd.Series) -> TargetMatri
         targets=TargetSet(tuple(t for t, k in zip(matrix.targets, keep, strict=True) if k)),
         ledger=ledger,
         train=matrix.train[keep],
+        test=matrix.test[keep],
     )

@@ -153,6 +153,39 @@ def record_contributions(arrays: SimulationArrays, target: Target) -> np.ndarray
     return np.where(mask, arrays.values(target.variable, entity).astype(float), 0.0)
 
 
+class NonFiniteTargetError(ValueError):
+    """A target's household contributions hold NaN or infinity."""
+
+
+def require_finite_contributions(
+    target: Target, by_household: np.ndarray, household_ids: np.ndarray
+) -> None:
+    """Raise, naming the target, its variable and households, on a non-finite contribution:
+    a NaN here would otherwise stop the solver at its first non-finite loss, silently."""
+    bad = ~np.isfinite(by_household)
+    if bad.any():
+        raise NonFiniteTargetError(
+            f"target {target.name} (variable {target.variable}): {int(bad.sum())} household "
+            f"contributions are NaN or infinite, e.g. household_id "
+            f"{household_ids[np.flatnonzero(bad)[:5]].tolist()}; expected finite numbers"
+        )
+
+
+def require_finite_matrix(matrix: TargetMatrix) -> None:
+    """Raise naming the targets whose matrix rows or values are not finite."""
+    data_bad = ~np.isfinite(matrix.matrix.data)
+    rows = np.unique(
+        np.repeat(np.arange(matrix.matrix.shape[0]), np.diff(matrix.matrix.indptr))[data_bad]
+    )
+    rows = np.union1d(rows, np.flatnonzero(~np.isfinite(matrix.values)))
+    if len(rows):
+        names = [matrix.targets.targets[i].name for i in rows[:5]]
+        raise NonFiniteTargetError(
+            f"{len(rows)} targets have NaN or infinite contributions or values, e.g. {names}; "
+            "expected finite numbers"
+        )
+
+
 def unsupported_reason(arrays: SimulationArrays, target: Target, states: set[int]) -> str | None:
     """Why a target cannot be scored before computing it, or None."""
     needed = [target.variable, *(f.variable for f in target.filters)]
@@ -179,6 +212,25 @@ class TargetMatrix:
     ledger: pd.DataFrame
     train: np.ndarray  # bool per kept target: True = fitted, False = held out
     top_tail: TopTailArrays | None = None  # capital income and AGI per column, for reports
+    # bool per kept target: True = test (held out and never shown to a solver); the other
+    # held-out targets are the validation split, which chooses the epoch.
+    test: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.test is None:
+            self.test = np.zeros(len(self.train), dtype=bool)
+        if (self.train & self.test).any():
+            raise ValueError("a target cannot be both train and test")
+
+    @property
+    def validation(self) -> np.ndarray:
+        """Held out and shown to the solver only to choose the epoch."""
+        return ~self.train & ~self.test
+
+    @property
+    def split(self) -> np.ndarray:
+        """train / validation / test per kept target."""
+        return np.where(self.train, "train", np.where(self.test, "test", "validation"))
 
     @property
     def values(self) -> np.ndarray:
@@ -221,6 +273,8 @@ class TargetMatrix:
             "kept": int(len(self.targets)),
             "held_out": int((~self.train).sum()),
             "train": int(self.train.sum()),
+            "validation": int(self.validation.sum()),
+            "test": int(self.test.sum()),
         }
 
     def save(
@@ -239,6 +293,7 @@ class TargetMatrix:
         frame = self.targets.to_frame()
         frame["is_national"] = self.is_national
         frame["train"] = self.train
+        frame["split"] = self.split
         frame.to_parquet(paths["targets"], index=False)
         self.ledger.to_csv(paths["ledger"], index=False)
         np.save(paths["household_ids"], self.household_ids)
@@ -322,6 +377,7 @@ def materialize_targets(
                     weights=contributions,
                     minlength=n_households,
                 )
+                require_finite_contributions(target, by_household, arrays.household_ids)
                 nonzero = np.flatnonzero(by_household)
                 support = len(nonzero)
                 if not support:
@@ -393,8 +449,10 @@ def candidate_target_matrix(
     geography: str,
     fixed: pd.Series | None = None,
     progress: Callable[[str], None] | None = None,
+    test_groups: list[str] | tuple[str, ...] = (),
 ) -> TargetMatrix:
-    """The cell's matrix from a candidate's simulation, with the profile's held-out split;
+    """The cell's matrix from a candidate's simulation, with the profile's split
+    (``held_out_groups`` validate, ``test_groups`` test; see ``holdout``);
     targets the ``fixed`` records (spine weights by household_id) alone overshoot are
     dropped into the ledger first.
 
@@ -407,4 +465,5 @@ def candidate_target_matrix(
     if fixed is not None:
         matrix = drop_fixed_overshoots(matrix, fixed)
     groups = held_out_groups_for(matrix.targets, held_out_groups, geography)
-    return split_by_groups(matrix, groups)
+    test = held_out_groups_for(matrix.targets, list(test_groups), geography)
+    return split_by_groups(matrix, groups, test)

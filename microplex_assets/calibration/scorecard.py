@@ -70,6 +70,8 @@ class Scorecard:
     gate_severity: str = "ERROR"  # WARN where the cell is not calibrated (reported only)
     notes: list[str] = field(default_factory=list)
     fallback: dict[str, Any] | None = None  # the national bundle a local shard is scored against
+    ledger: pd.DataFrame | None = None  # every registry target of the cell, kept or dropped
+    max_dropped_share: float = 0.25  # protected_targets_kept: largest dropped share allowed
 
     @classmethod
     def from_matrix(
@@ -80,6 +82,8 @@ class Scorecard:
         ]
         frame["is_national"] = matrix.is_national
         frame["train"] = matrix.train
+        frame["split"] = matrix.split
+        kwargs.setdefault("ledger", matrix.ledger)
         return cls(frame, {m: matrix.estimates(w) for m, w in weights.items()}, **kwargs)
 
     def loss(self, method: str, mask: np.ndarray | None = None) -> float:
@@ -97,13 +101,40 @@ class Scorecard:
     def train(self) -> np.ndarray:
         return self.targets["train"].to_numpy(bool)
 
+    def split_mask(self, name: str) -> np.ndarray:
+        """train / validation / test targets (a card without a split column: no test)."""
+        if "split" in self.targets:
+            return (self.targets["split"] == name).to_numpy()
+        if name == "test":
+            return np.zeros(len(self.targets), dtype=bool)
+        return self.train if name == "train" else ~self.train
+
+    @property
+    def judged_held_out(self) -> np.ndarray:
+        """What the held-out gates judge: the test split, else (no test) the validation."""
+        test = self.split_mask("test")
+        return test if test.any() else ~self.train
+
+    def within_share(self, method: str, mask: np.ndarray | None = None, tol: float = 0.1) -> float:
+        """Share of the masked targets whose estimate is within ``tol`` of the value."""
+        mask = np.ones(len(self.targets), bool) if mask is None else np.asarray(mask, bool)
+        values = self.targets["value"].to_numpy(float)[mask]
+        estimates = self.estimates[method][mask]
+        if not len(values):
+            return float("nan")
+        return float(np.mean(np.abs(estimates - values) <= tol * np.abs(values)))
+
     def losses(self) -> dict[str, dict[str, float]]:
-        """train / held_out / all loss for every scored method."""
+        """train / validation / test / held_out (validation + test) / all loss, and the share
+        of kept targets within 10%, for every scored method."""
         return {
             method: {
                 "train": self.loss(method, self.train),
+                "validation": self.loss(method, self.split_mask("validation")),
+                "test": self.loss(method, self.split_mask("test")),
                 "held_out": self.loss(method, ~self.train),
                 "all": self.loss(method),
+                "within_10pct": self.within_share(method),
             }
             for method in self.estimates
         }
@@ -224,8 +255,10 @@ def broad_loss_gate(card: Scorecard, baseline: str = ECPS_METHOD) -> GateResult:
 
 
 def held_out_gate(card: Scorecard, baseline: str = ECPS_METHOD) -> GateResult:
-    """Candidate loss on the held-out groups below the baseline's."""
-    held_out = ~card.train
+    """Candidate loss on the test split (never shown to a solver) below the baseline's;
+    a cell without a test split is judged on its validation groups, and says so."""
+    held_out = card.judged_held_out
+    split = "test" if card.split_mask("test").any() else "validation"
     ours, theirs = card.loss(CANDIDATE, held_out), card.loss(baseline, held_out)
     groups = sorted(card.targets.loc[held_out, "group"].unique().tolist())
     return GateResult(
@@ -234,9 +267,9 @@ def held_out_gate(card: Scorecard, baseline: str = ECPS_METHOD) -> GateResult:
         ours,
         theirs,
         card.gate_severity,
-        f"held-out loss on {int(held_out.sum()):,} targets in {len(groups)} groups: candidate "
+        f"{split} loss on {int(held_out.sum()):,} targets in {len(groups)} groups: candidate "
         f"{ours:.4g} vs {baseline} {theirs:.4g}",
-        {"groups": groups},
+        {"groups": groups, "split": split},
     )
 
 

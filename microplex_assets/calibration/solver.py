@@ -89,6 +89,16 @@ class SolverConfig:
     threads: torch CPU threads while solving, restored afterwards. None = 1: on the 2-core
         machines one thread runs an epoch in about 17 ms, two in 13-15 ms when the machine
         is otherwise idle but 5x slower when another process is busy.
+    max_weight_ratio: when set (r), the weights are w = w0 * exp(b(v)) with b a smooth bound
+        of the fitted log-ratio v onto [-log r, log r] (b(v) = log r * tanh(v / log r), slope
+        1 at 0), so every weight stays within [w0 / r, r * w0] of its design weight w0. On the
+        national matrix the unbounded solver reached ratios of 650 and a Kish ESS of 2% of
+        records (benchmarks/results/calibration_split_2026-12-01.json).
+    kl_penalty: lambda in objective += lambda * sum_j s_j (r_j log r_j - r_j + 1), s the design
+        weights' shares and r = w / w0: the KL divergence of the weights from the design
+        weights, a raking-style pull that keeps the effective sample size up (0 = none).
+    min_ess_share: with held-out selection, epochs whose Kish ESS / records falls below this
+        are not chosen (when any epoch reaches it): an ESS floor in epoch selection.
     """
 
     epochs: int = 4_000
@@ -111,6 +121,9 @@ class SolverConfig:
     device: str = "auto"
     dtype: str = "float32"
     threads: int | None = None
+    max_weight_ratio: float | None = None
+    kl_penalty: float = 0.0
+    min_ess_share: float = 0.0
 
 
 def ecps_method_config(seed: int = 1456) -> SolverConfig:
@@ -236,6 +249,14 @@ def _validate(matrix, targets, is_national, train, initial_weights, config: Solv
         raise ValueError("epochs must be >= 0")
 
 
+def weight_health(weights: torch.Tensor, design: np.ndarray) -> dict[str, float]:
+    """Kish ESS share and largest final / design ratio of one epoch's weights."""
+    w = weights.detach().to("cpu", torch.float64).numpy()
+    squares = float(np.square(w).sum())
+    ess = float(w.sum()) ** 2 / squares if squares > 0 else 0.0
+    return {"ess_share": ess / len(w) if len(w) else 0.0, "max_ratio": float(np.max(w / design))}
+
+
 # --- the solver ----------------------------------------------------------------------------
 
 
@@ -246,12 +267,16 @@ def calibrate(
     train: np.ndarray,
     initial_weights: np.ndarray,
     config: SolverConfig | None = None,
+    fit_weight: np.ndarray | None = None,
 ) -> CalibrationResult:
-    """Fit household weights to the train targets; see the module docstring."""
+    """Fit household weights to the train targets; see the module docstring.
+
+    ``fit_weight`` (one per target, default 1) multiplies each target's term in the fitted
+    objective only; every reported loss stays ``loss.target_loss``."""
     config = config or SolverConfig()
     if config.select_by_holdout and config.train_tolerance is not None and (~train).any():
         return _calibrate_within_train_tolerance(
-            matrix, targets, is_national, train, initial_weights, config
+            matrix, targets, is_national, train, initial_weights, config, fit_weight
         )
     started = time.perf_counter()
     targets = np.asarray(targets, dtype=np.float64)
@@ -259,6 +284,8 @@ def calibrate(
     train = np.asarray(train, dtype=bool)
     initial_weights = np.asarray(initial_weights, dtype=np.float64)
     _validate(matrix, targets, is_national, train, initial_weights, config)
+    if fit_weight is not None and len(fit_weight) != len(targets):
+        raise ValueError(f"fit_weight has length {len(fit_weight)}, expected {len(targets)}")
     matrix = sp.csr_matrix(matrix)
     device = resolve_device(config.device)
     dtype = torch.float32 if config.dtype == "float32" else torch.float64
@@ -283,10 +310,29 @@ def calibrate(
         fitted_t = torch.from_numpy(fitted_idx).to(device)
         t_fit = torch.tensor(targets[fitted_idx], device=device, dtype=dtype)
         scale = count_normalisation(is_national[fitted_idx]) / max(len(fitted_idx), 1)
+        if fit_weight is not None:
+            scale = scale * np.asarray(fit_weight, dtype=np.float64)[fitted_idx]
         coef = torch.tensor(scale / (targets[fitted_idx] + 1.0) ** 2, device=device, dtype=dtype)
 
         log_w0 = torch.tensor(np.log(start), device=device, dtype=dtype)
-        log_w = log_w0.clone().requires_grad_(True)
+        bounded = config.max_weight_ratio is not None
+        if bounded:
+            if config.max_weight_ratio <= 1:
+                raise ValueError(f"max_weight_ratio must be > 1, got {config.max_weight_ratio}")
+            limit = math.log(config.max_weight_ratio)
+            design = torch.tensor(np.log(initial_weights), device=device, dtype=dtype)
+            # v starts where b(v) = log(start / w0): the (noised) starting weights
+            offset = np.clip(np.log(start / initial_weights), -0.99 * limit, 0.99 * limit)
+            log_w = (
+                torch.tensor(limit * np.arctanh(offset / limit), device=device, dtype=dtype)
+                .clone()
+                .requires_grad_(True)
+            )
+            design_share = torch.tensor(
+                initial_weights / initial_weights.sum(), device=device, dtype=dtype
+            )
+        else:
+            log_w = log_w0.clone().requires_grad_(True)
         params = [log_w]
         gates = None
         if config.l0_lambda > 0:
@@ -301,8 +347,12 @@ def calibrate(
             params.append(gates.log_alpha)
         rho = config.log_weight_penalty / len(start)
 
+        def log_ratio() -> torch.Tensor:
+            """b(v) = log(w / w0) of the bounded parametrisation."""
+            return limit * torch.tanh(log_w / limit)
+
         def effective(sampled: bool) -> torch.Tensor:
-            w = torch.exp(log_w)
+            w = torch.exp(design + log_ratio()) if bounded else torch.exp(log_w)
             if gates is None:
                 return w
             return w * (gates.sample(generator) if sampled else gates.deterministic())
@@ -312,6 +362,10 @@ def calibrate(
             value = torch.sum(coef * residual * residual)
             if rho > 0:
                 value = value + rho * torch.sum((log_w - log_w0) ** 2)
+            if bounded and config.kl_penalty > 0:
+                b = log_ratio()
+                r = torch.exp(b)
+                value = value + config.kl_penalty * torch.sum(design_share * (r * b - r + 1.0))
             if gates is not None:
                 value = value + config.l0_lambda * gates.expected_open()
             return value
@@ -336,6 +390,7 @@ def calibrate(
                 ),
                 "objective": obj,
                 "seconds": time.perf_counter() - started,
+                **weight_health(weights, initial_weights),
             }
             if gates is not None:
                 row["gates_open"] = int((weights > 0).sum().item())
@@ -381,7 +436,14 @@ def calibrate(
                 record(epoch, weights.detach().clone(), estimates, float(loss.detach()))
             else:  # record the deterministic gates' weights, not the sampled ones
                 evaluate(epoch)
-            if epoch == config.epochs or patience_out(epoch) or not torch.isfinite(loss):
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"calibration loss became {float(loss)} at epoch {epoch} (learning rate "
+                    f"{config.learning_rate}, {len(fitted_idx)} fitted targets): the weights "
+                    "overflowed; lower the learning rate or bound the weights "
+                    "(max_weight_ratio)"
+                )
+            if epoch == config.epochs or patience_out(epoch):
                 stopped_early = epoch < config.epochs
                 break
             loss.backward()
@@ -399,7 +461,12 @@ def calibrate(
                 chosen = effective(sampled=False)
         weights = chosen.to("cpu", torch.float64).numpy().copy()
 
-    weights = np.where(np.isfinite(weights) & (weights > 0), weights, 0.0)
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        bad = np.flatnonzero(~np.isfinite(weights) | (weights < 0))
+        raise FloatingPointError(
+            f"solver returned {len(bad)} non-finite or negative weights (columns "
+            f"{bad[:5].tolist()}, epoch {best_epoch}); expected finite weights >= 0"
+        )
     estimates = matrix @ weights  # float64: scipy upcasts to the weights
     seconds = time.perf_counter() - started
     return CalibrationResult(
@@ -420,11 +487,20 @@ def calibrate(
 
 
 def choose_epoch_within_train_tolerance(
-    history: pd.DataFrame, tolerance: float, floor: float = 0.0, target_cap: float = math.inf
+    history: pd.DataFrame,
+    tolerance: float,
+    floor: float = 0.0,
+    target_cap: float = math.inf,
+    min_ess_share: float = 0.0,
 ) -> int:
     """The epoch with the lowest held-out loss among those whose train loss is within
     (1 + tolerance) of the best train loss in ``history``, or at most ``floor`` with no
-    train target's squared relative error above ``target_cap``."""
+    train target's squared relative error above ``target_cap``; with ``min_ess_share``,
+    only among epochs whose ESS share reaches it (when any does)."""
+    if min_ess_share > 0 and "ess_share" in history:
+        healthy = history[history["ess_share"] >= min_ess_share]
+        if len(healthy):
+            history = healthy
     train_loss = history["train_loss"]
     near_best = train_loss <= train_loss.min() * (1 + tolerance)
     within_floor = train_loss <= floor
@@ -441,15 +517,26 @@ def _calibrate_within_train_tolerance(
     train: np.ndarray,
     initial_weights: np.ndarray,
     config: SolverConfig,
+    fit_weight: np.ndarray | None = None,
 ) -> CalibrationResult:
     """Full run for the path, then a deterministic replay to the chosen epoch."""
     path_config = replace(config, select_by_holdout=False, train_tolerance=None, patience=None)
-    path = calibrate(matrix, targets, is_national, train, initial_weights, path_config)
+    path = calibrate(matrix, targets, is_national, train, initial_weights, path_config, fit_weight)
     chosen = choose_epoch_within_train_tolerance(
-        path.history, config.train_tolerance, config.train_loss_floor, config.train_target_cap
+        path.history,
+        config.train_tolerance,
+        config.train_loss_floor,
+        config.train_target_cap,
+        config.min_ess_share,
     )
     replay = calibrate(
-        matrix, targets, is_national, train, initial_weights, replace(path_config, epochs=chosen)
+        matrix,
+        targets,
+        is_national,
+        train,
+        initial_weights,
+        replace(path_config, epochs=chosen),
+        fit_weight,
     )
     return CalibrationResult(
         weights=replay.weights,

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from microplex_assets.calibration.fixed_records import fixed_household_ids, residual_problem
-from microplex_assets.calibration.matrix import TargetMatrix
+from microplex_assets.calibration.matrix import TargetMatrix, require_finite_matrix
 from microplex_assets.calibration.solver import SolverConfig, calibrate
 
 CALIBRATION_BACKENDS = ("microplex", "none")
@@ -35,6 +35,8 @@ class CalibrationRun:
     seconds: float = 0.0
     config: dict[str, Any] = field(default_factory=dict)
     fixed_records: dict[str, Any] = field(default_factory=dict)
+    # ESS / ratio of the free households and the cell's weights_healthy limits
+    health: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -91,6 +93,7 @@ def solve_weights(
     Households in ``fixed_ids`` (the spine) keep their initial weights; the others are
     fitted to the targets minus the spine's contribution (see ``fixed_records``)."""
     fixed_ids = np.zeros(0, dtype=np.int64) if fixed_ids is None else fixed_ids
+    require_finite_matrix(matrix)
     problem = residual_problem(matrix, matrix.aligned(initial), fixed_ids)
     result = calibrate(
         problem.matrix,

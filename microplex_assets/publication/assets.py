@@ -217,7 +217,8 @@ def published_dataset(
         run_id=context.run_id,
         target_set_hash=calibration_targets.content_hash,
         target_counts=manifest["targets"]["counts"],
-        held_out_groups=sorted(set(target_matrix.groups[~target_matrix.train].tolist())),
+        held_out_groups=sorted(set(target_matrix.groups[target_matrix.validation].tolist())),
+        test_groups=sorted(set(target_matrix.groups[target_matrix.test].tolist())),
         card=calibration_scorecard["card"],
         gates=calibration_scorecard["gates"],
         weight_diagnostics=weight_diagnostics(weights.to_numpy()),
@@ -230,6 +231,8 @@ def published_dataset(
     manifest["loss_record"] = {
         "train_loss": record["losses"]["candidate"]["train"],
         "held_out_loss": record["losses"]["candidate"]["held_out"],
+        "validation_loss": record["losses"]["candidate"]["validation"],
+        "test_loss": record["losses"]["candidate"]["test"],
     }
     files = {
         h5_path.name: h5_path,

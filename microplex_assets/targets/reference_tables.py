@@ -57,4 +57,9 @@ def reference_table_targets(
     )
     table = state_tables.Table(entry, uprater, skipped)
     targets.extend(state_tables.population_state_targets(frame, table, age_states))
+    frame, entry = carried_table(
+        "households_by_state_2024.csv", state_tables.HOUSEHOLDS_COLUMNS, data_dir
+    )
+    table = state_tables.Table(entry, uprater, skipped)
+    targets.extend(state_tables.national_households_target(frame, table))
     return targets

@@ -57,6 +57,16 @@ DEFAULT_HELD_OUT_GROUPS: tuple[str, ...] = (
     "irs_soi/agi_by_state",
     "irs_soi/charitable_contributions_deductions",
 )
+# The test split (national|US): whole families no choice ever saw and outside the synthetic
+# donor's SOI tables. EITC (IRS Table 2.5 by AGI x children, Historic Table 2 by state,
+# Treasury: an income/program family at both levels) and Medicaid enrollment by state
+# (CMS: a geography family). Never shown to a solver; the held-out gates judge them.
+DEFAULT_TEST_GROUPS: tuple[str, ...] = (
+    "irs_soi/eitc_by_agi_and_children",
+    "irs_soi/eitc_by_state",
+    "treasury/eitc",
+    "cms/medicaid_enrollment_by_state",
+)
 # A local shard fits its state's AGI amounts by band (one of its six target families) and
 # holds out the same bands' return counts: a shard that buys its AGI fit with implausible
 # weights shows it there (the held-out geography family of each shard).
@@ -141,6 +151,7 @@ def registry_report(target_set: TargetSet, skipped: list[Skipped]) -> dict[str, 
         ],
         "groups": dict(sorted(groups.items())),
         "held_out_groups": {g: groups.get(g, 0) for g in DEFAULT_HELD_OUT_GROUPS},
+        "test_groups": {g: groups.get(g, 0) for g in DEFAULT_TEST_GROUPS},
         "n_skipped": len(skipped),
         "skipped_summary": [
             {"provider": p, "table": t, "reason": r, "rows": n}

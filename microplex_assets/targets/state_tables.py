@@ -67,6 +67,7 @@ AGE_BANDS = (
 )
 AGE_STATE_COLUMNS = ("GEO_ID", "GEO_NAME", *AGE_BANDS)
 POPULATION_COLUMNS = ("state", "population", "population_under_5")
+HOUSEHOLDS_COLUMNS = ("state_fips", "households")
 SNAP_COLUMNS = ("GEO_ID", "Households", "Cost")
 EITC_STATE_COLUMNS = ("GEO_ID", "Returns", "Amount")
 EITC_CHILDREN_COLUMNS = ("count_children", "agi_lower", "agi_upper", "returns", "amount")
@@ -400,3 +401,27 @@ def medicaid_state_targets(frame: pd.DataFrame, table: Table) -> list[Target]:
                 )
             )
     return targets
+
+
+def national_households_target(frame: pd.DataFrame, table: Table) -> list[Target]:
+    """The national household count (ACS S2201, the 50 states + DC): without it the
+    weights set the number of households freely (145m against Census's 132m)."""
+    fips = frame["state_fips"].astype(str).str.zfill(2)
+    states = fips.map(lambda code: table.state(f"0400000US{code}"))
+    if states.eq("").all():
+        raise ValueError(f"{table.entry['file']}: no state rows in column state_fips")
+    total = float(frame.loc[states.ne("").to_numpy(), "households"].sum())
+    return [
+        table.target(
+            "census/households/count/US",
+            total,
+            POPULATION_INDEX,
+            "households",
+            variable="household_count",
+            aggregation="count",
+            entity="household",
+            scope="population",
+            family="population",
+            group="census/households",
+        )
+    ]

@@ -18,10 +18,13 @@ import jsonschema
 import pandas as pd
 
 from microplex_assets.calibration.scorecard import CANDIDATE, GateResult, Scorecard
+from microplex_assets.calibration.target_quality import dropped_targets
 from microplex_assets.files import json_safe
 
 SCHEMA_PATH = Path(__file__).with_name("loss_record.schema.json")
-SCHEMA_VERSION = 2  # 2: microsim_benchmarks (the frozen reform suite's summary)
+# 2: microsim_benchmarks (the frozen reform suite's summary); 3: train / validation / test
+# split (losses, counts, test_groups), share within 10%, dropped targets, weight health
+SCHEMA_VERSION = 3
 
 
 class LossRecordError(ValueError):
@@ -53,6 +56,7 @@ def build_loss_record(
     target_counts: dict[str, int],
     held_out_groups: list[str],
     card: Scorecard,
+    test_groups: list[str] | None = None,
     gates: list[GateResult],
     weight_diagnostics: dict[str, Any],
     calibration: dict[str, Any],
@@ -71,7 +75,11 @@ def build_loss_record(
         "target_set_hash": target_set_hash,
         "target_counts": target_counts,
         "held_out_groups": list(held_out_groups),
+        "test_groups": list(test_groups or []),
         "losses": card.losses(),
+        "dropped_targets": (
+            [] if card.ledger is None else dropped_targets(card.ledger).to_dict(orient="records")
+        ),
         "family_losses": card.family_losses().to_dict(orient="records"),
         "salient_aggregates": card.salient_aggregates().to_dict(orient="records"),
         "gates": [gate.as_dict() for gate in gates],
@@ -112,5 +120,6 @@ def wins_and_losses_markdown(card: Scorecard, baseline: str, top: int = 3) -> st
 
 
 def losses_table(card: Scorecard) -> pd.DataFrame:
-    """method x (train, held_out, all) losses as a table for metadata and the runner."""
+    """method x (train, validation, test, held_out, all, within 10%) losses as a table for
+    metadata and the runner."""
     return pd.DataFrame([{"method": method, **values} for method, values in card.losses().items()])
