@@ -33,7 +33,7 @@ os.environ.setdefault("DAGSTER_HOME", str(ROOT / "dagster_home"))
 
 from microplex_assets.backfill import BackfillPlan, run_backfill  # noqa: E402
 from microplex_assets.files import write_json_atomic  # noqa: E402
-from microplex_assets.partitions import STATE_FIPS  # noqa: E402
+from microplex_assets.geography.states import STATE_FIPS  # noqa: E402
 
 
 class MachineMemory(threading.Thread):

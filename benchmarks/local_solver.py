@@ -36,7 +36,7 @@ from microplex_assets.calibration.scorecard import (  # noqa: E402
 )
 from microplex_assets.calibration.weights import calibrate_weights  # noqa: E402
 from microplex_assets.files import write_json_atomic  # noqa: E402
-from microplex_assets.partitions import STATE_FIPS  # noqa: E402
+from microplex_assets.geography.states import STATE_FIPS  # noqa: E402
 
 VARIANTS: dict[str, dict[str, float]] = {
     "floor_noise": {"train_loss_floor": 1e-3, "init_noise_sd": 0.1},

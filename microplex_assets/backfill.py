@@ -30,7 +30,8 @@ import pandas as pd
 from dagster import DagsterInstance
 
 from microplex_assets.files import write_json_atomic
-from microplex_assets.partitions import STATE_FIPS, Cell
+from microplex_assets.geography.states import STATE_FIPS
+from microplex_assets.partitions import Cell
 
 BACKFILL_TAG = "microplex/backfill"
 

@@ -14,18 +14,11 @@ from dataclasses import dataclass
 
 from dagster import MultiPartitionKey, MultiPartitionsDefinition, StaticPartitionsDefinition
 
+from microplex_assets.geography.states import STATE_FIPS, fips_from_code
+
 PRODUCTS: tuple[str, ...] = ("national", "local")
 
-# 50 states and DC, by postal code, with their FIPS codes.
-STATE_FIPS: dict[str, int] = {
-    "AL": 1, "AK": 2, "AZ": 4, "AR": 5, "CA": 6, "CO": 8, "CT": 9, "DE": 10, "DC": 11,
-    "FL": 12, "GA": 13, "HI": 15, "ID": 16, "IL": 17, "IN": 18, "IA": 19, "KS": 20,
-    "KY": 21, "LA": 22, "ME": 23, "MD": 24, "MA": 25, "MI": 26, "MN": 27, "MS": 28,
-    "MO": 29, "MT": 30, "NE": 31, "NV": 32, "NH": 33, "NJ": 34, "NM": 35, "NY": 36,
-    "NC": 37, "ND": 38, "OH": 39, "OK": 40, "OR": 41, "PA": 42, "RI": 44, "SC": 45,
-    "SD": 46, "TN": 47, "TX": 48, "UT": 49, "VT": 50, "VA": 51, "WA": 53, "WV": 54,
-    "WI": 55, "WY": 56,
-}  # fmt: skip
+# "US" and the 50 states and DC by postal code (``geography.states``).
 GEOGRAPHIES: tuple[str, ...] = ("US", *STATE_FIPS)
 
 product_geography_partitions = MultiPartitionsDefinition(
@@ -49,7 +42,7 @@ class Cell:
 
     @property
     def state_fips(self) -> int | None:
-        return None if self.geography == "US" else STATE_FIPS[self.geography]
+        return None if self.geography == "US" else fips_from_code(self.geography)
 
     @property
     def meaning(self) -> str:

@@ -20,7 +20,8 @@ from dagster import (
     schedule,
 )
 
-from microplex_assets.partitions import STATE_FIPS, Cell, product_geography_partitions
+from microplex_assets.geography.states import STATE_FIPS
+from microplex_assets.partitions import Cell, product_geography_partitions
 
 build_cell_job = define_asset_job(
     "build_cell",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from microplex_assets.calibration.solver import ECPS_L0_LAMBDA
+from microplex_assets.constants import ECPS_L0_LAMBDA
 
 
 class BuildSettings(ConfigurableResource):

@@ -16,7 +16,7 @@ import pytest
 from dagster import DagsterInstance
 
 from microplex_assets.calibration.published_scores import load_published_bundle
-from microplex_assets.partitions import STATE_FIPS
+from microplex_assets.geography.states import STATE_FIPS
 from microplex_assets.publication.derived import (
     MissingShardsError,
     fan_in_estimates,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from dagster import DefaultScheduleStatus, MultiPartitionKey, build_schedule_context
 
 from definitions import defs
-from microplex_assets.partitions import STATE_FIPS
+from microplex_assets.geography.states import STATE_FIPS
 from microplex_assets.schedules import (
     monthly_local_fan_in,
     monthly_local_rebuild,

@@ -46,8 +46,10 @@ from microplex_assets.calibration.scorecard import (
     evaluate_gates,
     fallback_gate,
     held_out_gate,
+    losses_table,
     protected_families_gate,
     salient_aggregates_gate,
+    wins_and_losses_markdown,
 )
 from microplex_assets.calibration.solver import SolverConfig, ecps_method_config
 from microplex_assets.calibration.target_quality import (
@@ -67,14 +69,14 @@ from microplex_assets.calibration.weights import (
 from microplex_assets.candidate.make import make_candidate
 from microplex_assets.entities.build import build_entity_bundle
 from microplex_assets.entities.bundle import EntityBundle
-from microplex_assets.partitions import STATE_FIPS, product_geography_partitions
+from microplex_assets.geography.states import STATE_FIPS
+from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.plots import loss_curves_png, png_markdown, save_png
 from microplex_assets.publication.h5_export import write_policyengine_h5
 from microplex_assets.sources.frame import ObservationFrame
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata, table_metadata
 from microplex_assets.targets.model import TargetSet
 from microplex_assets.targets.registry import resolve_targets_with_report
-from microplex_assets.validation.loss_record import losses_table, wins_and_losses_markdown
 from microplex_resources.artifact_store import ArtifactStore
 from microplex_resources.build_settings import BuildSettings
 from microplex_resources.policyengine_runtime import PolicyEngineRuntime

@@ -18,9 +18,8 @@ import pandas as pd
 from scipy import sparse
 
 from microplex_assets.calibration.matrix import MIN_ABS_TARGET, TargetMatrix
+from microplex_assets.constants import FIXED_FLAG
 from microplex_assets.targets.model import TargetSet
-
-FIXED_FLAG = "is_fixed_spine"
 
 
 def fixed_household_ids(household: pd.DataFrame) -> np.ndarray:

@@ -27,7 +27,7 @@ from scipy import sparse
 
 from microplex_assets.calibration.loss import target_loss
 from microplex_assets.calibration.top_tail import TopTailArrays, top_tail_arrays
-from microplex_assets.partitions import STATE_FIPS
+from microplex_assets.geography.states import fips_from_code
 from microplex_assets.targets.model import Target, TargetFilter, TargetSet
 
 MIN_ABS_TARGET = 0.1
@@ -145,7 +145,7 @@ def record_contributions(arrays: SimulationArrays, target: Target) -> np.ndarray
     if target.scope == "recipient":
         mask &= arrays.values(target.variable, entity).astype(float) > 0
     if target.geography != "US":
-        mask &= arrays.values("state_fips", entity).astype(int) == STATE_FIPS[target.geography]
+        mask &= arrays.values("state_fips", entity).astype(int) == fips_from_code(target.geography)
     for target_filter in target.filters:
         mask &= filter_mask(arrays, target_filter, entity)
     if target.aggregation == "count":
@@ -194,7 +194,7 @@ def unsupported_reason(arrays: SimulationArrays, target: Target, states: set[int
         return f"variable missing: {', '.join(missing)} not in this policyengine-us"
     if abs(target.value) < MIN_ABS_TARGET:
         return f"zero value: |{target.value:g}| < {MIN_ABS_TARGET}"
-    if target.geography != "US" and STATE_FIPS[target.geography] not in states:
+    if target.geography != "US" and fips_from_code(target.geography) not in states:
         return f"geography absent: no candidate household in {target.geography}"
     return None
 

@@ -369,3 +369,32 @@ GATES = (
 def evaluate_gates(card: Scorecard, baseline: str = ECPS_METHOD) -> list[GateResult]:
     """Every target gate, in the order the UI lists them."""
     return [gate(card, baseline) for gate in GATES]
+
+
+def wins_and_losses_markdown(card: Scorecard, baseline: str, top: int = 3) -> str:
+    """Per family, the targets where the candidate gained most and lost most vs baseline."""
+    deltas = card.target_deltas(baseline)
+    lines = [
+        f"Relative error |est - t + 1| / |t + 1|: {CANDIDATE} vs {baseline}; "
+        "gain > 0 means the candidate is closer.",
+        "",
+        "| family | kind | target | held out | candidate | baseline | gain |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for family, part in deltas.groupby("family", sort=True):
+        ordered = part.sort_values("gain", ascending=False)
+        picks = [("win", ordered.head(top)), ("loss", ordered.tail(top).iloc[::-1])]
+        for kind, rows in picks:
+            rows = rows[rows["gain"] > 0] if kind == "win" else rows[rows["gain"] < 0]
+            for row in rows.itertuples():
+                lines.append(
+                    f"| {family} | {kind} | `{row.name}` | {'yes' if not row.train else ''} | "
+                    f"{row.candidate_rel_error:.2%} | {row.baseline_rel_error:.2%} | "
+                    f"{row.gain:+.2%} |"
+                )
+    return "\n".join(lines)
+
+
+def losses_table(card: Scorecard) -> pd.DataFrame:
+    """method x (train, validation, test, held_out, all, within 10%) losses, as a table."""
+    return pd.DataFrame([{"method": method, **values} for method, values in card.losses().items()])

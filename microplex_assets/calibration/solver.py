@@ -38,10 +38,7 @@ import torch
 
 from microplex_assets.calibration.hard_concrete import HardConcreteGates
 from microplex_assets.calibration.loss import count_normalisation, relative_errors, target_loss
-
-# The eCPS method's L0 penalty: so small that almost every gate stays open, but the gates
-# give each household a second, multiplicative way to fall to zero.
-ECPS_L0_LAMBDA = 2.6445e-7
+from microplex_assets.constants import ECPS_L0_LAMBDA  # the eCPS method's L0 penalty
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from typing import Any
 import microdf as mdf
 import numpy as np
 
+from microplex_assets.constants import AGI
+
 LTCG = "long_term_capital_gains"
 DIVIDENDS = ("qualified_dividend_income", "non_qualified_dividend_income")
-AGI = "adjusted_gross_income"
 
 
 @dataclass

@@ -5,7 +5,8 @@ from typing import Any
 from dagster import AssetExecutionContext, MetadataValue
 
 from microplex_assets.candidate.make import make_candidate
-from microplex_assets.partitions import STATE_FIPS, product_geography_partitions
+from microplex_assets.geography.states import STATE_FIPS
+from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.sources.frame import ObservationFrame
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from microplex_assets.calibration.fixed_records import FIXED_FLAG
+from microplex_assets.constants import FIXED_FLAG
 from microplex_assets.sources.frame import ObservationFrame, SourceFormatError
 
 REALIZED_INCOME_YIELD = 127.2e9 / 2.29e12  # top-400 AGI (2014) / Forbes 400 wealth (2014)

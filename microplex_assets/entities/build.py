@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from microplex_assets.calibration.fixed_records import FIXED_FLAG
+from microplex_assets.constants import FIXED_FLAG
 from microplex_assets.entities.bundle import ENTITIES, GROUP_ENTITIES, EntityBundle
 from microplex_assets.geography import assign_counties
 from microplex_assets.sources.frame import ObservationFrame

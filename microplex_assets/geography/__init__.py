@@ -1,4 +1,5 @@
-"""Geography shared by the stages: county shares by state and county assignment.
+"""Geography shared by the stages: the state table (``states``: the 50 states and DC),
+county shares by state and county assignment (``counties``).
 
 Everything read here is carried in ``data/`` (listed in ``data/SOURCES.json`` with its
 public source and SHA256); the build never reads ``../shared`` at run time.

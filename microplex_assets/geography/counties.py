@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from microplex_assets.partitions import STATE_FIPS
+from microplex_assets.geography.states import CODE_BY_FIPS, FIPS_CODES
 
 DATA_DIR = Path(__file__).parent / "data"
 SOURCES_FILE = "SOURCES.json"
@@ -53,7 +53,6 @@ PE_COUNTY_TABLE = "county_fips_2020.csv.gz"
 # Below this population-weighted share of matched (district, county) rows the mapping is
 # broken (a renamed table, a changed key rule) rather than missing a few odd names.
 MIN_MATCH_RATE = 0.99
-STATE_NAMES = {fips: code for code, fips in STATE_FIPS.items()}
 
 
 class CountyMappingError(ValueError):
@@ -147,13 +146,13 @@ def _county_shares() -> pd.DataFrame:
     shares = (people / people.groupby(level="state_fips").transform("sum")).rename("share")
     shares = shares[shares > 0].reset_index()
     shares["state_fips"] = shares["state_fips"].astype("int64")
-    missing_states = sorted(set(STATE_FIPS.values()) - set(shares["state_fips"]))
+    missing_states = sorted(set(FIPS_CODES) - set(shares["state_fips"]))
     if missing_states:
         raise CountyMappingError(
             "states without county shares: "
-            + ", ".join(f"{STATE_NAMES[s]} ({s:02d})" for s in missing_states)
+            + ", ".join(f"{CODE_BY_FIPS[s]} ({s:02d})" for s in missing_states)
         )
-    in_states = table["county_fips"].str[:2].astype(int).isin(STATE_FIPS.values())
+    in_states = table["county_fips"].str[:2].astype(int).isin(FIPS_CODES)
     never_drawn = sorted(set(table.loc[in_states, "county_fips"]) - set(shares["county_fips"]))
     shares.attrs = {
         "match_rate": row_rate,
@@ -201,7 +200,7 @@ def assign_counties(household: pd.DataFrame, seed: int) -> pd.Series:
         group = by_state.get(int(state))
         if group is None:
             raise CountyMappingError(
-                f"state_fips {int(state)} ({STATE_NAMES.get(int(state), 'not a state or DC')}) "
+                f"state_fips {int(state)} ({CODE_BY_FIPS.get(int(state), 'not a state or DC')}) "
                 "has no county shares"
             )
         cumulative = np.cumsum(group["share"].to_numpy())

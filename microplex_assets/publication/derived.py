@@ -29,7 +29,7 @@ from microplex_assets.calibration.published_scores import (
     load_published_bundle,
 )
 from microplex_assets.files import file_sha256
-from microplex_assets.partitions import STATE_FIPS
+from microplex_assets.geography.states import STATE_FIPS, fips_from_code
 
 NOT_STATE_CALIBRATED = "not state-calibrated"
 
@@ -68,7 +68,7 @@ def state_household_ids(h5_path: Path, year: int, state: str) -> np.ndarray:
             raise KeyError(f"{h5_path}: no state_fips array to restrict by")
         fips = h5["state_fips"][str(year)][...]
         ids = h5["household_id"][str(year)][...]
-    chosen = ids[fips == STATE_FIPS[state]]
+    chosen = ids[fips == fips_from_code(state)]
     if not len(chosen):
         raise ValueError(f"{h5_path}: no household in {state}")
     return chosen

@@ -11,7 +11,8 @@ from dagster import AssetExecutionContext, MetadataValue, Output
 
 from microplex_assets.calibration.published_scores import load_published_bundle
 from microplex_assets.files import dataset_filename, file_sha256, write_json_atomic
-from microplex_assets.partitions import STATE_FIPS, Cell, product_geography_partitions
+from microplex_assets.geography.states import STATE_FIPS
+from microplex_assets.partitions import Cell, product_geography_partitions
 from microplex_assets.publication.derived import (
     NOT_STATE_CALIBRATED,
     entity_lookup,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from importlib.metadata import version
 from typing import Any
 
-from microplex_assets.calibration.solver import ECPS_L0_LAMBDA
-from microplex_assets.partitions import STATE_FIPS, Cell
+from microplex_assets.constants import ECPS_L0_LAMBDA
+from microplex_assets.geography.states import STATE_FIPS
+from microplex_assets.partitions import Cell
 from microplex_assets.targets.registry import (
     DEFAULT_HELD_OUT_GROUPS,
     DEFAULT_TEST_GROUPS,

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from microplex_assets.partitions import STATE_FIPS
+from microplex_assets.constants import AGI
+from microplex_assets.geography.states import fips_from_code
 from microplex_assets.seed.canonical import INCOME_COLUMNS
 from microplex_assets.targets.model import TargetSet
 
 WEIGHT = "household_weight"
-AGI = "adjusted_gross_income"
 # State target groups whose shape describes a state: shares within each group are compared.
 PROFILE_GROUPS: tuple[str, ...] = (
     "irs_soi/agi_by_state",
@@ -142,7 +142,7 @@ def borrow_for_support(
     ``household_id`` and ``income``. Borrowed rows carry ``borrowed_from_state_fips``.
     """
     rng = np.random.default_rng(seed)
-    state_fips = STATE_FIPS[state]
+    state_fips = fips_from_code(state)
     totals = pool.groupby("state_fips")[WEIGHT].sum()
     taken: list[pd.DataFrame] = []
     report = []
@@ -159,7 +159,7 @@ def borrow_for_support(
             for other in similar:
                 if short <= 0:
                     break
-                fips = STATE_FIPS[other]
+                fips = fips_from_code(other)
                 candidates = pool[(pool["state_fips"] == fips) & ~pool["household_id"].isin(used)]
                 if need.flag is not None:
                     eligible = candidates[candidates[need.flag].astype(bool)]

@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from microplex_assets.geography.states import FIPS_CODES
 from microplex_assets.sources.frame import ObservationFrame, SourceFormatError
 from microplex_assets.sources.readers import ColumnSpec, check_link, file_provenance, read_columns
 
@@ -55,11 +56,8 @@ IMPLIED = 1e6  # ADJINC / ADJHSG carry 6 implied decimals
 SOCIAL_SECURITY_RETIREMENT_AGE = 62
 SERIAL_PATTERN = re.compile(r"^\d{4}(HU|GQ)\d{7}$")
 # 50 states, DC and Puerto Rico (the PUMS ships PR as state 72).
-STATE_CODES: tuple[int, ...] = (
-    *(1, 2, 4, 5, 6, 8, 9, 10, 11, 12, 13, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26),
-    *(27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 44, 45, 46, 47),
-    *(48, 49, 50, 51, 53, 54, 55, 56, 72),
-)
+PUERTO_RICO_FIPS = 72
+STATE_CODES: tuple[int, ...] = (*FIPS_CODES, PUERTO_RICO_FIPS)
 TENURE: dict[int, str] = {1: "OWNED_WITH_MORTGAGE", 2: "OWNED_OUTRIGHT", 3: "RENTED", 4: "NONE"}
 
 HOUSING_COLUMNS: tuple[ColumnSpec, ...] = (

@@ -21,8 +21,8 @@ from microplex_assets.sources.scf import load_scf
 from microplex_assets.sources.sipp import load_sipp
 from microplex_assets.sources.synthetic_puf import soi_reproduction, synthesize_tax_records
 from microplex_assets.sources.tax_records import validate_tax_records
-from microplex_assets.sources.uprating import uprating_factors
 from microplex_assets.stage_asset import stage_asset, stage_metadata, table_metadata
+from microplex_assets.uprating import uprating_factors
 from microplex_resources.build_settings import BuildSettings
 from microplex_resources.policyengine_runtime import PolicyEngineRuntime
 

@@ -52,21 +52,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from microplex_assets.partitions import STATE_FIPS as PARTITION_STATES
+from microplex_assets.geography.states import FIPS_CODES
 from microplex_assets.sources.frame import ObservationFrame, SourceFormatError
 from microplex_assets.sources.readers import ColumnSpec, check_link, file_provenance, read_columns
-from microplex_assets.sources.uprating import uprate_columns
+from microplex_assets.uprating import uprate_columns
 
 SOURCE = "cps_asec"
 WEIGHT_SCALE = 100.0  # HSUP_WGT, FSUP_WGT, MARSUPWT: two implied decimals
 QUALIFIED_DIVIDEND_SHARE = 0.75
 SOCIAL_SECURITY_RETIREMENT_AGE = 62
-# 50 states and DC.
-STATE_FIPS: tuple[int, ...] = tuple(sorted(PARTITION_STATES.values()))
 
 HOUSEHOLD_COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("H_SEQ", "int", non_negative=True),
-    ColumnSpec("GESTFIPS", "int", allowed=STATE_FIPS),
+    ColumnSpec("GESTFIPS", "int", allowed=FIPS_CODES),  # 50 states and DC
     ColumnSpec("HSUP_WGT", "int", non_negative=True),
     ColumnSpec("H_NUMPER", "int", required=False, non_negative=True),
     ColumnSpec("H_YEAR", "int", required=False),

@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 
 from microplex_assets.files import file_sha256
+from microplex_assets.geography.states import FIPS_CODES
 from microplex_assets.sources.frame import ObservationFrame, SourceFormatError
-from microplex_assets.sources.uprating import CPI_U, uprating_factor, uprating_factors
+from microplex_assets.uprating import CPI_U, uprating_factor, uprating_factors
 from microplex_resources.policyengine_runtime import is_input_variable
 
 SOURCE = "cps_taxcalc"
@@ -125,12 +126,6 @@ REQUIRED_COLUMNS: tuple[str, ...] = tuple(
     )
 )
 NON_NEGATIVE_COLUMNS = (*COUNT_COLUMNS, "s006", "age_head", "age_spouse")
-# 50 states and DC.
-STATE_FIPS: frozenset[int] = frozenset(
-    {1, 2, 4, 5, 6, 8, 9, 10, 11, 12, 13, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26}
-    | {27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 44, 45, 46, 47}
-    | {48, 49, 50, 51, 53, 54, 55, 56}
-)
 
 
 def shipped_paths() -> tuple[Path, Path]:
@@ -199,7 +194,7 @@ def _validate_cps(cps: pd.DataFrame, path: Path) -> None:
             f"{path}: column 'MARS' has values {sorted(cps.loc[bad_mars, 'MARS'].unique())[:5]}; "
             "expected filing status 1-5"
         )
-    bad_fips = ~cps["fips"].isin(list(STATE_FIPS))
+    bad_fips = ~cps["fips"].isin(FIPS_CODES)  # 50 states and DC
     if bad_fips.any():
         raise SourceFormatError(
             f"{path}: column 'fips' has {int(bad_fips.sum())} values that are not a state "

@@ -33,21 +33,13 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import fsolve
 
+from microplex_assets.geography.states import FIPS_CODES, STATE_FIPS
 from microplex_assets.sources.frame import ObservationFrame, SourceFormatError
 from microplex_assets.sources.readers import ColumnSpec, file_provenance, read_columns
 
 SOURCE = "forbes_400"
 EMBEDDED_SOURCE = "forbes_400_embedded"
 BILLION = 1e9
-POSTAL_TO_FIPS: dict[str, int] = {
-    "AL": 1, "AK": 2, "AZ": 4, "AR": 5, "CA": 6, "CO": 8, "CT": 9, "DE": 10, "DC": 11,
-    "FL": 12, "GA": 13, "HI": 15, "ID": 16, "IL": 17, "IN": 18, "IA": 19, "KS": 20, "KY": 21,
-    "LA": 22, "ME": 23, "MD": 24, "MA": 25, "MI": 26, "MN": 27, "MS": 28, "MO": 29, "MT": 30,
-    "NE": 31, "NV": 32, "NH": 33, "NJ": 34, "NM": 35, "NY": 36, "NC": 37, "ND": 38, "OH": 39,
-    "OK": 40, "OR": 41, "PA": 42, "RI": 44, "SC": 45, "SD": 46, "TN": 47, "TX": 48, "UT": 49,
-    "VT": 50, "VA": 51, "WA": 53, "WV": 54, "WI": 55, "WY": 56,
-}  # fmt: skip
-STATE_FIPS: frozenset[int] = frozenset(POSTAL_TO_FIPS.values())
 COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("rank", "int", non_negative=True),
     ColumnSpec("name", "str", required=False),
@@ -95,8 +87,8 @@ def _state_fips(values: pd.Series, path: Path) -> np.ndarray:
     """Postal codes or FIPS numbers -> FIPS; unknown codes are a format error."""
     text = values.str.strip().str.upper()
     numeric = pd.to_numeric(text.where(text.str.fullmatch(r"\d{1,2}")), errors="coerce")
-    fips = text.map(POSTAL_TO_FIPS).astype(float).fillna(numeric)
-    unknown = fips.isna() | ~fips.isin(list(STATE_FIPS))
+    fips = text.map(STATE_FIPS).astype(float).fillna(numeric)
+    unknown = fips.isna() | ~fips.isin(FIPS_CODES)
     if unknown.any():
         row = int(np.flatnonzero(unknown.to_numpy())[0])
         raise _fail(
@@ -234,12 +226,12 @@ def _embedded_states(aggregates: dict[str, Any], rng: np.random.Generator) -> np
     proportion to their $1m+ AGI (IRS SOI), so small states rarely get a member."""
     named = aggregates["state_members"]
     excluded = set(named) | set(aggregates["states_without_members_named"])
-    others = sorted(code for code in POSTAL_TO_FIPS if code not in excluded)
+    others = sorted(code for code in STATE_FIPS if code not in excluded)
     rest = int(aggregates["members"]) - sum(named.values())
     share = millionaire_agi_by_state().reindex(others).fillna(0.0).to_numpy()
     labels = [code for code, count in named.items() for _ in range(count)]
     labels += list(rng.choice(others, size=rest, p=share / share.sum()))
-    return np.array([POSTAL_TO_FIPS[code] for code in rng.permutation(labels)], dtype=np.int64)
+    return np.array([STATE_FIPS[code] for code in rng.permutation(labels)], dtype=np.int64)
 
 
 def embedded_top_wealth_list(year: int = 2024) -> ObservationFrame:

@@ -60,7 +60,7 @@ from microplex_assets.sources.tax_records import (
     WEIGHT,
     validate_tax_records,
 )
-from microplex_assets.sources.uprating import uprate_columns
+from microplex_assets.uprating import uprate_columns
 
 SOURCE = "irs_puf"
 DEFAULT_PUF_YEAR = 2015

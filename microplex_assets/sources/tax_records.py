@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from microplex_assets.constants import AGI  # the donor's AGI column (part of the contract)
 from microplex_assets.sources.frame import ObservationFrame, SourceFormatError
 
 TAX_UNIT_TABLE = "tax_unit"
@@ -21,7 +22,6 @@ FILING_STATUS = (
 )
 FILING_STATUS_CODES: tuple[int, ...] = (1, 2, 3, 4, 5)
 DEMOGRAPHICS: tuple[str, ...] = ("age_head", "age_spouse", "count_dependents")
-AGI = "adjusted_gross_income"
 
 # Amounts a tax-record donor carries, as policyengine-us person inputs (on the head).
 TAX_RECORD_AMOUNTS: tuple[str, ...] = (

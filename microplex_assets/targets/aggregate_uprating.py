@@ -1,6 +1,6 @@
 """Uprating an aggregate fact (a national or state total) from its year to the build year.
 
-``microplex_assets.sources.uprating`` gives the index PolicyEngine uprates a *record's*
+``microplex_assets.uprating`` gives the index PolicyEngine uprates a *record's*
 amount with. Most of those are per-capita series (``<national total>_per_capita``),
 because the weights grow with population separately. A target is a *total*, so it must
 grow with the total: the national series itself, or a per-person index (CPI-U) times
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from microplex_assets.sources import uprating as record_uprating
+from microplex_assets import uprating as record_uprating
 
 POPULATION = "calibration.gov.census.populations.total"
 CBO_AGI = "calibration.gov.cbo.income_by_source.adjusted_gross_income"

@@ -6,21 +6,12 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from microplex_assets.geography.states import STATE_FIPS
 from microplex_assets.targets.model import TargetFilter
 
-# Census FIPS code -> postal code for the 50 states and DC (the geographies a CPS-based
-# build covers; Puerto Rico and the territories are left out on purpose).
-STATE_FIPS: dict[str, str] = {
-    "01": "AL", "02": "AK", "04": "AZ", "05": "AR", "06": "CA", "08": "CO", "09": "CT",
-    "10": "DE", "11": "DC", "12": "FL", "13": "GA", "15": "HI", "16": "ID", "17": "IL",
-    "18": "IN", "19": "IA", "20": "KS", "21": "KY", "22": "LA", "23": "ME", "24": "MD",
-    "25": "MA", "26": "MI", "27": "MN", "28": "MS", "29": "MO", "30": "MT", "31": "NE",
-    "32": "NV", "33": "NH", "34": "NJ", "35": "NM", "36": "NY", "37": "NC", "38": "ND",
-    "39": "OH", "40": "OK", "41": "OR", "42": "PA", "44": "RI", "45": "SC", "46": "SD",
-    "47": "TN", "48": "TX", "49": "UT", "50": "VT", "51": "VA", "53": "WA", "54": "WV",
-    "55": "WI", "56": "WY",
-}  # fmt: skip
-STATES: frozenset[str] = frozenset(STATE_FIPS.values())
+# Two-digit FIPS text ("06") -> postal code, for the 50 states and DC only (the geographies
+# a CPS-based build covers; Puerto Rico and the territories are left out on purpose).
+_CODE_BY_FIPS_TEXT: dict[str, str] = {f"{fips:02d}": code for code, fips in STATE_FIPS.items()}
 
 
 @dataclass(frozen=True)
@@ -38,7 +29,7 @@ class Skipped:
 
 def state_from_geo_id(geo_id: str) -> str | None:
     """Postal code of a Census GEO_ID such as 0400000US06 (None outside the 50 states + DC)."""
-    return STATE_FIPS.get(str(geo_id)[-2:]) if str(geo_id).startswith("0400000US") else None
+    return _CODE_BY_FIPS_TEXT.get(str(geo_id)[-2:]) if str(geo_id).startswith("0400000US") else None
 
 
 def _money(x: float) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from microplex_assets.geography.states import STATE_FIPS
 from microplex_assets.targets.aggregate_uprating import (
     CBO_AGI,
     CPI_U,
@@ -23,7 +24,6 @@ from microplex_assets.targets.aggregate_uprating import (
     total_index,
 )
 from microplex_assets.targets.common import (
-    STATES,
     Skipped,
     agi_band_filters,
     band_label,
@@ -126,7 +126,7 @@ class Table:
 
     def state(self, code: Any) -> str:
         """Postal code of a state code or GEO_ID ("" and a skip record outside the 51)."""
-        state = str(code) if str(code) in STATES else state_from_geo_id(str(code))
+        state = str(code) if str(code) in STATE_FIPS else state_from_geo_id(str(code))
         if state is None:
             self.skipped.append(
                 Skipped(

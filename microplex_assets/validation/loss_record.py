@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import pandas as pd
 
-from microplex_assets.calibration.scorecard import CANDIDATE, GateResult, Scorecard
+from microplex_assets.calibration.scorecard import GateResult, Scorecard
 from microplex_assets.calibration.target_quality import dropped_targets
 from microplex_assets.files import json_safe
 
@@ -93,33 +92,3 @@ def build_loss_record(
     record = json_safe(record)
     validate_loss_record(record)
     return record
-
-
-def wins_and_losses_markdown(card: Scorecard, baseline: str, top: int = 3) -> str:
-    """Per family, the targets where the candidate gained most and lost most vs baseline."""
-    deltas = card.target_deltas(baseline)
-    lines = [
-        f"Relative error |est - t + 1| / |t + 1|: {CANDIDATE} vs {baseline}; "
-        "gain > 0 means the candidate is closer.",
-        "",
-        "| family | kind | target | held out | candidate | baseline | gain |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for family, part in deltas.groupby("family", sort=True):
-        ordered = part.sort_values("gain", ascending=False)
-        picks = [("win", ordered.head(top)), ("loss", ordered.tail(top).iloc[::-1])]
-        for kind, rows in picks:
-            rows = rows[rows["gain"] > 0] if kind == "win" else rows[rows["gain"] < 0]
-            for row in rows.itertuples():
-                lines.append(
-                    f"| {family} | {kind} | `{row.name}` | {'yes' if not row.train else ''} | "
-                    f"{row.candidate_rel_error:.2%} | {row.baseline_rel_error:.2%} | "
-                    f"{row.gain:+.2%} |"
-                )
-    return "\n".join(lines)
-
-
-def losses_table(card: Scorecard) -> pd.DataFrame:
-    """method x (train, validation, test, held_out, all, within 10%) losses as a table for
-    metadata and the runner."""
-    return pd.DataFrame([{"method": method, **values} for method, values in card.losses().items()])

@@ -8,13 +8,18 @@ import numpy as np
 import pytest
 
 from microplex_assets.calibration.holdout import split_by_groups
-from microplex_assets.calibration.scorecard import CANDIDATE, ECPS_METHOD, Scorecard, evaluate_gates
+from microplex_assets.calibration.scorecard import (
+    CANDIDATE,
+    ECPS_METHOD,
+    Scorecard,
+    evaluate_gates,
+    wins_and_losses_markdown,
+)
 from microplex_assets.calibration.weights import weight_diagnostics
 from microplex_assets.validation.loss_record import (
     LossRecordError,
     build_loss_record,
     validate_loss_record,
-    wins_and_losses_markdown,
 )
 from tests.calibration.problems import synthetic_matrix
 

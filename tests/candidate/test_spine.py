@@ -6,14 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from microplex_assets.calibration.fixed_records import (
-    FIXED_FLAG,
-    drop_fixed_overshoots,
-    residual_problem,
-)
+from microplex_assets.calibration.fixed_records import drop_fixed_overshoots, residual_problem
 from microplex_assets.calibration.solver import SolverConfig
 from microplex_assets.calibration.weights import solve_weights
 from microplex_assets.candidate.spine import AGI_COMPOSITION, REALIZED_INCOME_YIELD, append_spine
+from microplex_assets.constants import FIXED_FLAG
 from microplex_assets.entities.build import build_entity_bundle
 from microplex_assets.sources.frame import ObservationFrame, SourceFormatError
 from tests.calibration.problems import synthetic_matrix

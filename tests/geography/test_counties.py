@@ -13,7 +13,7 @@ from microplex_assets.geography.counties import (
     county_shares_by_state,
     pe_county_table,
 )
-from microplex_assets.partitions import STATE_FIPS
+from microplex_assets.geography.states import STATE_FIPS
 
 
 @pytest.fixture(scope="module")

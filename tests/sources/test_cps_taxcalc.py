@@ -23,7 +23,7 @@ from microplex_assets.sources.cps_taxcalc import (
     shipped_paths,
 )
 from microplex_assets.sources.frame import SourceFormatError
-from microplex_assets.sources.uprating import uprating_factor
+from microplex_assets.uprating import uprating_factor
 from microplex_resources.policyengine_runtime import is_input_variable
 
 YEAR = 2024

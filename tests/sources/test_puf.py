@@ -216,7 +216,7 @@ def test_malformed_files_raise_naming_file_and_column(
 
 
 def test_uprating_with_policyengine(tmp_path: Path, pe_system) -> None:
-    from microplex_assets.sources.uprating import uprating_factors
+    from microplex_assets.uprating import uprating_factors
 
     path = write(puf_file(), tmp_path / "puf_2015.csv")
     frame = load_puf(path, year=YEAR, system=pe_system)

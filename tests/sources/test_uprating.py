@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from microplex_assets.sources.uprating import (
+from microplex_assets.uprating import (
     CPI_U,
     FALLBACK_INDEX,
     first_year_with_value,

@@ -19,10 +19,10 @@ from microplex_assets.calibration.matrix import (
     load_saved_matrix,
 )
 from microplex_assets.files import dataset_filename
+from microplex_assets.geography.states import STATE_FIPS
 from microplex_assets.partitions import (
     GEOGRAPHIES,
     PRODUCTS,
-    STATE_FIPS,
     Cell,
     cell_meaning,
     product_geography_partitions,

@@ -1,5 +1,9 @@
 """Uprating factors taken from PolicyEngine-US's own parameters.
 
+A record's amount is uprated with these by the source readers (``sources``); a target's
+total by ``targets.aggregate_uprating``, which builds on them. Neither package owns this
+module, so neither imports the other for it.
+
 Source amounts are in their survey's tax year; the dataset is for the build year. Using
 the index PolicyEngine itself attaches to each variable (``Variable.uprating``) keeps our
 uprating identical to what PolicyEngine would do when it projects a dataset forward.
