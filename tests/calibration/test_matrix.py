@@ -157,6 +157,8 @@ def test_unscorable_targets_are_dropped_with_their_reason(arrays):
         "kept": 1,
         "held_out": 0,
         "train": 1,
+        "validation": 0,
+        "test": 0,
     }
 
 
