@@ -90,14 +90,17 @@ def cached_donor_forest(
 
     Every local shard fits the same forest (same donor, same seed: only the units it
     predicts for differ), so a backfill that fits it in the parent lets each forked shard
-    reuse it instead of paying the fit again. Only the latest forest is kept.
+    reuse it instead of paying the fit again. Only the latest forest is kept; the key holds
+    the config fields the fit reads (placement or evidence settings do not refit it).
     """
+    fit = (config.n_estimators, config.min_samples_leaf, config.max_fit_rows, config.seed,
+           config.n_jobs)  # fmt: skip
     key = "|".join(
         [
             str(int(pd.util.hash_pandas_object(rows, index=False).sum())),
             ",".join(conditioning),
             ",".join(imputed),
-            repr(config),
+            repr(fit),
         ]
     )
     if key not in _FOREST_CACHE:
