@@ -146,6 +146,14 @@ def integrated_seed(
             imputation_evidence=table_metadata(evidence, max_rows=40)
             if evidence is not None
             else "not computed",
+            top_tail_placement=MetadataValue.json(
+                {k: v for k, v in summary["top_tail"].items() if k != "states"}
+            )
+            if report.top_tail is not None
+            else "off",
+            top_tail_by_state=table_metadata(report.top_tail.states, max_rows=110)
+            if report.top_tail is not None
+            else "off",
             seconds=MetadataValue.json(report.seconds),
         )
     )

@@ -25,6 +25,10 @@ Method (why each choice):
   donor weights enter through the record kept in each leaf (drawn with probability
   proportional to weight) and, for donors above ``max_fit_rows``, through a
   systematic weight-proportional subsample (rows drawn more than once carry counts).
+* The donor has no geography, so after the draw whole records are swapped between
+  similar units in different states until each state's weighted units in the IRS SOI
+  AGI bands from $200k up ($1m+, $500k-$1m, $200k-$500k) follow its SOI shares
+  (``top_tail_placement.py``; on by default).
 * Imputed amounts are tax-unit amounts on the head's person row; other members' values
   of an imputed variable are zeroed so nothing is counted twice. Overrides (wages,
   pensions, UC, Social Security) stay as the scaffold reports them.
@@ -42,10 +46,21 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from quantile_forest import RandomForestQuantileRegressor
 
 from microplex_assets.files import json_safe
 from microplex_assets.seed.canonical import INCOME_COLUMNS
+from microplex_assets.seed.donor_forest import (
+    DERIVED_FROM_FILING_STATUS,
+    _rng,
+    cached_donor_forest,
+    conditional_quantiles,
+    donor_unit_features,
+    draw_records,
+    fit_donor_forest,
+    returns_at_or_above,
+)
+from microplex_assets.seed.hot_deck import hot_deck, pinball_loss
+from microplex_assets.seed.top_tail_placement import TopTailReport, place_top_tail
 from microplex_assets.sources import tax_records as tr
 from microplex_assets.sources.frame import ObservationFrame, SourceFormatError
 
@@ -76,8 +91,6 @@ DEFAULT_OVERRIDES: tuple[str, ...] = (
     "social_security_retirement",
     "social_security_disability",
 )
-# Unit features derived from MARS on both sides.
-DERIVED_FROM_FILING_STATUS: dict[str, int] = {"is_joint": 2, "is_head_of_household": 4}
 DEFAULT_CONDITIONING: tuple[str, ...] = (
     *DERIVED_FROM_FILING_STATUS,
     "age_head",
@@ -90,7 +103,6 @@ DEFAULT_CONDITIONING: tuple[str, ...] = (
     "unemployment_compensation",
 )
 EVIDENCE_QUANTILES: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-HOT_DECK_WAGE_GROUPS = 5  # weighted quantile groups of positive wages, plus a zero-wage group
 WAGE = "employment_income_before_lsr"
 # The scaffold's reported income, summed per tax unit, that places it in its own file's
 # income ranking (for ``rank_leap``).
@@ -99,7 +111,6 @@ SCAFFOLD_INCOME: tuple[str, ...] = tuple(
 )
 OVERRIDE_SOURCE = "scaffold (override)"
 NOT_IMPUTED_SOURCE = "scaffold (not imputed)"
-TARGET_SCALE = 1_000.0  # asinh(y / 1000): linear near 0, logarithmic in the tail
 
 
 @dataclass(frozen=True)
@@ -134,6 +145,15 @@ class DonorIntegrationConfig:
     # 40,000 one (train 0.0298 -> 0.0370, held-out 0.641 -> 0.945) by cutting the donor's
     # capital-income tail the national targets need.
     rank_leap: float | None = None
+    # Swap whole drawn records between similar units in different states so the weighted
+    # units in each IRS SOI AGI band at or above ``top_tail_floor`` follow the SOI state
+    # counts (the donor has no geography; see ``top_tail_placement``). 40,000 households,
+    # mean over states of squared relative errors of returns in the bands $100k-200k /
+    # 200k-500k / 500k-1m / 1m+: off 0.021 / 0.087 / 0.45 / 0.36; floor $500k 0.020 /
+    # 0.108 / 0.014 / 0.021; $200k 0.030 / 0.004 / 0.014 / 0.021; $100k: 0.001 / ... but
+    # $75k-100k 0.025 -> 0.065 (the partners' records push errors one band down).
+    top_tail_placement: bool = True
+    top_tail_floor: float = 200_000.0
 
     def __post_init__(self) -> None:
         both = sorted(set(self.imputed) & set(self.overrides))
@@ -163,6 +183,7 @@ class DonorIntegrationReport:
     totals: pd.DataFrame
     non_head_values_zeroed: dict[str, int] = field(default_factory=dict)
     evidence: pd.DataFrame | None = None
+    top_tail: TopTailReport | None = None
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
@@ -181,6 +202,7 @@ class DonorIntegrationReport:
                 "non_head_values_zeroed": self.non_head_values_zeroed,
                 "totals": self.totals.to_dict("records"),
                 "evidence": None if self.evidence is None else self.evidence.to_dict("records"),
+                "top_tail": None if self.top_tail is None else self.top_tail.as_dict(),
                 "notes": self.notes,
             }
         )
@@ -239,18 +261,6 @@ def _unit_weights(seed: ObservationFrame) -> pd.Series:
     if tr.WEIGHT in unit.columns:
         return unit[tr.WEIGHT].astype(float)
     raise SourceFormatError(f"{seed.source}: no household_weight or {tr.WEIGHT} column")
-
-
-def donor_unit_features(table: pd.DataFrame, names: list[str]) -> pd.DataFrame:
-    """Donor columns for the given conditioning names (MARS-derived flags computed)."""
-    out = pd.DataFrame(index=table.index)
-    for name in names:
-        if name in DERIVED_FROM_FILING_STATUS:
-            code = DERIVED_FROM_FILING_STATUS[name]
-            out[name] = (table[tr.FILING_STATUS] == code).astype(float)
-        else:
-            out[name] = table[name].astype(float)
-    return out
 
 
 def choose_conditioning(
@@ -324,192 +334,6 @@ def eligible_donor_rows(
     return rows, counts
 
 
-# --- the forest --------------------------------------------------------------------------
-
-
-@dataclass
-class DonorForest:
-    """A fitted forest plus, per tree and leaf, the one donor record that leaf holds."""
-
-    forest: RandomForestQuantileRegressor
-    leaf_record: np.ndarray  # (n_trees, max_nodes): index into values, -1 for inner nodes
-    values: np.ndarray  # (records, imputed): raw donor amounts of the fitted records
-    rank_key: np.ndarray  # (records,): donor AGI, orders a unit's conditional distribution
-    record_ids: np.ndarray  # (records,): donor tax_unit_id of each fitted record
-    # (records,): donor returns (weighted, all eligible rows) with AGI at least the record's
-    depth: np.ndarray
-    conditioning: list[str]
-    imputed: list[str]
-
-    @property
-    def n_trees(self) -> int:
-        return self.leaf_record.shape[0]
-
-
-def _rng(config: DonorIntegrationConfig, stream: int) -> np.random.Generator:
-    """Independent seeded streams, so e.g. the unit draws do not shift with the donor size."""
-    return np.random.default_rng([config.seed, stream])
-
-
-def systematic_pps(
-    weight: np.ndarray, draws: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and their counts from ``draws`` systematic weight-proportional draws.
-
-    Each row is drawn floor or ceil of its expected count (draws x weight share), in a
-    shuffled order: unbiased like draws with replacement but far more distinct rows when
-    the donor is only a little larger than ``draws``.
-    """
-    order = rng.permutation(len(weight))
-    cumulative = np.cumsum(weight[order]) / weight.sum() * draws
-    points = rng.random() + np.arange(draws)
-    hits = np.minimum(np.searchsorted(cumulative, points, side="right"), len(weight) - 1)
-    rows, counts = np.unique(order[hits], return_counts=True)
-    return rows, counts
-
-
-_FOREST_CACHE: dict[str, DonorForest] = {}
-
-
-def cached_donor_forest(
-    rows: pd.DataFrame,
-    conditioning: list[str],
-    imputed: list[str],
-    config: DonorIntegrationConfig,
-) -> DonorForest:
-    """The forest for these donor rows, conditioning and config, fitted once per process.
-
-    Every local shard fits the same forest (same donor, same seed: only the units it
-    predicts for differ), so a backfill that fits it in the parent lets each forked shard
-    reuse it instead of paying the fit again. Only the latest forest is kept.
-    """
-    key = "|".join(
-        [
-            str(int(pd.util.hash_pandas_object(rows, index=False).sum())),
-            ",".join(conditioning),
-            ",".join(imputed),
-            repr(config),
-        ]
-    )
-    if key not in _FOREST_CACHE:
-        _FOREST_CACHE.clear()
-        _FOREST_CACHE[key] = fit_donor_forest(rows, conditioning, imputed, config)
-    return _FOREST_CACHE[key]
-
-
-def fit_donor_forest(
-    rows: pd.DataFrame,
-    conditioning: list[str],
-    imputed: list[str],
-    config: DonorIntegrationConfig,
-) -> DonorForest:
-    """Fit the multi-output forest on (a weight-proportional subsample of) eligible rows."""
-    weight = rows[tr.WEIGHT].to_numpy(dtype=float)
-    all_agi, all_weight = rows[tr.AGI].to_numpy(dtype=float), weight
-    if len(rows) > config.max_fit_rows:
-        picked, counts = systematic_pps(weight, config.max_fit_rows, _rng(config, 1))
-        rows, weight = rows.iloc[picked].reset_index(drop=True), counts.astype(float)
-    x = donor_unit_features(rows, conditioning).to_numpy(dtype=np.float32)
-    values = rows[imputed].to_numpy(dtype=float)
-    target = np.arcsinh(values / TARGET_SCALE)
-    spread = target.std(axis=0)
-    target = (target - target.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
-    forest = RandomForestQuantileRegressor(
-        n_estimators=config.n_estimators,
-        min_samples_leaf=config.min_samples_leaf,
-        random_state=config.seed,
-        n_jobs=config.n_jobs,
-        max_samples_leaf=1,  # the library's own leaf store; larger ones cost GBs for 14 targets
-    )
-    forest.fit(x, target[:, 0] if target.shape[1] == 1 else target)
-    leaf_record = _one_record_per_leaf(forest, forest.apply(x), weight, _rng(config, 2))
-    return DonorForest(
-        forest=forest,
-        leaf_record=leaf_record,
-        values=values,
-        rank_key=rows[tr.AGI].to_numpy(dtype=float),
-        record_ids=rows[tr.ID].to_numpy(),
-        depth=returns_at_or_above(all_agi, all_weight, rows[tr.AGI].to_numpy(dtype=float)),
-        conditioning=list(conditioning),
-        imputed=list(imputed),
-    )
-
-
-def returns_at_or_above(agi: np.ndarray, weight: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """Weighted donor returns with AGI >= each value of ``at``."""
-    order = np.argsort(agi)
-    tail = np.cumsum(weight[order][::-1])[::-1]  # weight at or above each sorted position
-    position = np.searchsorted(agi[order], at, side="left")
-    return np.where(position < len(agi), tail[np.minimum(position, len(agi) - 1)], 0.0)
-
-
-def _one_record_per_leaf(
-    forest: RandomForestQuantileRegressor,
-    leaves: np.ndarray,
-    weight: np.ndarray,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    """Per tree and leaf, one member drawn with probability proportional to its weight.
-
-    The member with the smallest Exp(1)/weight key is a weight-proportional draw; one
-    lexsort does it for every leaf of every tree at once.
-    """
-    records, trees = leaves.shape
-    nodes = max(estimator.tree_.node_count for estimator in forest.estimators_)
-    cell = (leaves + np.arange(trees) * nodes).ravel()
-    key = (rng.exponential(size=leaves.shape) / weight[:, None]).ravel()
-    member = np.repeat(np.arange(records), trees)
-    order = np.lexsort((key, cell))
-    first = order[np.r_[True, cell[order][1:] != cell[order][:-1]]]
-    table = np.full(trees * nodes, -1, dtype=np.int64)
-    table[cell[first]] = member[first]
-    return table.reshape(trees, nodes)
-
-
-def neighbourhood(model: DonorForest, x: np.ndarray) -> np.ndarray:
-    """(units, trees) fitted-record indices: each unit's conditional donor distribution."""
-    leaves = model.forest.apply(x.astype(np.float32))
-    hood = model.leaf_record[np.arange(model.n_trees)[None, :], leaves]
-    if (hood < 0).any():  # cannot happen: every leaf holds at least one fitted record
-        raise RuntimeError("a unit landed in a leaf without a donor record")
-    return hood
-
-
-def draw_records(
-    model: DonorForest, x: np.ndarray, q: np.ndarray, unit_weight: np.ndarray | None = None
-) -> np.ndarray:
-    """The donor record at quantile q of each unit's AGI-ordered conditional distribution.
-
-    With ``unit_weight`` (a minimum depth per unit), a unit may only take records that at
-    least that many donor returns reach or exceed in AGI (see ``minimum_depth``). If no
-    candidate qualifies, the lowest-AGI candidate is taken.
-    """
-    hood = neighbourhood(model, x)
-    key = model.rank_key[hood].astype(float)
-    count = np.full(len(hood), model.n_trees)
-    if unit_weight is not None:
-        valid = model.depth[hood] >= np.asarray(unit_weight, dtype=float)[:, None]
-        empty = np.flatnonzero(~valid.any(axis=1))
-        valid[empty, np.argmin(key[empty], axis=1)] = True
-        key = np.where(valid, key, np.inf)
-        count = valid.sum(axis=1)
-    order = np.argsort(key, axis=1, kind="stable")
-    position = np.minimum((q * count).astype(np.int64), count - 1)
-    rows = np.arange(len(hood))
-    return hood[rows, order[rows, position]]
-
-
-def conditional_quantiles(
-    model: DonorForest, x: np.ndarray, quantiles: tuple[float, ...]
-) -> np.ndarray:
-    """(units, imputed, quantiles) per-variable quantiles of each unit's distribution."""
-    hood = neighbourhood(model, x)
-    out = np.empty((len(hood), len(model.imputed), len(quantiles)))
-    for j in range(len(model.imputed)):
-        out[:, j, :] = np.quantile(model.values[hood, j], quantiles, axis=1).T
-    return out
-
-
 # --- integration ---------------------------------------------------------------------------
 
 
@@ -528,11 +352,13 @@ def integrate_tax_donor(
     model = cached_donor_forest(rows, conditioning, imputed, config)
     fitted = perf_counter()
     x = units[conditioning].to_numpy(dtype=float)
-    picked = draw_records(
-        model, x, _rng(config, 3).random(len(units)), minimum_depth(seed, units, config)
-    )
-    values = pd.DataFrame(model.values[picked], index=units.index, columns=imputed)
+    floor = minimum_depth(seed, units, config)
+    picked = draw_records(model, x, _rng(config, 3).random(len(units)), floor)
     kept = scaffold_kept_units(seed, config.keep_scaffold_flags)
+    top_tail = None
+    if config.top_tail_placement:
+        picked, top_tail = place_top_tail(seed, units, picked, model, kept.values, floor, config)
+    values = pd.DataFrame(model.values[picked], index=units.index, columns=imputed)
     values.loc[kept.index[kept]] = scaffold_unit_totals(seed, imputed).loc[kept.index[kept]]
     person, zeroed = write_to_heads(seed.tables["person"], values)
     imputed_at = perf_counter()
@@ -550,6 +376,7 @@ def integrate_tax_donor(
                 "conditioning": conditioning,
                 "seed": config.seed,
                 "method": "multi-output QRF, whole donor record at q ~ U(0,1) per tax unit",
+                "top_tail_swaps": None if top_tail is None else top_tail.swaps,
             },
         },
     )
@@ -576,6 +403,7 @@ def integrate_tax_donor(
         totals=totals_table(seed, frame, rows, imputed),
         non_head_values_zeroed=zeroed,
         evidence=evidence,
+        top_tail=top_tail,
         notes=[
             "tax-unit weight = the seed household_weight of the unit's household",
             "each unit takes one whole donor record: joint structure and zeros are kept",
@@ -583,6 +411,8 @@ def integrate_tax_donor(
             "donor weights enter through weight-proportional leaf records (and subsample)",
             f"{int(kept.sum()):,} scaffold units reporting {list(config.keep_scaffold_flags)} "
             "keep their own values (outside a filers-only donor's support)",
+            "top-tail placement: "
+            + (f"swaps per SOI AGI band {top_tail.swaps}" if top_tail else "off"),
         ],
     )
     return frame, report
@@ -695,79 +525,6 @@ def totals_table(
 
 
 # --- evidence --------------------------------------------------------------------------
-
-
-def pinball_loss(
-    actual: np.ndarray, predicted: np.ndarray, weight: np.ndarray, quantiles: tuple[float, ...]
-) -> float:
-    """Weighted mean over rows of the pinball loss averaged over quantiles.
-
-    actual: (rows,); predicted: (rows, quantiles).
-    """
-    q = np.asarray(quantiles)[None, :]
-    error = actual[:, None] - predicted
-    loss = np.maximum(q * error, (q - 1) * error).mean(axis=1)
-    return float(weight @ loss / weight.sum())
-
-
-def _weighted_quantiles(values: np.ndarray, weight: np.ndarray, quantiles: np.ndarray):
-    """(quantiles, columns) inverted-CDF weighted quantiles of each column of values."""
-    out = np.empty((len(quantiles), values.shape[1]))
-    for j in range(values.shape[1]):
-        order = np.argsort(values[:, j], kind="stable")
-        cumulative = np.cumsum(weight[order]) / weight.sum()
-        position = np.minimum(np.searchsorted(cumulative, quantiles), len(order) - 1)
-        out[:, j] = values[order[position], j]
-    return out
-
-
-def hot_deck_cells(table: pd.DataFrame, wage_edges: np.ndarray) -> np.ndarray:
-    """Cell label: filing status x wage group (0 = no wages, 1.. = positive-wage quantiles)."""
-    wage = table[WAGE].to_numpy(dtype=float)
-    group = np.where(wage > 0, 1 + np.searchsorted(wage_edges, wage, side="right"), 0)
-    return table[tr.FILING_STATUS].to_numpy(dtype=np.int64) * 100 + group
-
-
-def _wage_edges(table: pd.DataFrame) -> np.ndarray:
-    wage = table[WAGE].to_numpy(dtype=float)
-    positive = wage > 0
-    if not positive.any():
-        return np.array([])
-    shares = np.arange(1, HOT_DECK_WAGE_GROUPS) / HOT_DECK_WAGE_GROUPS
-    weight = table[tr.WEIGHT].to_numpy(dtype=float)[positive]
-    return _weighted_quantiles(wage[positive, None], weight, shares)[:, 0]
-
-
-def hot_deck(
-    train: pd.DataFrame,
-    test: pd.DataFrame,
-    imputed: list[str],
-    quantiles: tuple[float, ...],
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Baseline: cell quantiles (test, imputed, quantiles) and one random donor per test row.
-
-    Cells are filing status x wage group; a test cell with no training rows falls back to
-    its filing status, then to all rows.
-    """
-    edges = _wage_edges(train)
-    train_cell, test_cell = hot_deck_cells(train, edges), hot_deck_cells(test, edges)
-    values = train[imputed].to_numpy(dtype=float)
-    weight = train[tr.WEIGHT].to_numpy(dtype=float)
-    q = np.asarray(quantiles)
-    predicted = np.empty((len(test), len(imputed), len(q)))
-    drawn = np.empty((len(test), len(imputed)))
-    for cell in np.unique(test_cell):
-        at = test_cell == cell
-        pool = np.flatnonzero(train_cell == cell)
-        if not len(pool):
-            pool = np.flatnonzero(train_cell // 100 == cell // 100)
-        if not len(pool):
-            pool = np.arange(len(train))
-        predicted[at] = _weighted_quantiles(values[pool], weight[pool], q).T[None, :, :]
-        p = weight[pool] / weight[pool].sum()
-        drawn[at] = values[rng.choice(pool, int(at.sum()), p=p)]
-    return predicted, drawn
 
 
 def imputation_evidence(

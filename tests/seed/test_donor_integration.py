@@ -5,21 +5,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from microplex_assets.seed.donor_forest import (
+    donor_unit_features,
+    draw_records,
+    fit_donor_forest,
+    neighbourhood,
+    returns_at_or_above,
+    systematic_pps,
+)
 from microplex_assets.seed.donor_integration import (
     OVERRIDE_SOURCE,
     DonorIntegrationConfig,
     choose_conditioning,
-    donor_unit_features,
-    draw_records,
     eligible_donor_rows,
-    fit_donor_forest,
     imputation_evidence,
     integrate_tax_donor,
     minimum_depth,
-    neighbourhood,
-    returns_at_or_above,
     scaffold_unit_features,
-    systematic_pps,
 )
 from microplex_assets.sources import tax_records as tr
 from microplex_assets.sources.frame import ObservationFrame, SourceFormatError
