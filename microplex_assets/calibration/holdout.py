@@ -98,7 +98,7 @@ def split_by_groups(
                 f"test groups {list(test_groups)} lie in families {leaking}, which the "
                 "synthetic tax donor was built from; a test split must not hold them"
             )
-        shared = sorted(test_families & set(frame.loc[validation | matrix.train, "family"]))
+        shared = sorted(test_families & set(frame.loc[~test, "family"]))
         if shared:
             raise HoldoutError(
                 f"test families {shared} also have train or validation groups: test holds "

@@ -23,6 +23,7 @@ from microplex_assets.targets.model import TargetFilter, TargetSet
 from microplex_assets.targets.reference_tables import reference_table_targets
 from microplex_assets.targets.registry import (
     DEFAULT_HELD_OUT_GROUPS,
+    DEFAULT_TEST_GROUPS,
     registry_report,
     resolve_targets,
     resolve_targets_with_report,
@@ -297,3 +298,21 @@ def test_one_fact_one_target_across_providers(pe_system, by_name):
     assert by_name[name].source["year"] == 2023
     with pytest.raises(ValueError, match="unknown target providers"):
         resolve_targets(2024, pe_system, ("nope",))
+
+
+def test_national_household_count_comes_from_acs_s2201_without_puerto_rico(by_name, resolved):
+    target = by_name["census/households/count/US"]
+    assert target.source["reported_value"] == 132_737_146  # ACS 2024 S2201, 50 states + DC
+    assert target.variable == "household_count" and target.entity == "household"
+    assert target.family == "population" and target.aggregation == "count"
+    skipped = [s for s in resolved[1]["skipped"] if "S2201" in str(s.get("table", ""))]
+    assert [s["item"] for s in skipped] == ["row 0400000US72"]
+
+
+def test_default_test_groups_are_whole_families_of_both_levels(target_set, resolved):
+    test = [t for t in target_set if t.group in DEFAULT_TEST_GROUPS]
+    assert {t.family for t in test} == {"eitc", "medicaid"}
+    assert {t.is_national for t in test} == {True, False}
+    others = {t.family for t in target_set if t.group not in DEFAULT_TEST_GROUPS}
+    assert not others & {"eitc", "medicaid"}
+    assert set(resolved[1]["test_groups"]) == set(DEFAULT_TEST_GROUPS)
