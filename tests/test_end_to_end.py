@@ -36,7 +36,8 @@ def test_build_succeeds_and_every_gate_passes(national_build):
     assert summary.success, summary.failures
     gates = summary.gates.set_index("check")
     assert {
-        "entity_links_intact", "weights_valid", "schema_compatible",
+        "entity_links_intact", "weights_valid", "weights_healthy", "schema_compatible",
+        "protected_targets_kept",
         "target_loss_below_baseline", "protected_families_hold",
         "held_out_loss_below_baseline", "high_salience_aggregates", "bundle_complete",
         "microsim_benchmarks_hold", "runtime_within_budget", "artifact_size_within_budget",

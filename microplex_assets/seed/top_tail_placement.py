@@ -37,10 +37,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from microplex_assets.geography.states import CODE_BY_FIPS
 from microplex_assets.seed.donor_forest import DonorForest, _rng
 from microplex_assets.sources.frame import ObservationFrame
 from microplex_assets.targets.carried import DATA_DIR, carried_table
-from microplex_assets.targets.common import STATE_FIPS, state_from_geo_id
+from microplex_assets.targets.common import state_from_geo_id
 from microplex_assets.targets.state_tables import AGI_STATE_COLUMNS
 
 if TYPE_CHECKING:
@@ -163,7 +164,7 @@ def unit_states(seed: ObservationFrame, soi: SoiBands) -> np.ndarray:
     if "state_fips" not in household.columns:
         raise ValueError(f"{seed.source}: household table lacks state_fips")
     fips = unit["household_id"].map(household.set_index("household_id")["state_fips"])
-    codes = fips.map(lambda code: STATE_FIPS.get(f"{int(code):02d}", f"FIPS {int(code)}"))
+    codes = fips.map(lambda code: CODE_BY_FIPS.get(int(code), f"FIPS {int(code)}"))
     missing = sorted(set(codes) - set(soi.table["state"]))
     if missing:
         raise ValueError(
