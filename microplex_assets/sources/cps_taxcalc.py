@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from microplex_assets.files import file_sha256
+from microplex_assets.sources import cps_taxcalc_inputs as inputs
 from microplex_assets.sources.frame import ObservationFrame, SourceFormatError
 from microplex_assets.sources.uprating import CPI_U, uprating_factor, uprating_factors
 from microplex_resources.policyengine_runtime import is_input_variable
@@ -65,12 +66,13 @@ SOCIAL_SECURITY_RETIREMENT_AGE = 62
 SOCIAL_SECURITY = ("social_security_retirement", "social_security_disability")
 PERSON_AMOUNTS: tuple[str, ...] = (*SPLIT_AMOUNTS, *HEAD_AMOUNTS, *SOCIAL_SECURITY)
 
-# Reported benefits: source diagnostics on the tax-unit table, never exported.
+# Reported benefits: source diagnostics on the tax-unit table, never exported (stage 6
+# turns SNAP, TANF, WIC and housing receipt into PolicyEngine's receipt and take-up flags;
+# ``vet_ben`` is an input, ``veterans_benefits``: see cps_taxcalc_inputs.py).
 REPORTED_BENEFITS: dict[str, str] = {
     "snap_ben": "snap_reported",
     "ssi_ben": "ssi_reported",
     "tanf_ben": "tanf_reported",
-    "vet_ben": "veterans_benefits_reported",
     "wic_ben": "wic_reported",
     "housing_ben": "housing_reported",
     "mcaid_ben": "medicaid_reported",
@@ -121,6 +123,7 @@ REQUIRED_COLUMNS: tuple[str, ...] = tuple(
             SOCIAL_SECURITY_COLUMN,
             CHILDCARE_COLUMN,
             *REPORTED_BENEFITS,
+            *inputs.REQUIRED_COLUMNS,
         ]
     )
 )
@@ -141,11 +144,15 @@ def shipped_paths() -> tuple[Path, Path]:
     return folder / "cps.csv.gz", folder / "cps_weights.csv.gz"
 
 
-def check_person_inputs(system: Any, names: tuple[str, ...] = PERSON_AMOUNTS) -> None:
-    """Fail early if a person amount is not a policyengine-us person input variable."""
+def check_person_inputs(
+    system: Any, names: tuple[str, ...] = (*PERSON_AMOUNTS, *inputs.PERSON_INPUTS)
+) -> None:
+    """Fail early if a person column is not a policyengine-us person input variable (or a
+    tax-unit input column not a tax-unit one)."""
     wrong = [name for name in names if not is_input_variable(system, name, "person")]
+    wrong += [n for n in inputs.TAX_UNIT_INPUTS if not is_input_variable(system, n, "tax_unit")]
     if wrong:
-        raise ValueError(f"not policyengine-us person input variables: {wrong}")
+        raise ValueError(f"not policyengine-us input variables on their entity: {wrong}")
 
 
 def _read_csv(path: Path, what: str, usecols: list[str] | None = None) -> pd.DataFrame:
@@ -484,6 +491,7 @@ def load_taxcalc_cps(
     for variable, mask in zip(SOCIAL_SECURITY, (retired, ~retired), strict=True):
         factor = factor_array(variable, [SOCIAL_SECURITY_COLUMN])
         person[variable] = np.where(mask, share * factor[unit_index], 0.0)
+    added = inputs.add_cps_inputs(cps, person, tax_unit, unit_index, factor_array)
 
     xtot = cps["XTOT"].to_numpy()
     below = int((xtot < 1 + has_spouse).sum())
@@ -497,6 +505,13 @@ def load_taxcalc_cps(
         "long_term_capital_gains_before_response = e01100 capital gain distributions only",
         "social security e02400 split evenly head/spouse; retirement if age >= 62 else disability",
         "reported benefits (*_reported) are uprated with CPI-U and are diagnostics, not exports",
+        "vet_ben, e03150, e20400 on the head; e03300, e03270 on the self-employed member "
+        "(dropped without self-employment income); e03240 on the tax unit; DSI -> the head's "
+        "claimed_as_dependent_on_another_return (see cps_taxcalc_inputs.py)",
+        "Medicaid enrollees round(mcaid_ben / value per enrollee), SSI recipients "
+        "round(ssi_ben / 12 x federal benefit rate), placed by age; is_disabled for SSI "
+        "recipients under 65 and heads 18-61 of units with Social Security and nobody 62+",
+        "pencon_p/pencon_s (all zero) and f2441 (= nu13) are not used",
     ]
     if childcare_name == CHILDCARE_REPORTED:
         notes.append(
@@ -540,6 +555,7 @@ def load_taxcalc_cps(
             "xtot_below_head_and_spouse_rows": below,
             "spouse_age_zero_rows": int((has_spouse & (cps["age_spouse"].to_numpy() == 0)).sum()),
             "negative_differences_clipped": clipped,
+            "inputs": added,
             "notes": notes,
         },
     )
