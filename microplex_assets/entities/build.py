@@ -36,6 +36,11 @@ County. policyengine-us measures SPM poverty by county by default and raises
 Each household gets a ``county_fips`` drawn within its state by population share (ACS
 2024 district populations x P(county | district), ``microplex_assets.geography``), from
 ``numpy.random.default_rng(seed)``: an assignment, not an observation.
+
+Sex, receipt and take-up. ``is_female`` is imputed from the SSA population by age, sex and
+marital status (``demographics.py``: the CPS file has no sex); SPM-unit receipt flags,
+``receives_wic``, ``is_self_employed`` and the take-up inputs (reported recipients first,
+then draws to published take-up rates) are set by ``takeup.py``.
 """
 
 from __future__ import annotations
