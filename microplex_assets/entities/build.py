@@ -36,6 +36,11 @@ County. policyengine-us measures SPM poverty by county by default and raises
 Each household gets a ``county_fips`` drawn within its state by population share (ACS
 2024 district populations x P(county | district), ``microplex_assets.geography``), from
 ``numpy.random.default_rng(seed)``: an assignment, not an observation.
+
+Sex, receipt and take-up. ``is_female`` is imputed from the SSA population by age, sex and
+marital status (``demographics.py``: the CPS file has no sex); SPM-unit receipt flags,
+``receives_wic``, ``is_self_employed`` and the take-up inputs (reported recipients first,
+then draws to published take-up rates) are set by ``takeup.py``.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ import pandas as pd
 
 from microplex_assets.constants import FIXED_FLAG
 from microplex_assets.entities.bundle import ENTITIES, GROUP_ENTITIES, EntityBundle
+from microplex_assets.entities.demographics import assign_is_female
+from microplex_assets.entities.takeup import add_program_inputs
 from microplex_assets.geography import assign_counties
 from microplex_assets.sources.frame import ObservationFrame
 
@@ -98,11 +105,19 @@ def build_entity_bundle(candidate: ObservationFrame, *, seed: int = 0) -> Entity
             household[column] = source_household[column].to_numpy()
     household["county_fips"] = assign_counties(household, seed).to_numpy()
     tax_unit = candidate.tables["tax_unit"].copy()
+    filing_status = (
+        tax_unit.set_index("tax_unit_id")["filing_status"]
+        if "filing_status" in tax_unit.columns
+        else pd.Series(dtype="int64")
+    )
+    person["is_female"], sexes = assign_is_female(person, filing_status, candidate.year, seed)
+    spm_unit = spm_units(person, tax_unit)
+    programs = add_program_inputs(person, tax_unit, spm_unit, household, seed)
     group_tables = {
         "household": household,
         "tax_unit": tax_unit,
         "family": pd.DataFrame({"family_id": np.unique(person["family_id"])}),
-        "spm_unit": spm_units(person, tax_unit),
+        "spm_unit": spm_unit,
         "marital_unit": pd.DataFrame({"marital_unit_id": np.unique(person["marital_unit_id"])}),
     }
     ordered = [*PERSON_KEYS, *[c for c in person.columns if c not in PERSON_KEYS]]
@@ -128,6 +143,19 @@ def build_entity_bundle(candidate: ObservationFrame, *, seed: int = 0) -> Entity
                 f"district) (policyengine-us-data), numpy default_rng(seed={seed})"
             ),
             "marital_unit": "head and spouse share one; every other person alone",
+            "is_female": (
+                "imputed, not observed (the taxcalc CPS has no sex): SSA 2024 Trustees "
+                "Report population by age, sex and marital status; joint filers' head and "
+                "spouse of opposite sex, P(head female) from both ages; numpy "
+                f"default_rng([seed={seed}, crc32('is_female')]): {sexes}"
+            ),
+            "take_up": (
+                "reported recipients take up; others drawn to the program's take-up rate "
+                "(weighted; eCPS rates with sources in entities/data/take_up_rates.csv); "
+                f"housing take-up = reported receipt: {programs}"
+            ),
+            "receives_wic": "members under 5 of WIC-reporting tax units, else the woman "
+            "head/spouse, else the head",
         },
     )
 

@@ -261,7 +261,10 @@ def published_dataset(
             row_counts=MetadataValue.json(manifest["record_counts"]),
             exported_variables=len(dataset_h5["export"]["exported_variables"]),
             size_bytes=published[h5_path.name].stat().st_size,
-            ecps_coverage=MetadataValue.json(manifest.get("ecps_coverage", {})),
+            # The per-variable table is in manifest.json; the UI gets the counts and reasons.
+            ecps_coverage=MetadataValue.json(
+                {k: v for k, v in manifest.get("ecps_coverage", {}).items() if k != "table"}
+            ),
             bundle_files=MetadataValue.json(sorted(published)),
             top_tail=MetadataValue.json(top_tail),
             capital_gains_lots=dataset_h5["lots_rows"],

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from microplex_assets.entities.bundle import ENTITIES, GROUP_ENTITIES, EntityBundle
+from microplex_assets.publication.coverage import constant_arrays
 from microplex_resources.policyengine_runtime import is_input_variable
 
 # The id and membership arrays policyengine-core needs to build the entities.
@@ -56,6 +57,8 @@ class ExportReport:
     excluded: dict[str, str] = field(default_factory=dict)
     household_weight_total: float = 0.0
     id_variables: list[str] = field(default_factory=lambda: list(ID_VARIABLES))
+    # Exported variables with one value on every record, and the value: constant fills.
+    constant: dict[str, Any] = field(default_factory=dict)
 
     @property
     def exported_variables(self) -> list[str]:
@@ -183,8 +186,13 @@ def h5_arrays(bundle: EntityBundle, system: Any) -> tuple[dict[str, np.ndarray],
         exported=exported,
         excluded=excluded,
         household_weight_total=float(weights.sum()) if weights is not None else 0.0,
+        constant=constant_arrays({n: arrays[n] for n in exported_names(exported)}),
     )
     return arrays, report
+
+
+def exported_names(exported: dict[str, list[str]]) -> list[str]:
+    return [name for names in exported.values() for name in names]
 
 
 def write_policyengine_h5(bundle: EntityBundle, path: Path, system: Any) -> ExportReport:

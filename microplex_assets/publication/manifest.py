@@ -5,7 +5,8 @@
 by the public microplex-us project). It ships inside the package so the default build
 never reads ``../shared``. Its ``ecps_exported_inputs`` (235 variables) are what a
 drop-in eCPS replacement should provide; the manifest says how many our H5 provides
-and why each missing one is missing.
+and why each missing one is missing, in a table with each provided one's source and
+kind (``coverage.py``); a variable written as one value on every record is not counted.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from microplex_assets.files import file_sha256
+from microplex_assets.publication.coverage import LEFT_OUT, coverage_table
 from microplex_resources.policyengine_runtime import is_input_variable
 
 ECPS_COLUMNS_PATH = Path(__file__).with_name("ecps_columns.json")
@@ -57,9 +59,15 @@ def missing_reason(
     system: Any | None,
     excluded: Mapping[str, str],
     left_out: Mapping[str, str],
+    constant: Mapping[str, Any] | None = None,
 ) -> str:
-    """Why an eCPS input is not in our H5: dropped at export, absent from or computed by
-    this policyengine-us, deliberately left out, or no source for it yet."""
+    """Why an eCPS input is not provided: one value on every record, dropped at export,
+    absent from or computed by this policyengine-us, deliberately left out, or no source
+    for it yet."""
+    if constant and name in constant:
+        return (
+            f"constant fill: exported with one value ({constant[name]!r}) on every record, not data"
+        )
     dropped = [
         f"{column}: {why}" for column, why in excluded.items() if column.split(".")[-1] == name
     ]
@@ -81,23 +89,45 @@ def ecps_coverage(
     system: Any | None = None,
     excluded: Mapping[str, str] | None = None,
     left_out: Mapping[str, str] | None = None,
+    constant: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """How many of the eCPS's exported inputs this H5 provides; each missing one with why."""
+    """How many of the eCPS's exported inputs this H5 provides (not counting constant
+    fills); each missing one with why; the table of all of them (``coverage.py``).
+
+    ``left_out`` adds to ``coverage.LEFT_OUT`` (inputs omitted on purpose); ``constant``
+    maps H5 variables holding one value on every record to that value.
+    """
     reference = ecps_columns()["ecps_exported_inputs"]
     ours = set(h5_variables)
-    missing = sorted(set(reference) - ours)
-    reasons = {n: missing_reason(n, system, excluded or {}, left_out or {}) for n in missing}
+    constant = {n: v for n, v in (constant or {}).items() if n in ours}
+    provided = [n for n in reference if n in ours and n not in constant]
+    missing = sorted(set(reference) - set(provided))
+    left = {**LEFT_OUT, **(left_out or {})}
+    reasons = {n: missing_reason(n, system, excluded or {}, left, constant) for n in missing}
     by_reason: dict[str, int] = {}
     for reason in reasons.values():
         key = reason.split(" (")[0].split(":")[0]
         by_reason[key] = by_reason.get(key, 0) + 1
+    entities = {
+        n: system.variables[n].entity.key
+        for n in reference
+        if system is not None and n in system.variables
+    }
+    table = coverage_table(reference, ours, constant, reasons, entities)
+    by_kind: dict[str, int] = {}
+    for row in table:
+        if row["status"] == "provided":
+            by_kind[row["kind"]] = by_kind.get(row["kind"], 0) + 1
     return {
         "ecps_inputs": len(reference),
-        "provided": len(set(reference) & ours),
-        "provided_share": round(len(set(reference) & ours) / len(reference), 4),
+        "provided": len(provided),
+        "provided_share": round(len(provided) / len(reference), 4),
+        "provided_by_kind": by_kind,
+        "constant_fills": {n: constant[n] for n in reference if n in constant},
         "missing": reasons,
         "missing_by_reason": by_reason,
         "extra_not_in_ecps": sorted(ours - set(reference)),
+        "table": table,
     }
 
 
@@ -147,5 +177,7 @@ def build_manifest(
         "h5": {"sha256": file_sha256(h5_path), "size_bytes": h5_path.stat().st_size},
         "exported_variables": export["exported"],
         "excluded_columns": export["excluded"],
-        "ecps_coverage": ecps_coverage(h5_variables, system, export["excluded"], left_out),
+        "ecps_coverage": ecps_coverage(
+            h5_variables, system, export["excluded"], left_out, export.get("constant")
+        ),
     }

@@ -9,7 +9,10 @@ ages are drawn inside the age bands the file counts (``nu06``, ``nu13``, ``n24``
 policyengine-us person input variables and uprated from the survey's tax year to the
 build year with PolicyEngine's own uprating indices (see ``uprating.py``).
 
-Plain functions only: the Dagster asset in ``assets.py`` wraps ``load_taxcalc_cps``.
+Reading and checking the files is ``cps_taxcalc_files.py``, dependents' age bands
+``cps_taxcalc_dependents.py``, and the further inputs (deductions, benefits, receipt,
+disability) ``cps_taxcalc_inputs.py``. Plain functions only: the Dagster asset in
+``assets.py`` wraps ``load_taxcalc_cps``.
 """
 
 from __future__ import annotations
@@ -23,8 +26,21 @@ import numpy as np
 import pandas as pd
 
 from microplex_assets.files import file_sha256
-from microplex_assets.geography.states import FIPS_CODES
-from microplex_assets.sources.frame import ObservationFrame, SourceFormatError
+from microplex_assets.sources import cps_taxcalc_inputs as inputs
+from microplex_assets.sources.cps_taxcalc_dependents import (
+    AGE_BANDS as AGE_BANDS,  # re-exported: the bands dependents' ages are drawn in
+)
+from microplex_assets.sources.cps_taxcalc_dependents import (
+    dependent_band_counts,
+    draw_dependent_ages,
+)
+from microplex_assets.sources.cps_taxcalc_files import (
+    COUNT_COLUMNS,
+    read_csv_file,
+    read_weights,
+    validate_cps,
+)
+from microplex_assets.sources.frame import ObservationFrame
 from microplex_assets.uprating import CPI_U, uprating_factor, uprating_factors
 from microplex_resources.policyengine_runtime import is_input_variable
 
@@ -66,12 +82,13 @@ SOCIAL_SECURITY_RETIREMENT_AGE = 62
 SOCIAL_SECURITY = ("social_security_retirement", "social_security_disability")
 PERSON_AMOUNTS: tuple[str, ...] = (*SPLIT_AMOUNTS, *HEAD_AMOUNTS, *SOCIAL_SECURITY)
 
-# Reported benefits: source diagnostics on the tax-unit table, never exported.
+# Reported benefits: source diagnostics on the tax-unit table, never exported (stage 6
+# turns SNAP, TANF, WIC and housing receipt into PolicyEngine's receipt and take-up flags;
+# ``vet_ben`` is an input, ``veterans_benefits``: see cps_taxcalc_inputs.py).
 REPORTED_BENEFITS: dict[str, str] = {
     "snap_ben": "snap_reported",
     "ssi_ben": "ssi_reported",
     "tanf_ben": "tanf_reported",
-    "vet_ben": "veterans_benefits_reported",
     "wic_ben": "wic_reported",
     "housing_ben": "housing_reported",
     "mcaid_ben": "medicaid_reported",
@@ -82,20 +99,6 @@ CHILDCARE_COLUMN = "e32800"
 CHILDCARE_INPUT = "tax_unit_childcare_expenses"
 CHILDCARE_REPORTED = "childcare_expenses_reported"
 
-# Dependent age bands [low, high) and how many dependents the file puts in each.
-AGE_BANDS: tuple[tuple[int, int], ...] = (
-    (0, 6),
-    (6, 13),
-    (13, 17),
-    (17, 18),
-    (18, 21),
-    (21, 65),
-    (65, 86),
-)
-FILL_BAND = 5  # dependents the bands miss are working-age adults (qualifying relatives)
-TRIM_ORDER = (5, 4, 6, 3, 2, 1, 0)  # surplus leaves the least specific bands first
-
-COUNT_COLUMNS = ("XTOT", "nu06", "nu13", "n24", "nu18", "n1820", "n21", "elderly_dependents")
 STRUCTURE_COLUMNS = (
     "RECID",
     "FLPDYR",
@@ -122,10 +125,10 @@ REQUIRED_COLUMNS: tuple[str, ...] = tuple(
             SOCIAL_SECURITY_COLUMN,
             CHILDCARE_COLUMN,
             *REPORTED_BENEFITS,
+            *inputs.REQUIRED_COLUMNS,
         ]
     )
 )
-NON_NEGATIVE_COLUMNS = (*COUNT_COLUMNS, "s006", "age_head", "age_spouse")
 
 
 def shipped_paths() -> tuple[Path, Path]:
@@ -136,184 +139,15 @@ def shipped_paths() -> tuple[Path, Path]:
     return folder / "cps.csv.gz", folder / "cps_weights.csv.gz"
 
 
-def check_person_inputs(system: Any, names: tuple[str, ...] = PERSON_AMOUNTS) -> None:
-    """Fail early if a person amount is not a policyengine-us person input variable."""
+def check_person_inputs(
+    system: Any, names: tuple[str, ...] = (*PERSON_AMOUNTS, *inputs.PERSON_INPUTS)
+) -> None:
+    """Fail early if a person column is not a policyengine-us person input variable (or a
+    tax-unit input column not a tax-unit one)."""
     wrong = [name for name in names if not is_input_variable(system, name, "person")]
+    wrong += [n for n in inputs.TAX_UNIT_INPUTS if not is_input_variable(system, n, "tax_unit")]
     if wrong:
-        raise ValueError(f"not policyengine-us person input variables: {wrong}")
-
-
-def _read_csv(path: Path, what: str, usecols: list[str] | None = None) -> pd.DataFrame:
-    if not path.is_file():
-        raise SourceFormatError(f"{what} file not found: {path}")
-    try:
-        return pd.read_csv(path, usecols=usecols)
-    except (ValueError, OSError, EOFError, pd.errors.ParserError) as error:
-        raise SourceFormatError(f"{path}: cannot be read as a gzip CSV ({error})") from error
-
-
-def _require_numeric(frame: pd.DataFrame, path: Path, columns: tuple[str, ...] | list[str]) -> None:
-    """Missing, non-numeric or empty cells in a required column are format errors."""
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise SourceFormatError(
-            f"{path}: missing column(s) {missing}; expected the taxcalc cps.csv.gz columns "
-            f"including {list(columns)}"
-        )
-    for column in columns:
-        values = frame[column]
-        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-            parsed = pd.to_numeric(values, errors="coerce")
-            bad = values[parsed.isna() & values.notna()]
-            example = bad.iloc[0] if len(bad) else values.iloc[0]
-            raise SourceFormatError(
-                f"{path}: column '{column}' expected numeric, found {values.dtype} "
-                f"(e.g. {example!r} at row {bad.index[0] if len(bad) else 0})"
-            )
-        empty = values.isna()
-        if empty.any():
-            raise SourceFormatError(
-                f"{path}: column '{column}' has {int(empty.sum())} empty values "
-                f"(first at row {int(np.flatnonzero(empty.to_numpy())[0])}); expected numeric"
-            )
-
-
-def _validate_cps(cps: pd.DataFrame, path: Path) -> None:
-    _require_numeric(cps, path, REQUIRED_COLUMNS)
-    for column in NON_NEGATIVE_COLUMNS:
-        negative = cps[column] < 0
-        if negative.any():
-            row = int(np.flatnonzero(negative.to_numpy())[0])
-            raise SourceFormatError(
-                f"{path}: column '{column}' has {int(negative.sum())} negative values "
-                f"(e.g. {cps[column].iloc[row]} at row {row}); expected counts >= 0"
-            )
-    bad_mars = ~cps["MARS"].isin([1, 2, 3, 4, 5])
-    if bad_mars.any():
-        raise SourceFormatError(
-            f"{path}: column 'MARS' has values {sorted(cps.loc[bad_mars, 'MARS'].unique())[:5]}; "
-            "expected filing status 1-5"
-        )
-    bad_fips = ~cps["fips"].isin(FIPS_CODES)  # 50 states and DC
-    if bad_fips.any():
-        raise SourceFormatError(
-            f"{path}: column 'fips' has {int(bad_fips.sum())} values that are not a state "
-            f"FIPS code (e.g. {sorted(cps.loc[bad_fips, 'fips'].unique())[:5]}); "
-            "expected one of the 50 states or DC"
-        )
-    states = cps.groupby(["FLPDYR", "h_seq"])["fips"].nunique()
-    split = states[states > 1]
-    if len(split):
-        year, h_seq = split.index[0]
-        raise SourceFormatError(
-            f"{path}: column 'fips' differs within {len(split)} household(s) "
-            f"(e.g. FLPDYR={year}, h_seq={h_seq}); expected one state per household"
-        )
-
-
-def _read_weights(
-    path: Path, year: int, rows: int, cps: pd.DataFrame, cps_path: Path
-) -> tuple[np.ndarray, str]:
-    """Tax-unit weights in persons: ``WT<year>`` from the weights file, else ``s006``."""
-    if not path.is_file():
-        raise SourceFormatError(f"weights file not found: {path}")
-    try:
-        columns = list(pd.read_csv(path, nrows=0).columns)
-    except (ValueError, OSError, EOFError, pd.errors.ParserError) as error:
-        raise SourceFormatError(f"{path}: cannot be read as a gzip CSV ({error})") from error
-    if not columns:
-        raise SourceFormatError(f"{path}: no columns; expected WT2014..WT2036")
-    wanted = f"WT{year}"
-    column = wanted if wanted in columns else None
-    weights_frame = _read_csv(path, "weights", usecols=[column or columns[0]])
-    if len(weights_frame) != rows:
-        raise SourceFormatError(
-            f"{path}: {len(weights_frame)} weight rows but {cps_path} has {rows} records; "
-            "expected one weight row per cps record, in the same order"
-        )
-    if column is None:
-        values, column_name, source = cps["s006"], "s006", cps_path
-    else:
-        _require_numeric(weights_frame, path, [column])
-        values, column_name, source = weights_frame[column], column, path
-    negative = values < 0
-    if negative.any():
-        row = int(np.flatnonzero(negative.to_numpy())[0])
-        raise SourceFormatError(
-            f"{source}: column '{column_name}' has {int(negative.sum())} negative weights "
-            f"(e.g. {values.iloc[row]} at row {row}); expected weights >= 0"
-        )
-    # Both files store weights in hundredths of a person.
-    return values.to_numpy(dtype=float) / 100.0, column_name
-
-
-def dependent_band_counts(cps: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Dependents per age band (rows x 7), adjusted to sum to each unit's dependent count.
-
-    ``nu18``, ``n1820`` and ``n21`` count everyone in the unit, so head and spouse are
-    taken out of their own band; ``nu06``, ``nu13`` and ``n24`` count dependents only
-    (a 5-year-old head is in ``nu18`` but not ``nu06``). A spouse whose age is 0 in the
-    file is in no band (all 103 such rows count XTOT - 1 people in the bands), so is
-    not taken out. Units whose bands still disagree with the dependent count get the
-    missing dependents in [21, 65) (the file's 992 head-of-household units that count
-    one person too few are this case) or lose surplus ones in ``TRIM_ORDER``.
-
-    Returns (band counts, dependents per unit, adjusted-row mask).
-    """
-    spouse = (cps["MARS"].to_numpy() == 2).astype(np.int64)
-    head_age = cps["age_head"].to_numpy()
-    spouse_age = cps["age_spouse"].to_numpy()
-    spouse_banded = spouse * (spouse_age > 0)
-
-    def in_band(low: int, high: int) -> np.ndarray:
-        head = (head_age >= low) & (head_age < high)
-        return head.astype(np.int64) + spouse_banded * ((spouse_age >= low) & (spouse_age < high))
-
-    dependents = np.clip(cps["XTOT"].to_numpy() - 1 - spouse, 0, None)
-    under6 = cps["nu06"].to_numpy()
-    under13 = np.maximum(cps["nu13"].to_numpy(), under6)
-    under17 = np.maximum(cps["n24"].to_numpy(), under13)
-    under18 = np.maximum(cps["nu18"].to_numpy() - in_band(0, 18), under17)
-    aged_18_20 = np.clip(cps["n1820"].to_numpy() - in_band(18, 21), 0, None)
-    elderly = cps["elderly_dependents"].to_numpy()
-    adults = np.clip(cps["n21"].to_numpy() - in_band(21, 200) - elderly, 0, None)
-    bands = np.column_stack(
-        [
-            under6,
-            under13 - under6,
-            under17 - under13,
-            under18 - under17,
-            aged_18_20,
-            adults,
-            elderly,
-        ]
-    ).astype(np.int64)
-
-    gap = dependents - bands.sum(axis=1)
-    adjusted = gap != 0
-    bands[:, FILL_BAND] += np.clip(gap, 0, None)
-    surplus = np.clip(-gap, 0, None)
-    for band in TRIM_ORDER:
-        take = np.minimum(surplus, bands[:, band])
-        bands[:, band] -= take
-        surplus -= take
-    assert (bands.sum(axis=1) == dependents).all()
-    return bands, dependents, adjusted
-
-
-def _draw_dependent_ages(
-    bands: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Unit index and age of every dependent, oldest first within a unit."""
-    units, n_bands = bands.shape
-    counts = bands.ravel()
-    band_of = np.repeat(np.tile(np.arange(n_bands), units), counts)
-    unit_of = np.repeat(np.repeat(np.arange(units), n_bands), counts)
-    low = np.array([b[0] for b in AGE_BANDS])[band_of]
-    high = np.array([b[1] for b in AGE_BANDS])[band_of]
-    ages = rng.integers(low, high)
-    order = np.lexsort((-ages, unit_of))
-    return unit_of[order], ages[order]
+        raise ValueError(f"not policyengine-us input variables on their entity: {wrong}")
 
 
 def load_taxcalc_cps(
@@ -334,9 +168,9 @@ def load_taxcalc_cps(
     weights_path = Path(weights_path) if weights_path is not None else default_weights
     check_person_inputs(system)
 
-    cps = _read_csv(cps_path, "cps")
-    _validate_cps(cps, cps_path)
-    weights, weight_column = _read_weights(weights_path, year, len(cps), cps, cps_path)
+    cps = read_csv_file(cps_path, "cps")
+    validate_cps(cps, cps_path, REQUIRED_COLUMNS)
+    weights, weight_column = read_weights(weights_path, year, len(cps), cps, cps_path)
     cps = cps.assign(_weight=weights)
 
     # Households: (FLPDYR, h_seq), numbered 1..H in sorted order; tax units follow them.
@@ -410,7 +244,7 @@ def load_taxcalc_cps(
     bands, dependents, adjusted = dependent_band_counts(cps)
     has_spouse = cps["MARS"].to_numpy() == 2
     spouse_units = np.flatnonzero(has_spouse)
-    dependent_units, dependent_ages = _draw_dependent_ages(bands, rng)
+    dependent_units, dependent_ages = draw_dependent_ages(bands, rng)
     first_dependent = np.cumsum(dependents) - dependents
     dependent_lines = 2 + np.arange(len(dependent_units)) - first_dependent[dependent_units]
 
@@ -479,6 +313,7 @@ def load_taxcalc_cps(
     for variable, mask in zip(SOCIAL_SECURITY, (retired, ~retired), strict=True):
         factor = factor_array(variable, [SOCIAL_SECURITY_COLUMN])
         person[variable] = np.where(mask, share * factor[unit_index], 0.0)
+    added = inputs.add_cps_inputs(cps, person, tax_unit, unit_index, factor_array)
 
     xtot = cps["XTOT"].to_numpy()
     below = int((xtot < 1 + has_spouse).sum())
@@ -492,6 +327,13 @@ def load_taxcalc_cps(
         "long_term_capital_gains_before_response = e01100 capital gain distributions only",
         "social security e02400 split evenly head/spouse; retirement if age >= 62 else disability",
         "reported benefits (*_reported) are uprated with CPI-U and are diagnostics, not exports",
+        "vet_ben, e03150, e20400 on the head; e03300, e03270 on the self-employed member "
+        "(dropped without self-employment income); e03240 on the tax unit; DSI -> the head's "
+        "claimed_as_dependent_on_another_return (see cps_taxcalc_inputs.py)",
+        "Medicaid enrollees round(mcaid_ben / value per enrollee), SSI recipients "
+        "round(ssi_ben / 12 x federal benefit rate), placed by age; is_disabled for SSI "
+        "recipients under 65 and heads 18-61 of units with Social Security and nobody 62+",
+        "pencon_p/pencon_s (all zero) and f2441 (= nu13) are not used",
     ]
     if childcare_name == CHILDCARE_REPORTED:
         notes.append(
@@ -535,6 +377,7 @@ def load_taxcalc_cps(
             "xtot_below_head_and_spouse_rows": below,
             "spouse_age_zero_rows": int((has_spouse & (cps["age_spouse"].to_numpy() == 0)).sum()),
             "negative_differences_clipped": clipped,
+            "inputs": added,
             "notes": notes,
         },
     )

@@ -133,6 +133,10 @@ def test_manifest_has_hash_counts_and_ecps_coverage(tmp_path, pe_system):
     assert missing["has_marketplace_health_coverage"].startswith("computed by")
     assert missing["rental_income"] == "no source for it yet"
     assert coverage["extra_not_in_ecps"] == ["tax_unit_role_input"]
+    rows = {row["variable"]: row for row in coverage["table"]}
+    assert len(rows) == 235 and rows["age"]["status"] == "provided"
+    assert rows["age"]["entity"] == "person" and rows["age"]["kind"] == "observed"
+    assert report.constant == {} and coverage["constant_fills"] == {}
     json.dumps(manifest)  # serialisable as is
 
 

@@ -22,6 +22,7 @@ from microplex_assets.sources.cps_taxcalc import (
     load_taxcalc_cps,
     shipped_paths,
 )
+from microplex_assets.sources.cps_taxcalc_inputs import PERSON_INPUTS
 from microplex_assets.sources.frame import SourceFormatError
 from microplex_assets.uprating import uprating_factor
 from microplex_resources.policyengine_runtime import is_input_variable
@@ -264,8 +265,8 @@ def test_columns_and_names(frame, pe_system):
         "age",
         "is_blind",
     ]
-    assert set(person.columns[8:]) == set(PERSON_AMOUNTS)
-    for name in (*PERSON_AMOUNTS, "age", "is_blind"):
+    assert set(person.columns[8:]) == set(PERSON_AMOUNTS) | set(PERSON_INPUTS)
+    for name in (*PERSON_AMOUNTS, *PERSON_INPUTS, "age", "is_blind"):
         assert is_input_variable(pe_system, name, "person"), name
     tax_unit = frame.tables["tax_unit"]
     assert {"snap_reported", "ssi_reported", "medicare_reported", "eitc_children"} <= set(
