@@ -207,7 +207,8 @@ def load_problem(work_dir: Path) -> tuple[SplitProblem, str]:
     saved = load_saved_matrix(work_dir)
     design = np.load(work_dir / "target_matrix_design_weights.npy").astype(float)
     targets = saved.targets.copy()
-    targets["split"] = choose_split(targets)
+    if "split" not in targets or not (targets["split"] == "test").any():
+        targets["split"] = choose_split(targets)  # a matrix saved before the build had a test split
     fixed, note = spine_columns(saved.household_ids, design)
     return SplitProblem(saved.matrix, targets, saved.household_ids, design, fixed), note
 
@@ -531,6 +532,7 @@ class Variant:
     with_validation: bool = True
     bounded: BoundedConfig | None = None
     selections: tuple[str, ...] = ("val_tol",)
+    custom: Callable[[SplitProblem], tuple[np.ndarray, dict[str, Any]]] | None = None
 
 
 GATES = SolverConfig().l0_lambda  # the eCPS method's L0 penalty, our default
@@ -543,9 +545,23 @@ def variants(epochs: int) -> list[Variant]:
     nogates = replace(ours, l0_lambda=0.0)
     b = BoundedConfig(epochs=epochs)
     bounded = "bounded w/w0 in [1/50, 50]"
+    production = replace(
+        ours, l0_lambda=0.0, max_weight_ratio=MAX_RATIO, kl_penalty=0.3, min_ess_share=ESS_FLOOR
+    )
     return [
         Variant(
             "ecps", "eCPS method (ecps_method_config), train only", ecps_method_config(), False
+        ),
+        Variant(
+            "ours_default",
+            "ours as the national build runs it: w/w0 in [1/50, 50], KL 0.3, no gates, "
+            "validation epoch among ESS >= 25%",
+            production,
+        ),
+        Variant(
+            "microcalibrate",
+            "microcalibrate (policyengine-us-data's settings), train only",
+            custom=fit_microcalibrate,
         ),
         Variant("ours", "ours: SolverConfig() (gates)", ours),
         Variant("ours_nogates", "ours, no gates (l0_lambda=0)", nogates),
@@ -622,8 +638,53 @@ def recommend(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     return min(healthy, key=lambda r: r["train_loss"]) if healthy else None
 
 
+def fit_microcalibrate(problem: SplitProblem) -> tuple[np.ndarray, dict[str, Any]]:
+    """microcalibrate (``pip install -e '.[benchmark]'``) on the free households' train rows,
+    configured as policyengine-us-data's geography calibration calls it (Adam lr 0.2, 600
+    epochs, noise level 10, no dropout, no L0) with this loss's normalisation; final
+    weights (it has no validation selection)."""
+    import logging
+
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    logging.getLogger("microcalibrate").setLevel(logging.ERROR)
+    from microcalibrate import Calibration
+
+    started = time.perf_counter()
+    matrix, residual, index = residual_rows(problem, problem.mask("train"))
+    names = problem.targets["name"].to_numpy()[index]
+    estimate_matrix = pd.DataFrame(matrix.T.toarray().astype(np.float32), columns=names)
+    np.random.seed(1456)
+    torch.manual_seed(1456)
+    calibration = Calibration(
+        weights=problem.design[~problem.fixed].copy(),
+        targets=residual,
+        estimate_matrix=estimate_matrix,
+        epochs=600,
+        learning_rate=0.2,
+        noise_level=10.0,
+        dropout_rate=0.0,
+        normalization_factor=torch.tensor(
+            count_normalisation(problem.is_national[index]), dtype=torch.float32
+        ),
+        device="cpu",
+        regularize_with_l0=False,
+    )
+    calibration.calibrate()
+    weights = np.asarray(calibration.weights, dtype=np.float64)
+    return problem.merge(weights), {"seconds": time.perf_counter() - started, "epochs_run": 600}
+
+
 def run_variant(problem: SplitProblem, variant: Variant) -> list[dict[str, Any]]:
     """One row per selection: the chosen weights scored on every split."""
+    if variant.custom is not None:
+        try:
+            weights, info = variant.custom(problem)
+        except ImportError as error:
+            print(f"{variant.name} skipped: {error}", flush=True)
+            return []
+        return [
+            {"method": variant.name, "label": variant.label, **info, **evaluate(problem, weights)}
+        ]
     if variant.solver is not None:
         weights, info = fit_solver(problem, variant.solver, variant.with_validation)
         return [

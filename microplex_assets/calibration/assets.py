@@ -443,7 +443,9 @@ def gate_check_result(gate: GateResult) -> AssetCheckResult:
         "threshold": gate.threshold if gate.threshold is not None else float("nan"),
     }
     for key, detail in gate.details.items():
-        metadata[key] = MetadataValue.json(detail)
+        # numbers and text as they are (MetadataValue.json refuses a bare scalar)
+        plain = isinstance(detail, (int, float, str, bool))
+        metadata[key] = detail if plain else MetadataValue.json(detail)
     return AssetCheckResult(
         passed=gate.passed, severity=AssetCheckSeverity(gate.severity), metadata=metadata
     )

@@ -151,3 +151,12 @@ def test_a_protected_family_losing_over_a_quarter_of_its_targets_fails():
     ]
     card.max_dropped_share = 0.5
     assert targets_kept_gate(card).passed
+
+
+def test_gate_checks_carry_numeric_details_as_plain_metadata():
+    from microplex_assets.calibration.assets import gate_check_result
+
+    design = np.full(400, 100.0)
+    result = gate_check_result(weights_healthy_gate(run_with(design * 1.5, design)))
+    assert result.passed
+    assert result.metadata["max_ratio"].value == pytest.approx(1.5)
