@@ -48,3 +48,11 @@ def absolute_percentage_error(estimate: float, target: float) -> float:
     if target == 0:
         return 0.0 if estimate == 0 else float("inf")
     return abs(estimate - target) / abs(target)
+
+
+def kish_ess(weights: np.ndarray) -> float:
+    """Kish effective sample size (sum w)^2 / sum w^2: how many equally weighted records the
+    weights are worth (0 for an all-zero vector)."""
+    weights = np.asarray(weights, dtype=float)
+    squares = float(np.square(weights).sum())
+    return float(weights.sum()) ** 2 / squares if squares > 0 else 0.0

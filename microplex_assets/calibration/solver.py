@@ -37,7 +37,12 @@ import scipy.sparse as sp
 import torch
 
 from microplex_assets.calibration.hard_concrete import HardConcreteGates
-from microplex_assets.calibration.loss import count_normalisation, relative_errors, target_loss
+from microplex_assets.calibration.loss import (
+    count_normalisation,
+    kish_ess,
+    relative_errors,
+    target_loss,
+)
 from microplex_assets.constants import ECPS_L0_LAMBDA  # the eCPS method's L0 penalty
 
 
@@ -249,8 +254,7 @@ def _validate(matrix, targets, is_national, train, initial_weights, config: Solv
 def weight_health(weights: torch.Tensor, design: np.ndarray) -> dict[str, float]:
     """Kish ESS share and largest final / design ratio of one epoch's weights."""
     w = weights.detach().to("cpu", torch.float64).numpy()
-    squares = float(np.square(w).sum())
-    ess = float(w.sum()) ** 2 / squares if squares > 0 else 0.0
+    ess = kish_ess(w)
     return {"ess_share": ess / len(w) if len(w) else 0.0, "max_ratio": float(np.max(w / design))}
 
 

@@ -14,16 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from microplex_assets.calibration.loss import kish_ess
 from microplex_assets.calibration.scorecard import GateResult
 from microplex_assets.calibration.weights import CalibrationRun
 
 WEIGHTS_HEALTHY_GATE = "weights_healthy"
-
-
-def kish_ess(weights: np.ndarray) -> float:
-    """(sum w)^2 / sum w^2: how many equally weighted records the weights are worth."""
-    squares = float(np.square(weights).sum())
-    return float(weights.sum()) ** 2 / squares if squares > 0 else 0.0
 
 
 def weight_health(weights: pd.Series, design: pd.Series, fixed_ids: np.ndarray) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from microplex_assets.calibration.fixed_records import fixed_household_ids, residual_problem
+from microplex_assets.calibration.loss import kish_ess
 from microplex_assets.calibration.matrix import TargetMatrix, require_finite_matrix
 from microplex_assets.calibration.solver import SolverConfig, calibrate
 
@@ -54,8 +55,7 @@ def weight_diagnostics(weights: np.ndarray) -> dict[str, Any]:
     """Records, nonzero weights, effective sample size (Kish) and concentration."""
     weights = np.asarray(weights, dtype=float)
     total = float(weights.sum())
-    squares = float(np.square(weights).sum())
-    ess = total**2 / squares if squares > 0 else 0.0
+    ess = kish_ess(weights)
     ordered = np.sort(weights)[::-1]
     top_1pct = ordered[: max(1, len(ordered) // 100)].sum()
     return {
