@@ -45,6 +45,7 @@ then draws to published take-up rates) are set by ``takeup.py``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -112,7 +113,9 @@ def build_entity_bundle(candidate: ObservationFrame, *, seed: int = 0) -> Entity
     )
     person["is_female"], sexes = assign_is_female(person, filing_status, candidate.year, seed)
     spm_unit = spm_units(person, tax_unit)
-    programs = add_program_inputs(person, tax_unit, spm_unit, household, seed)
+    programs = add_program_inputs(
+        person, tax_unit, spm_unit, household, seed, scaffold_source(candidate.source)
+    )
     group_tables = {
         "household": household,
         "tax_unit": tax_unit,
@@ -202,6 +205,13 @@ def householders(person: pd.DataFrame, family_position: pd.Series) -> np.ndarray
     heads = np.zeros(len(person), dtype=bool)
     heads[first.index.to_numpy()] = True
     return heads
+
+
+def scaffold_source(source: str) -> str:
+    """The scaffold's source name inside a derived frame's name
+    (``candidate<seed<cps_taxcalc>>`` -> ``cps_taxcalc``)."""
+    names = re.findall(r"[A-Za-z0-9_]+", source)
+    return names[-1] if names else ""
 
 
 def measurable_spm_unit_ids(person: pd.DataFrame) -> np.ndarray:

@@ -84,3 +84,32 @@ def test_draws_are_fixed_by_the_seed(bundle):
 
     (a1, b1), (a2, b2), (a3, _) = run(4), run(4), run(5)
     assert (a1 == a2).all() and (b1 == b2).all() and (a1 != a3).any()
+
+
+def test_snap_and_tanf_take_up_is_receipt_on_the_c_tam_scaffold_only(bundle):
+    """taxcalc's CPS carries C-TAM receipt (already at administrative caseloads): its SNAP
+    and TANF take-up is receipt; another scaffold's non-recipients still draw."""
+    spm_before = bundle.tables["spm_unit"][["spm_unit_id"]]
+
+    def run(scaffold):
+        person, spm = bundle.person.copy(), spm_before.copy()
+        summary = add_program_inputs(
+            person, bundle.tables["tax_unit"], spm, bundle.household, 3, scaffold
+        )
+        return spm, summary
+
+    spm, summary = run("cps_taxcalc")
+    assert summary["take_up_is_receipt"] == ["snap", "tanf"]
+    assert (spm["takes_up_snap_if_eligible"] == spm["receives_snap"]).all()
+    assert (spm["takes_up_tanf_if_eligible"] == spm["receives_tanf"]).all()
+    spm, summary = run("cps_asec")
+    assert summary["take_up_is_receipt"] == []
+    drawn = spm["takes_up_snap_if_eligible"] & ~spm["receives_snap"]
+    assert drawn.any()
+
+
+def test_scaffold_source_is_read_from_a_derived_frame_name():
+    from microplex_assets.entities.build import scaffold_source
+
+    assert scaffold_source("candidate<seed<cps_taxcalc>>") == "cps_taxcalc"
+    assert scaffold_source("tiny") == "tiny" and scaffold_source("") == ""
