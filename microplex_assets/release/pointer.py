@@ -36,6 +36,7 @@ from microplex_assets.release.bundle import (
     RUNS,
     checksum_lines,
     run_dir,
+    runs_dir,
 )
 from microplex_assets.release.gates import promotion_blockers, read_json
 
@@ -211,7 +212,7 @@ def adopt_legacy_bundle(cell: Path) -> str | None:
     stamp = max(p.stat().st_mtime for p in entries)
     key = f"legacy-{datetime.fromtimestamp(stamp, UTC):%Y%m%dT%H%M%SZ}"
     with cell_lock(cell):
-        staging = run_dir(cell, f".{key}.adopting")
+        staging = runs_dir(cell) / f".{key}.adopting"
         staging.mkdir(parents=True)
         moved = []
         try:
