@@ -37,7 +37,7 @@ def test_incremental_index_equals_a_rebuild(tmp_path):
     for name in TABLES:
         assert one[name].equals(two[name]), name
     bundles = one["bundles"].set_index("run_key")
-    assert bundles.loc["r1", "is_current"] and bundles.loc["r2", "is_previous"]
+    assert bundles.loc["r1", "is_current"] and not bundles.loc["r2", "is_current"]
     assert bundles.loc["r2", "loss_record_schema_version"] == 3
     losses = one["losses"]
     train = losses[(losses["method"] == "candidate") & (losses["split"] == "train")]
