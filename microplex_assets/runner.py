@@ -280,7 +280,8 @@ def cell_selection(graph: Any, cell: Cell, reuse_unpartitioned: bool) -> list[As
     keys = list(graph.get_all_asset_keys())
     if cell.derived:
         derived = "national_state_fallback" if cell.product == "national" else "local_rich_fanin"
-        keys = [AssetKey(n) for n in ("run_profile", "calibration_targets", derived)]
+        names = ("run_profile", "calibration_targets", derived, "run_index", "readiness_dashboard")
+        keys = [AssetKey(n) for n in names]
     elif not reuse_unpartitioned:
         return None
     if reuse_unpartitioned:
