@@ -1,5 +1,7 @@
 """The promote / rollback jobs and the index and dashboard assets, through Dagster."""
 
+from pathlib import Path
+
 import pytest
 from dagster import DagsterInstance, MultiPartitionKey, materialize
 
@@ -73,7 +75,7 @@ def test_index_and_dashboard_assets(tmp_path):
     )
     assert result.output_for_node("run_index")["added"] == ["national|US|r1"]
     page = result.output_for_node("readiness_dashboard")
-    assert "national|US" in open(page).read()
+    assert "national|US" in Path(page).read_text()
     events = result.asset_materializations_for_node("readiness_dashboard")
     assert events[0].metadata["dashboard"].value.startswith("file://")
 
