@@ -63,3 +63,18 @@ benchmark-local-solver: $(VENV)/.installed
 
 clean-artifacts:
 	rm -rf dagster_home/artifacts dagster_home/storage
+
+# Releases (see README "Releases"): make a run bundle current, undo the last switch, rebuild
+# the run index from the bundles alone and re-render the readiness dashboard.
+RUN ?=
+.PHONY: promote rollback release-index
+promote: $(VENV)/.installed
+	@test -n "$(RUN)" || (echo "usage: make promote RUN=<run_key> [PRODUCT=.. GEOGRAPHY=..]"; exit 2)
+	$(PY) -m microplex_assets.release.cli promote --run $(RUN) --product $(PRODUCT) --geography $(GEOGRAPHY)
+
+rollback: $(VENV)/.installed
+	$(PY) -m microplex_assets.release.cli rollback --product $(PRODUCT) --geography $(GEOGRAPHY)
+
+release-index: $(VENV)/.installed
+	$(PY) -m microplex_assets.release.index rebuild
+	$(PY) -m microplex_assets.release.dashboard

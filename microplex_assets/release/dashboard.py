@@ -20,7 +20,8 @@ from typing import Any
 import pandas as pd
 
 from microplex_assets.files import write_atomic
-from microplex_assets.release.index import table
+from microplex_assets.release.index import INDEX_NAME, table
+from microplex_assets.release.pointer import artifacts_root
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
@@ -243,3 +244,13 @@ def write_dashboard(index: Path, path: Path) -> Path:
     """Render and write the page atomically (a reader never sees half a page)."""
     html = render_dashboard(index)
     return write_atomic(path, lambda handle: handle.write(html))
+
+
+def main() -> None:
+    """Re-render $DAGSTER_HOME/artifacts/_release/readiness.html from the run index."""
+    release = artifacts_root() / "_release"
+    print(write_dashboard(release / INDEX_NAME, release / "readiness.html"))
+
+
+if __name__ == "__main__":
+    main()
