@@ -78,3 +78,10 @@ rollback: $(VENV)/.installed
 release-index: $(VENV)/.installed
 	$(PY) -m microplex_assets.release.index rebuild
 	$(PY) -m microplex_assets.release.dashboard
+
+# Remove old run bundles: keep the newest KEEP per cell and every bundle on the promotion
+# stack (current, the one a rollback returns to, ...).
+KEEP ?= 5
+.PHONY: gc
+gc: $(VENV)/.installed
+	$(PY) -m microplex_assets.release.retention --keep $(KEEP)

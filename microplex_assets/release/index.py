@@ -188,13 +188,21 @@ def _refresh_pointers(connection: duckdb.DuckDBPyConnection, cell: Path) -> None
 
 
 def sync(index_path: Path, root: Path) -> list[str]:
-    """Add every bundle not yet indexed and refresh which is current; returns the
-    ``product|geography|run_key`` added (a bundle never changes, so rows never do)."""
+    """Add every bundle not yet indexed, drop those removed by retention and refresh which
+    is current; returns the ``product|geography|run_key`` added (a bundle never changes,
+    so its rows never do)."""
     added = []
     with open_index(index_path) as connection:
         known = set(
             connection.execute("SELECT product, geography, run_key FROM bundles").fetchall()
         )
+        for product, geography, key in sorted(known):  # removed by retention: drop its rows
+            if not run_dir(Path(root) / product / geography, key).is_dir():
+                for name in TABLES:
+                    connection.execute(
+                        f"DELETE FROM {name} WHERE product = ? AND geography = ? AND run_key = ?",
+                        [product, geography, key],
+                    )
         for cell in cells(root):
             for key in list_runs(cell):
                 if (cell.parent.name, cell.name, key) not in known:

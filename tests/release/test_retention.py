@@ -1,0 +1,31 @@
+"""Retention keeps the newest N bundles and never the promotion stack; the index follows."""
+
+import pytest
+
+from microplex_assets.release.index import rebuild, sync, table
+from microplex_assets.release.pointer import promote
+from microplex_assets.release.retention import collect, removable
+from tests.release.bundles import make_bundle
+
+
+def test_gc_keeps_the_newest_and_the_current_and_previous(tmp_path):
+    root = tmp_path / "artifacts"
+    cell = root / "national" / "US"
+    for key in ("r1", "r2", "r3", "r4", "r5"):
+        make_bundle(cell, key)
+    promote(cell, "r1", "national", "US")
+    promote(cell, "r2", "national", "US")
+    index = tmp_path / "i.duckdb"
+    sync(index, root)
+    assert removable(cell, keep=3) == []  # r1, r2 on the stack; r3..r5 newest
+    assert removable(cell, keep=2) == ["r3"]
+    assert removable(cell, keep=1) == ["r3", "r4"]
+    assert collect(root, keep=1) == ["national|US|r3", "national|US|r4"]
+    assert sorted(p.name for p in (cell / "runs").iterdir()) == ["r1", "r2", "r5"]
+    assert (cell / "policyengine_us_2024.h5").read_text() == "h5 of r2"
+    sync(index, root)
+    keys = table(index, "SELECT run_key FROM bundles ORDER BY 1")["run_key"].tolist()
+    assert keys == ["r1", "r2", "r5"]
+    assert rebuild(tmp_path / "j.duckdb", root) == 3
+    with pytest.raises(ValueError, match="keep must be at least 1"):
+        removable(cell, keep=0)
