@@ -29,3 +29,18 @@ def test_gc_keeps_the_newest_and_the_current_and_previous(tmp_path):
     assert rebuild(tmp_path / "j.duckdb", root) == 3
     with pytest.raises(ValueError, match="keep must be at least 1"):
         removable(cell, keep=0)
+
+
+def test_a_build_is_refused_when_disk_is_short(tmp_path, monkeypatch):
+    from collections import namedtuple
+
+    from microplex_assets.release import disk
+
+    cell = tmp_path / "artifacts" / "national" / "US"
+    make_bundle(cell, "r1")
+    assert disk.space_needed(cell, minimum=1) == 2 * disk.bundle_bytes(cell / "runs" / "r1")
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(disk.shutil, "disk_usage", lambda path: usage(10, 9, 2**29))
+    with pytest.raises(disk.InsufficientDiskError, match="0.5 GiB free, a build of national|US"):
+        disk.require_free_space(tmp_path / "artifacts" / "not-yet", cell)
+    assert disk.require_free_space(tmp_path, cell, minimum=1) == 2**29
