@@ -43,6 +43,7 @@ from microplex_assets.publication.manifest import build_manifest, package_versio
 from microplex_assets.publication.schema_gate import check_h5_schema, check_microsimulation
 from microplex_assets.publication.weighting import weighted_bundle
 from microplex_assets.release.bundle import publish_run_bundle, run_key
+from microplex_assets.release.dataflow import run_snapshot
 from microplex_assets.release.pointer import adopt_legacy_bundle
 from microplex_assets.sources.frame import ObservationFrame
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata
@@ -288,7 +289,8 @@ def published_dataset(
         cell_dir,
         key,
         {"run_id": context.run_id, "product": cell.product, "geography": cell.geography,
-         "year": int(run_profile["year"]), "partition": context.partition_key},
+         "year": int(run_profile["year"]), "partition": context.partition_key,
+         "data_flow": run_snapshot(context, "published_dataset")},
     )  # fmt: skip
     published = {name: destination / name for name in files}
     context.log.info(f"published run bundle {key} to {destination}")

@@ -24,6 +24,7 @@ from microplex_assets.publication.derived import (
 )
 from microplex_assets.publication.h5_combine import concatenate_h5, restrict_h5
 from microplex_assets.release.bundle import publish_run_bundle, run_key
+from microplex_assets.release.dataflow import run_snapshot
 from microplex_assets.release.pointer import adopt_legacy_bundle, promote
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata, table_metadata
 from microplex_assets.targets.model import TargetSet
@@ -66,7 +67,8 @@ def publish_derived(
     adopt_legacy_bundle(cell_dir)
     key = run_key(context.run_id)
     info = {"run_id": context.run_id, "product": cell.product, "geography": cell.geography,
-            "year": year, "partition": context.partition_key}  # fmt: skip
+            "year": year, "partition": context.partition_key,
+            "data_flow": run_snapshot(context, context.asset_key.to_user_string())}  # fmt: skip
     destination = publish_run_bundle(files, cell_dir, key, info)
     promote(cell_dir, key, cell.product, cell.geography, reason=f"derived build {context.run_id}")
     return destination, {name: destination / name for name in files}
