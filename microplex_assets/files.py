@@ -29,6 +29,8 @@ def _remove(path: Path) -> None:
     if path.is_symlink() or path.is_file():
         path.unlink(missing_ok=True)
     elif path.is_dir():
+        for folder in [path, *(p for p in path.rglob("*") if p.is_dir())]:
+            os.chmod(folder, 0o755)  # a staged run bundle is already read-only
         shutil.rmtree(path, ignore_errors=True)
 
 
