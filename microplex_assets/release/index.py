@@ -81,6 +81,17 @@ def extract_v2_v3(record: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return {"losses": losses, "families": families, "reforms": reforms, "gates": gates}
 
 
+def derived_losses(scores: dict[str, Any]) -> list[dict[str, Any]]:
+    """A derived bundle's scores.json (fallback or fan-in, next to national|US) as loss
+    rows: every method's train / held-out / all loss over all its targets."""
+    return [
+        {"method": row["method"], "split": split, "loss": _num(row.get(split))}
+        for row in scores.get("scores") or []
+        if row.get("level") == "all"
+        for split in ("train", "held_out", "all")
+    ]
+
+
 EXTRACTORS: dict[int, Callable[[dict[str, Any]], dict[str, list[dict[str, Any]]]]] = {
     1: extract_v2_v3,
     2: extract_v2_v3,
@@ -102,6 +113,8 @@ def bundle_rows(cell: Path, key: str) -> dict[str, list[dict[str, Any]]]:
             f"(known: {sorted(EXTRACTORS)})"
         )
     rows = EXTRACTORS[version](record) if record else {t: [] for t in TABLES if t != "bundles"}
+    if record is None:  # a derived cell: its scores against what it stands in for
+        rows["losses"] = derived_losses(read_json(folder, "scores.json") or {})
     weights = (record or {}).get("weight_diagnostics") or {}
     state = pointer_state(cell)
     bundle = {

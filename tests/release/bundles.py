@@ -88,6 +88,7 @@ def make_bundle(
     record: dict[str, Any] | None = None,
     h5_text: str | None = None,
     derived: bool = False,
+    scores: list[dict[str, Any]] | None = None,
 ) -> Path:
     """Publish a tiny bundle as run ``key`` of ``cell_dir``; returns its folder."""
     src = Path(cell_dir).parent / f"_src_{Path(cell_dir).name}_{key}"
@@ -99,6 +100,8 @@ def make_bundle(
     files = {"policyengine_us_2024.h5": src / "policyengine_us_2024.h5"}
     if derived:
         manifest["derived_from"] = "national|US"
+        (src / "scores.json").write_text(json.dumps({"scores": scores or []}))
+        files["scores.json"] = src / "scores.json"
     else:
         (src / "loss_record.json").write_text(json.dumps(record or loss_record()))
         files["loss_record.json"] = src / "loss_record.json"
