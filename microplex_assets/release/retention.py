@@ -1,8 +1,10 @@
 """Disk guardrail: keep the last N run bundles per cell, never ``current`` or the bundle
-a rollback would return to (every bundle on the promotion stack is kept, in fact).
+a rollback would return to (every bundle on the promotion stack is kept, in fact), and
+the last N per-run work folders per cell (``_work/<product>/<geography>/<run_id>/``,
+never the one ``latest`` names).
 
 ``python -m microplex_assets.release.retention --keep 5`` (``make gc``) removes the rest
-and drops them from the run index.
+and drops the removed bundles from the run index.
 """
 
 from __future__ import annotations
@@ -42,6 +44,24 @@ def collect(root: Path, keep: int) -> list[str]:
     return removed
 
 
+def collect_work(root: Path, keep: int) -> list[str]:
+    """Remove all but the newest ``keep`` work folders of each cell (by modification
+    time; ``latest``'s target always stays); returns the folders removed."""
+    if keep < 1:
+        raise ValueError(f"keep must be at least 1, not {keep}")
+    removed = []
+    for cell in sorted(Path(root).glob("_work/*/*")):
+        latest = cell / "latest"
+        newest = os.readlink(latest) if latest.is_symlink() else None
+        runs = [p for p in cell.iterdir() if p.is_dir() and not p.is_symlink()]
+        runs.sort(key=lambda p: p.stat().st_mtime)
+        for folder in runs[: max(len(runs) - keep, 0)]:
+            if folder.name != newest:
+                shutil.rmtree(folder)
+                removed.append(str(folder.relative_to(root)))
+    return removed
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=int, default=5, help="bundles kept per cell")
@@ -51,6 +71,8 @@ def main(argv: list[str] | None = None) -> None:
     removed = collect(root, args.keep)
     sync(root / "_release" / INDEX_NAME, root)
     print(f"removed {len(removed)} run bundles: {removed}")
+    work = collect_work(root, args.keep)
+    print(f"removed {len(work)} work folders: {work}")
 
 
 if __name__ == "__main__":

@@ -44,3 +44,17 @@ def test_a_build_is_refused_when_disk_is_short(tmp_path, monkeypatch):
     with pytest.raises(disk.InsufficientDiskError, match="0.5 GiB free, a build of national|US"):
         disk.require_free_space(tmp_path / "artifacts" / "not-yet", cell)
     assert disk.require_free_space(tmp_path, cell, minimum=1) == 2**29
+
+
+def test_gc_keeps_the_newest_work_folders_and_latest(tmp_path):
+    import os
+
+    from microplex_assets.release.retention import collect_work
+
+    cell = tmp_path / "_work" / "national" / "US"
+    for age, run in enumerate(("old", "mid", "new")):
+        (cell / run).mkdir(parents=True)
+        os.utime(cell / run, (1_000 + age, 1_000 + age))
+    os.symlink("old", cell / "latest")  # a rerun of an old run is the latest
+    assert collect_work(tmp_path, keep=1) == ["_work/national/US/mid"]
+    assert sorted(p.name for p in cell.iterdir()) == ["latest", "new", "old"]
