@@ -85,3 +85,14 @@ KEEP ?= 5
 .PHONY: gc
 gc: $(VENV)/.installed
 	$(PY) -m microplex_assets.release.retention --keep $(KEEP)
+
+# A real headless browser's view of the readiness dashboard (installs Debian's chromium
+# when missing): dagster_home/artifacts/_release/readiness.png.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DASHBOARD := $(abspath dagster_home/artifacts/_release/readiness.html)
+.PHONY: dashboard-screenshot
+dashboard-screenshot:
+	command -v chromium >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
+	test -f $(DASHBOARD) || (echo "no $(DASHBOARD): run make build or make release-index"; exit 2)
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1400,2600 \
+		--screenshot=$(dir $(DASHBOARD))readiness.png file://$(DASHBOARD)
