@@ -63,3 +63,36 @@ benchmark-local-solver: $(VENV)/.installed
 
 clean-artifacts:
 	rm -rf dagster_home/artifacts dagster_home/storage
+
+# Releases (see README "Releases"): make a run bundle current, undo the last switch, rebuild
+# the run index from the bundles alone and re-render the readiness dashboard.
+RUN ?=
+.PHONY: promote rollback release-index
+promote: $(VENV)/.installed
+	@test -n "$(RUN)" || (echo "usage: make promote RUN=<run_key> [PRODUCT=.. GEOGRAPHY=..]"; exit 2)
+	$(PY) -m microplex_assets.release.cli promote --run $(RUN) --product $(PRODUCT) --geography $(GEOGRAPHY)
+
+rollback: $(VENV)/.installed
+	$(PY) -m microplex_assets.release.cli rollback --product $(PRODUCT) --geography $(GEOGRAPHY)
+
+release-index: $(VENV)/.installed
+	$(PY) -m microplex_assets.release.index rebuild
+	$(PY) -m microplex_assets.release.dashboard
+
+# Remove old run bundles: keep the newest KEEP per cell and every bundle on the promotion
+# stack (current, the one a rollback returns to, ...).
+KEEP ?= 5
+.PHONY: gc
+gc: $(VENV)/.installed
+	$(PY) -m microplex_assets.release.retention --keep $(KEEP)
+
+# A real headless browser's view of the readiness dashboard (installs Debian's chromium
+# when missing): dagster_home/artifacts/_release/readiness.png.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DASHBOARD := $(abspath dagster_home/artifacts/_release/readiness.html)
+.PHONY: dashboard-screenshot
+dashboard-screenshot:
+	command -v chromium >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
+	test -f $(DASHBOARD) || (echo "no $(DASHBOARD): run make build or make release-index"; exit 2)
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1400,2600 \
+		--screenshot=$(dir $(DASHBOARD))readiness.png file://$(DASHBOARD)

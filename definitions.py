@@ -16,6 +16,8 @@ from microplex_assets.candidate import assets as candidate_assets
 from microplex_assets.entities import assets as entities_assets
 from microplex_assets.publication import assets as publication_assets
 from microplex_assets.publication import derived_assets
+from microplex_assets.release import assets as release_assets
+from microplex_assets.release.jobs import RELEASE_JOBS
 from microplex_assets.run_profile import assets as run_profile_assets
 from microplex_assets.schedules import JOBS, SCHEDULES
 from microplex_assets.seed import assets as seed_assets
@@ -41,12 +43,13 @@ STAGE_MODULES = (
     derived_assets,
     validation_assets,
     benchmark_assets,
+    release_assets,
 )
 
 defs = Definitions(
     assets=with_source_code_references(load_assets_from_modules(STAGE_MODULES)),
     asset_checks=load_asset_checks_from_modules(STAGE_MODULES),
-    jobs=list(JOBS),
+    jobs=[*JOBS, *RELEASE_JOBS],
     schedules=list(SCHEDULES),
     resources={
         "build_settings": BuildSettings(),

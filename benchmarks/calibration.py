@@ -465,7 +465,7 @@ def main() -> None:
         "--from-build",
         type=Path,
         nargs="?",
-        const=ROOT / "dagster_home" / "artifacts" / "_work" / "national" / "US",
+        const=ROOT / "dagster_home" / "artifacts" / "_work" / "national" / "US" / "latest",
         help="a build's work folder (default: the national|US build of `make build`): its "
         "target_matrix.npz, target_matrix_targets.parquet, target_matrix_design_weights.npy",
     )

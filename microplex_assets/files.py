@@ -1,4 +1,4 @@
-"""File helpers every stage shares: atomic JSON writes and content hashes."""
+"""File helpers every stage shares: the one atomic-write helper, JSON, content hashes."""
 
 from __future__ import annotations
 
@@ -6,30 +6,75 @@ import hashlib
 import json
 import math
 import os
-import tempfile
-from collections.abc import Callable
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
 
-def write_atomic(path: Path, write: Callable[[IO], None], mode: str = "w") -> Path:
-    """Write through ``write`` to a temporary sibling, fsync, then rename: readers see the
-    old file or the new one, never half of one."""
+def fsync_dir(path: Path) -> None:
+    """Make a folder's entries (a rename into it) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    elif path.is_dir():
+        for folder in [path, *(p for p in path.rglob("*") if p.is_dir())]:
+            os.chmod(folder, 0o755)  # a staged run bundle is already read-only
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextmanager
+def atomic_target(path: Path, *, overwrite: bool = True) -> Iterator[Path]:
+    """The one atomic-write helper: yield a temporary sibling of ``path`` for the caller
+    to create (a file, a folder or a symlink), then fsync it and rename it over ``path``.
+
+    Readers see the old entry or the complete new one, never half of one; on any error
+    the temporary is removed and ``path`` is untouched. The sibling is on the same
+    filesystem, so the rename is atomic. ``overwrite=False`` refuses an existing
+    ``path`` (FileExistsError naming it): an immutable run bundle is never replaced.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with os.fdopen(fd, mode) as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
+        yield tmp
+        if tmp.is_file() and not tmp.is_symlink():
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+        elif tmp.is_dir() and not tmp.is_symlink():
+            fsync_dir(tmp)
+        if not overwrite and (path.exists() or path.is_symlink()):
+            raise FileExistsError(f"{path} already exists and is never replaced")
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
     except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        _remove(tmp)
         raise
-    return path
+
+
+def write_atomic(path: Path, write: Callable[[IO], None], mode: str = "w") -> Path:
+    """Write through ``write`` to a temporary sibling, then rename (``atomic_target``)."""
+    with atomic_target(path) as tmp, open(tmp, mode) as handle:
+        write(handle)
+    return Path(path)
+
+
+def replace_symlink(link: Path, target: str | Path) -> Path:
+    """Point ``link`` at ``target`` (kept as given, e.g. relative) in one atomic rename."""
+    with atomic_target(link) as tmp:
+        os.symlink(target, tmp)
+    return Path(link)
 
 
 def write_json_atomic(path: Path, payload: Any) -> Path:

@@ -17,6 +17,8 @@ import pandas as pd
 from dagster import AssetKey, DagsterEventType, DagsterInstance, MultiPartitionKey
 
 from microplex_assets.partitions import Cell
+from microplex_assets.release.disk import require_free_space
+from microplex_assets.release.pointer import artifacts_root as artifacts_root_path
 from microplex_assets.stages import STAGES
 
 STEP_EVENTS = {
@@ -223,6 +225,9 @@ def build_cell(
     them once and every shard reads them."""
     from definitions import defs
 
+    if artifacts_root or os.environ.get("DAGSTER_HOME"):
+        root = artifacts_root_path(artifacts_root)
+        require_free_space(root, root / product / geography)
     instance = instance or DagsterInstance.get()
     graph = defs.resolve_asset_graph()
     asset_groups = {
@@ -280,7 +285,8 @@ def cell_selection(graph: Any, cell: Cell, reuse_unpartitioned: bool) -> list[As
     keys = list(graph.get_all_asset_keys())
     if cell.derived:
         derived = "national_state_fallback" if cell.product == "national" else "local_rich_fanin"
-        keys = [AssetKey(n) for n in ("run_profile", "calibration_targets", derived)]
+        names = ("run_profile", "calibration_targets", derived, "run_index", "readiness_dashboard")
+        keys = [AssetKey(n) for n in names]
     elif not reuse_unpartitioned:
         return None
     if reuse_unpartitioned:

@@ -10,23 +10,19 @@ one, never half of either.
 
 from __future__ import annotations
 
-import os
-import uuid
+from pathlib import Path
 from typing import Any
 
 from dagster import FilesystemIOManager, InitResourceContext, OutputContext
 from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
 
+from microplex_assets.files import atomic_target
+
 
 class AtomicPickledObjectFilesystemIOManager(PickledObjectFilesystemIOManager):
     def dump_to_path(self, context: OutputContext, obj: Any, path: Any) -> None:
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            super().dump_to_path(context, obj, temporary)
-            os.replace(str(temporary), str(path))
-        finally:
-            if os.path.exists(str(temporary)):
-                os.remove(str(temporary))
+        with atomic_target(Path(str(path))) as temporary:
+            super().dump_to_path(context, obj, type(path)(str(temporary)))
 
 
 class AtomicFilesystemIOManager(FilesystemIOManager):

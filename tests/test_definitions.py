@@ -30,6 +30,9 @@ EXPECTED_ASSETS = {
     "local_rich_fanin": "publication",
     "national_aggregates_report": "validation",
     "microsim_benchmarks": "validation",
+    "current_release": "validation",
+    "run_index": "validation",
+    "readiness_dashboard": "validation",
 }
 # The same for every cell: a 51-shard backfill computes them once.
 UNPARTITIONED = {

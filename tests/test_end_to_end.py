@@ -12,6 +12,7 @@ import pytest
 from dagster import MultiPartitionKey, materialize
 
 from microplex_assets.publication.capital_gains_lots import load_capital_gains_lots
+from microplex_assets.release.bundle import verify_bundle
 from microplex_assets.run_profile.assets import run_profile
 from microplex_assets.source_plan.assets import source_plan
 from microplex_assets.sources.assets import (
@@ -55,7 +56,11 @@ def test_data_flow_lists_nine_completed_stages(national_build):
 def test_bundle_is_published_with_manifest_and_profile(national_build):
     summary, artifacts = national_build
     bundle = Path(summary.bundle_dir)
-    assert bundle == artifacts / "national" / "US"
+    assert bundle.parent == artifacts / "national" / "US" / "runs"  # an immutable run bundle
+    assert verify_bundle(bundle) == []
+    # A passing build promotes itself: the stable path now reads this run's H5.
+    stable = artifacts / "national" / "US" / "policyengine_us_2024.h5"
+    assert stable.resolve() == (bundle / "policyengine_us_2024.h5").resolve()
     assert {p.name for p in bundle.iterdir()} >= {
         "policyengine_us_2024.h5", "manifest.json", "run_profile.json", "loss_record.json",
         "validation",

@@ -48,8 +48,8 @@ def test_shard_publishes_a_state_calibrated_bundle(local_builds, state):
     summaries, artifacts = local_builds
     summary = summaries[f"local|{state}"]
     assert summary.success, summary.failures
-    bundle = artifacts / "local" / state
-    assert Path(summary.bundle_dir) == bundle
+    bundle = artifacts / "local" / state  # its stable links into the current run bundle
+    assert Path(summary.bundle_dir).parent == bundle / "runs"
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["config"]["state_calibrated"] is True
     with h5py.File(bundle / "policyengine_us_2024.h5") as h5:

@@ -62,7 +62,9 @@ def read_h5_weights(h5_path: Path, year: int) -> pd.Series:
 
 
 def load_published_bundle(folder: Path, year: int, cell: str) -> PublishedBundle:
-    """A published bundle, or FileNotFoundError saying which cell to build first."""
+    """A published bundle, or FileNotFoundError saying which cell to build first. A cell's
+    ``current`` link is resolved, so the bundle read (and its provenance) is one run's."""
+    folder = Path(folder).resolve() if Path(folder).exists() else Path(folder)
     h5_path = folder / dataset_filename(year)
     manifest_path = folder / "manifest.json"
     if not h5_path.exists() or not manifest_path.exists():

@@ -1,8 +1,11 @@
-"""Stage 8 assets: the gated H5 (work copy) and the atomically published bundle.
+"""Stage 8 assets: the gated H5 (work copy) and the immutable run bundle.
 
-The H5 is written to the build's work folder first; the blocking schema gate judges
-that file, and only when it passes does ``published_dataset`` copy H5, manifest and
-run profile into ``artifacts/<product>/<geography>/`` in one atomic swap.
+The H5 is written to the run's work folder first; the blocking schema gate judges
+that file, and only when it passes does ``published_dataset`` copy H5, manifest, run
+profile, loss record, aggregates and evidence into
+``artifacts/<product>/<geography>/runs/<run_key>/`` in one atomic rename, with
+SHA256SUMS; nothing writes into it afterwards. Whether it becomes ``current`` is
+decided in stage 9 (``release.assets.current_release``).
 """
 
 import time
@@ -37,12 +40,15 @@ from microplex_assets.publication.capital_gains_lots import (
 )
 from microplex_assets.publication.h5_export import write_policyengine_h5
 from microplex_assets.publication.manifest import build_manifest, package_versions
-from microplex_assets.publication.publish import publish_bundle
 from microplex_assets.publication.schema_gate import check_h5_schema, check_microsimulation
 from microplex_assets.publication.weighting import weighted_bundle
+from microplex_assets.release.bundle import publish_run_bundle, run_key
+from microplex_assets.release.dataflow import run_snapshot
+from microplex_assets.release.pointer import adopt_legacy_bundle
 from microplex_assets.sources.frame import ObservationFrame
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata
 from microplex_assets.targets.model import TargetSet
+from microplex_assets.validation.aggregates import national_aggregates
 from microplex_assets.validation.loss_record import build_loss_record
 from microplex_assets.validation.microsim.benchmark_report import loss_record_summary
 from microplex_resources.artifact_store import ArtifactStore
@@ -139,6 +145,26 @@ def schema_compatible(
     return AssetCheckResult(passed=passed, severity=AssetCheckSeverity.ERROR, metadata=metadata)
 
 
+def bundle_aggregates(
+    microsim_benchmarks: dict[str, Any],
+    h5_path: Path,
+    h5_sha256: str,
+    year: int,
+    policyengine: PolicyEngineRuntime,
+) -> dict[str, Any]:
+    """validation/aggregates.json's content, computed before publication so the bundle is
+    whole when it is published: the benchmark suite's baseline read them from the same
+    H5 bytes when it ran; otherwise one simulation of the gated H5 computes them."""
+    computed = microsim_benchmarks.get("aggregates", {})
+    if computed.get("h5_sha256") == h5_sha256:
+        table, how = computed["table"], "benchmark suite baseline (same H5 bytes)"
+    else:
+        table = national_aggregates(policyengine.microsimulation(str(h5_path)), year)
+        how = "simulation of the gated H5"
+    return {"year": year, "h5_sha256": h5_sha256, "computed_by": how,
+            "aggregates": table.to_dict(orient="records")}  # fmt: skip
+
+
 def published_matrices(work: Path, with_national_contributions: bool) -> dict[str, Path]:
     """The saved target matrices a bundle publishes under validation/, so derived cells
     and notebooks score it without PolicyEngine (``published_scores``)."""
@@ -169,10 +195,10 @@ def published_dataset(
     policyengine: PolicyEngineRuntime,
     artifact_store: ArtifactStore,
 ) -> dict[str, Any]:
-    """The bundle in artifacts/<product>/<geography>/: H5, manifest.json, run_profile.json,
-    loss_record.json (schema-validated, with the before/after-donor comparison), the
-    capital-gains lots extension (parquet beside the H5), loss curves, target wins/losses
-    and the ledger."""
+    """The immutable run bundle in artifacts/<product>/<geography>/runs/<run_key>/: H5,
+    manifest.json, run_profile.json, loss_record.json (schema-validated, with the
+    before/after-donor comparison), the capital-gains lots extension (parquet beside the
+    H5), aggregates, loss curves, target wins/losses, the ledger, RUN.json, SHA256SUMS."""
     cell = context_cell(context)
     h5_path = Path(dataset_h5["path"])
     work = artifact_store.work_dir(cell.product, cell.geography)
@@ -234,8 +260,13 @@ def published_dataset(
         "validation_loss": record["losses"]["candidate"]["validation"],
         "test_loss": record["losses"]["candidate"]["test"],
     }
+    aggregates = bundle_aggregates(
+        microsim_benchmarks, h5_path, manifest["h5"]["sha256"], int(run_profile["year"]),
+        policyengine,
+    )  # fmt: skip
     files = {
         h5_path.name: h5_path,
+        "validation/aggregates.json": write_json_atomic(work / "aggregates.json", aggregates),
         lots_name: lots_path,
         "manifest.json": write_json_atomic(work / "manifest.json", manifest),
         "run_profile.json": work / "run_profile.json",
@@ -248,9 +279,21 @@ def published_dataset(
             for name, path in microsim_benchmarks.get("files", {}).items()
         },
     }
-    destination = artifact_store.bundle_dir(cell.product, cell.geography)
-    published = publish_bundle(files, destination)
-    context.log.info(f"published bundle to {destination}")
+    cell_dir = artifact_store.cell_dir(cell.product, cell.geography)
+    adopted = adopt_legacy_bundle(cell_dir)
+    if adopted:
+        context.log.info(f"the in-place bundle of {cell.label} is now run bundle {adopted}")
+    key = run_key(context.run_id)
+    destination = publish_run_bundle(
+        files,
+        cell_dir,
+        key,
+        {"run_id": context.run_id, "product": cell.product, "geography": cell.geography,
+         "year": int(run_profile["year"]), "partition": context.partition_key,
+         "data_flow": run_snapshot(context, "published_dataset")},
+    )  # fmt: skip
+    published = {name: destination / name for name in files}
+    context.log.info(f"published run bundle {key} to {destination}")
     context.add_output_metadata(
         stage_metadata(
             "publication",
@@ -265,6 +308,7 @@ def published_dataset(
             ecps_coverage=MetadataValue.json(
                 {k: v for k, v in manifest.get("ecps_coverage", {}).items() if k != "table"}
             ),
+            run_key=key,
             bundle_files=MetadataValue.json(sorted(published)),
             top_tail=MetadataValue.json(top_tail),
             capital_gains_lots=dataset_h5["lots_rows"],
@@ -272,6 +316,8 @@ def published_dataset(
     )
     return {
         "bundle_dir": str(destination),
+        "cell_dir": str(cell_dir),
+        "run_key": key,
         "h5_path": str(published[h5_path.name]),
         "year": run_profile["year"],
         "manifest": manifest,

@@ -23,7 +23,9 @@ from microplex_assets.publication.derived import (
     state_fallback,
 )
 from microplex_assets.publication.h5_combine import concatenate_h5, restrict_h5
-from microplex_assets.publication.publish import publish_bundle
+from microplex_assets.release.bundle import publish_run_bundle, run_key
+from microplex_assets.release.dataflow import run_snapshot
+from microplex_assets.release.pointer import adopt_legacy_bundle, promote
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata, table_metadata
 from microplex_assets.targets.model import TargetSet
 from microplex_resources.artifact_store import ArtifactStore
@@ -49,6 +51,27 @@ def derived_manifest(
         "record_counts": record_counts,
         **extra,
     }
+
+
+def publish_derived(
+    context: AssetExecutionContext,
+    artifact_store: ArtifactStore,
+    files: dict[str, Path],
+    year: int,
+) -> tuple[Path, dict[str, Path]]:
+    """Publish a derived cell's run bundle and make it current at once: a derived cell
+    has no gates of its own (it is built from current bundles), so ``promote`` checks
+    only that the bundle is intact. Returns the run folder and ``{name: path}``."""
+    cell = context_cell(context)
+    cell_dir = artifact_store.cell_dir(cell.product, cell.geography)
+    adopt_legacy_bundle(cell_dir)
+    key = run_key(context.run_id)
+    info = {"run_id": context.run_id, "product": cell.product, "geography": cell.geography,
+            "year": year, "partition": context.partition_key,
+            "data_flow": run_snapshot(context, context.asset_key.to_user_string())}  # fmt: skip
+    destination = publish_run_bundle(files, cell_dir, key, info)
+    promote(cell_dir, key, cell.product, cell.geography, reason=f"derived build {context.run_id}")
+    return destination, {name: destination / name for name in files}
 
 
 def skip_unless(context: AssetExecutionContext, wanted: bool, what: str) -> bool:
@@ -94,11 +117,12 @@ def national_state_fallback(
         {"cell": cell.label, "label": NOT_STATE_CALIBRATED, "scores": scores.to_dict("records"),
          "targets": targets.drop(columns=["filters"], errors="ignore").to_dict("records")},
     )  # fmt: skip
-    destination = artifact_store.bundle_dir(cell.product, cell.geography)
     manifest_path = write_json_atomic(work / "manifest.json", manifest)
-    published = publish_bundle(
+    destination, published = publish_derived(
+        context,
+        artifact_store,
         {h5_path.name: h5_path, "manifest.json": manifest_path, "scores.json": scores_path},
-        destination,
+        year,
     )
     state_row = scores[scores["level"] == "state"].iloc[0]
     context.log.info(
@@ -176,8 +200,9 @@ def local_rich_fanin(
         held_out_groups=list(held_out),
         weight_total=report["household_weight_total"][str(year)],
     )
-    destination = artifact_store.bundle_dir(cell.product, cell.geography)
-    published = publish_bundle(
+    destination, published = publish_derived(
+        context,
+        artifact_store,
         {
             h5_path.name: h5_path,
             "manifest.json": write_json_atomic(work / "manifest.json", manifest),
@@ -186,7 +211,7 @@ def local_rich_fanin(
             ),
             "validation/shards.csv": shards_csv,
         },
-        destination,
+        year,
     )
     context.log.info("local|US scores:\n" + scores.to_markdown(index=False, floatfmt=".4g"))
     yield Output(

@@ -10,8 +10,6 @@ is listed with the reason it was left out, so the manifest can say why.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from microplex_assets.entities.bundle import ENTITIES, GROUP_ENTITIES, EntityBundle
+from microplex_assets.files import atomic_target
 from microplex_assets.publication.coverage import constant_arrays
 from microplex_resources.policyengine_runtime import is_input_variable
 
@@ -205,25 +204,17 @@ def write_policyengine_h5(bundle: EntityBundle, path: Path, system: Any) -> Expo
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays, report = h5_arrays(bundle, system)
     year = str(bundle.year)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with h5py.File(tmp_name, "w") as h5:
+    with atomic_target(path) as tmp:
+        with h5py.File(tmp, "w") as h5:
             for name, values in arrays.items():
                 h5.create_group(name).create_dataset(year, data=values)
-        with h5py.File(tmp_name, "r") as h5:
+        with h5py.File(tmp, "r") as h5:
             wrong = [
                 name
                 for name, values in arrays.items()
                 if year not in h5[name] or h5[name][year].shape != values.shape
             ]
             if wrong:
-                raise OSError(f"{tmp_name}: variables {wrong[:5]} did not read back")
-        with open(tmp_name, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+                raise OSError(f"{tmp}: variables {wrong[:5]} did not read back")
     report.path = str(path)
     return report

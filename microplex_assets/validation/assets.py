@@ -1,6 +1,6 @@
 """Stage 9 asset: what the published dataset says, computed by policyengine-us."""
 
-import time
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,46 +15,34 @@ from dagster import (
     asset_check,
 )
 
-from microplex_assets.files import write_json_atomic
 from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata
-from microplex_assets.validation.aggregates import format_aggregates_markdown, national_aggregates
+from microplex_assets.validation.aggregates import format_aggregates_markdown
 from microplex_assets.validation.bundle import bundle_completeness
-from microplex_resources.policyengine_runtime import PolicyEngineRuntime
 
 
 @stage_asset("validation", partitions_def=product_geography_partitions)
 def national_aggregates_report(
     context: AssetExecutionContext,
     published_dataset: dict[str, Any],
-    microsim_benchmarks: dict[str, Any],
-    policyengine: PolicyEngineRuntime,
 ) -> pd.DataFrame:
     """Weighted totals (population, income tax, SNAP, SSI, EITC, wages, household net income)
-    of the published H5, written as validation/aggregates.json beside the bundle. Where the
-    benchmark suite already read them from the same bytes (its baseline simulation), they
-    are taken from there: no second simulation."""
+    of the published H5, computed by policyengine-us before publication and published
+    inside the immutable bundle as validation/aggregates.json (nothing writes into a bundle
+    after it is published); this asset reads them back and reports them."""
     context_cell(context)
-    started = time.perf_counter()
-    computed = microsim_benchmarks.get("aggregates", {})
-    if computed.get("h5_sha256") == published_dataset["manifest"]["h5"]["sha256"]:
-        table = computed["table"]
-        context.log.info("aggregates from the benchmark suite's baseline (same H5 bytes)")
-    else:
-        simulation = policyengine.microsimulation(published_dataset["h5_path"])
-        table = national_aggregates(simulation, int(published_dataset["year"]))
-    seconds = time.perf_counter() - started
-    path = write_json_atomic(
-        Path(published_dataset["bundle_dir"]) / "validation" / "aggregates.json",
-        {"year": published_dataset["year"], "aggregates": table.to_dict(orient="records")},
-    )
+    path = Path(published_dataset["bundle_dir"]) / "validation" / "aggregates.json"
+    document = json.loads(path.read_text())
+    if document.get("h5_sha256") != published_dataset["manifest"]["h5"]["sha256"]:
+        raise ValueError(f"{path} was computed on other H5 bytes than the bundle's H5")
+    table = pd.DataFrame(document["aggregates"])
     context.log.info("national aggregates:\n" + format_aggregates_markdown(table))
     context.add_output_metadata(
         stage_metadata(
             "validation",
             aggregates=MetadataValue.md(format_aggregates_markdown(table)),
             path=MetadataValue.path(str(path)),
-            microsimulation_seconds=round(seconds, 1),
+            computed_by=str(document.get("computed_by")),
         )
     )
     return table

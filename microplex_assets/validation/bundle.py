@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 REQUIRED_FILES: tuple[str, ...] = (
+    "SHA256SUMS",  # written by release.bundle.publish_run_bundle, with RUN.json
+    "RUN.json",
     "manifest.json",
     "run_profile.json",
     "loss_record.json",

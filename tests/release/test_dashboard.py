@@ -1,0 +1,40 @@
+"""The readiness dashboard renders every indexed cell, its gate cells and its history."""
+
+import re
+
+from microplex_assets.release.dashboard import write_dashboard
+from microplex_assets.release.index import rebuild
+from microplex_assets.release.pointer import promote
+from tests.release.bundles import gate, loss_record, make_bundle
+
+
+def test_dashboard_shows_cells_gates_current_and_history(tmp_path):
+    root = tmp_path / "artifacts"
+    national, state = root / "national" / "US", root / "local" / "CA"
+    make_bundle(national, "20261201T000000Z-aaaa", record=loss_record(train=0.6))
+    promote(national, "20261201T000000Z-aaaa", "national", "US")
+    failing = loss_record(train=0.4, gates=[gate("protected_families_hold", passed=False)])
+    make_bundle(national, "20261202T000000Z-bbbb", record=failing)
+    make_bundle(state, "s1", record=loss_record("local", "CA", benchmarks={"skipped": "n/a"}))
+    fan_in = [{"method": m, "level": "all", "targets": 9, "train": t, "held_out": t, "all": t}
+              for m, t in (("local|US", 0.25), ("national|US", 0.75))]  # fmt: skip
+    make_bundle(root / "local" / "US", "f1", derived=True, scores=fan_in)
+    index = tmp_path / "i.duckdb"
+    rebuild(index, root)
+    html = write_dashboard(index, tmp_path / "readiness.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "<script" not in html and "http://" not in html
+    headings = re.findall(r"<h2 id='[^']+'>([^<]+)</h2>", html)
+    assert headings == ["national|US", "local|CA", "local|US"]
+    national_part = html.split("<h2")[1]
+    assert "current: <span class='cur'>20261201T000000Z-aaaa</span>" in national_part
+    assert "latest candidate: <b>20261202T000000Z-bbbb</b>" in national_part
+    # the latest run failed protected_families_hold and did not measure the older gate
+    assert "<td class='fail'>fail</td>" in national_part
+    assert "<td class='unmeasured'>unmeasured</td>" in national_part
+    assert "<td class='pass'>pass</td>" in national_part  # microsim gates
+    assert "<polyline" in national_part and national_part.count("<circle") == 4
+    assert "budget impact" in national_part and "soi_agi" in national_part
+    fan_in_part = html.split("<h2")[3]
+    assert "no gates recorded" in fan_in_part
+    assert "<td class='l'>local|US</td><td class=''>0.25</td>" in fan_in_part
+    assert "<td class='l'>national|US</td><td class=''>0.75</td>" in fan_in_part
