@@ -166,6 +166,7 @@ def load_forbes_list(path: Path | str, year: int) -> ObservationFrame:
     for column in ("name", "source_of_wealth"):
         if column in members.columns:
             household[column] = members[column].to_numpy()
+    household = fill_age_and_marriage(household)
     frame = ObservationFrame(
         source=SOURCE,
         year=int(year),
@@ -178,8 +179,14 @@ def load_forbes_list(path: Path | str, year: int) -> ObservationFrame:
             "members": len(household),
             "net_worth_column": worth_column,
             "total_net_worth": float(household["net_worth"].sum()),
-            "members_without_age": int(household["age_head"].isna().sum()),
-            "notes": ["one household per list member, household_weight 1"],
+            "ages_imputed": int(household["age_imputed"].sum()),
+            "marriages_imputed": int(household["married_imputed"].sum()),
+            "published_check": published_check(household),
+            "notes": [
+                "one household per list member, household_weight 1",
+                "blank age -> the list's median age; no marital status -> married; no "
+                "children (the CSV has neither)",
+            ],
         },
     )
     frame.validate()

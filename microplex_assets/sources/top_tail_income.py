@@ -15,11 +15,12 @@ Matching (``match_donors``), deterministic for ``seed``:
 * within the window: records of the member's marital status (all if none), then the
   ``NEAREST_AGE`` closest in age; one drawn with probability proportional to its SCF weight.
 
-Realization (``income_columns``): capital incomes scale with wealth, so the donor's
-capital-gain, interest+dividend and business income per dollar of net worth are applied
-to the member's net worth. Wages and Social Security / retirement income do not (a
-pension or benefit is capped; a salary is not a return on assets): the member takes the
-donor's dollars (SCF 2022 reports 2021 incomes; not uprated). The SCF reports interest
+Realization (``income_columns``): the donor's wage, capital-gain, interest+dividend and
+business income per dollar of net worth, applied to the member's net worth. Wages are
+scaled too: at the top they are mostly equity pay, and the IRS top-400 returns averaged
+about $17m of wages (2009) where the richest SCF donors report about $1m. Social Security
+and retirement income is not: benefits are capped by law, so the member takes the donor's
+dollars (SCF 2022 reports 2021 incomes; not uprated). The SCF reports interest
 with dividends and business with partnership and S-corporation income, so each is split
 by the IRS SOI shares of returns with AGI of $10m or more (``soi_top_class_splits``,
 carried ``soi_targets.csv``, latest year). Capital gains are all long-term (the SCF does
@@ -68,6 +69,9 @@ def match_donors(household: pd.DataFrame, pool: pd.DataFrame, seed: int) -> pd.D
     rng = np.random.default_rng(seed)
     pool = pool.reset_index(drop=True)
     width = min(WINDOW, len(pool))
+    pool_age = pool["age"].to_numpy(dtype=float)
+    pool_married = pool["is_married"].to_numpy(dtype=bool)
+    pool_weight = pool["wgt"].to_numpy(dtype=float)
     order = np.argsort(-household["net_worth"].to_numpy(dtype=float), kind="stable")
     picks = np.empty(len(household), dtype=np.int64)
     ages = household["age_head"].to_numpy(dtype=float)
@@ -75,13 +79,12 @@ def match_donors(household: pd.DataFrame, pool: pd.DataFrame, seed: int) -> pd.D
     for k, row in enumerate(order):
         center = int((k + 0.5) / len(order) * len(pool))
         start = min(max(center - width // 2, 0), len(pool) - width)
-        window = pool.iloc[start : start + width]
-        same = window[window["is_married"].to_numpy() == married[row]]
+        window = np.arange(start, start + width)
+        same = window[pool_married[window] == married[row]]
         window = same if len(same) else window
-        gap = (window["age"] - ages[row]).abs().to_numpy()
-        near = window.iloc[np.argsort(gap, kind="stable")[:NEAREST_AGE]]
-        weight = near["wgt"].to_numpy(dtype=float)
-        picks[row] = near.index[rng.choice(len(near), p=weight / weight.sum())]
+        gap = np.abs(pool_age[window] - ages[row])
+        near = window[np.argsort(gap, kind="stable")[:NEAREST_AGE]]
+        picks[row] = near[rng.choice(len(near), p=pool_weight[near] / pool_weight[near].sum())]
     chosen = pool.loc[picks]
     return pd.DataFrame(
         {
@@ -140,11 +143,11 @@ def income_columns(
     worth = household["net_worth"].to_numpy(dtype=float)
     ratio = {
         column: donor[column].to_numpy(dtype=float) / donor["net_worth"].to_numpy(dtype=float)
-        for column in ("kginc", "intdivinc", "bussefarminc")
+        for column in ("wageinc", "kginc", "intdivinc", "bussefarminc")
     }
     splits = soi_top_class_splits()
     out = pd.DataFrame(index=household.index)
-    out[WAGES] = np.maximum(donor["wageinc"].to_numpy(dtype=float), 0.0)
+    out[WAGES] = np.maximum(ratio["wageinc"], 0.0) * worth
     out[GAINS] = ratio["kginc"] * worth
     for column, share in splits["interest_dividends"].items():
         out[column] = ratio["intdivinc"] * worth * share
@@ -178,8 +181,8 @@ def with_scf_income(frame: ObservationFrame, seed: int) -> ObservationFrame:
             "donors": source,
             "seed": int(seed),
             "rule": "rank-aligned window of SCF records worth $250m+, same marriage, nearest "
-            "age, drawn by SCF weight; capital income = donor ratio x member net worth, "
-            "wages and SS/retirement = donor dollars",
+            "age, drawn by SCF weight; wage and capital income = donor ratio x member net "
+            "worth, SS/retirement = donor dollars",
             "soi_splits": soi_top_class_splits(),
             "matches": donor_summary(household),
         },
@@ -255,3 +258,18 @@ def published_comparison(household: pd.DataFrame) -> pd.DataFrame:
             (f"{label}: share of income", mine / total, published / soi_agi, soi_agi_source)
         )
     return pd.DataFrame(rows, columns=["item", "spine", "published", "source"])
+
+
+def income_totals(household: pd.DataFrame) -> pd.DataFrame:
+    """Weighted total, share and members with any, per income variable of the list."""
+    weight = household["household_weight"].to_numpy(dtype=float)
+    totals = {c: float(weight @ household[c].to_numpy(dtype=float)) for c in INCOME_COLUMNS}
+    whole = sum(totals.values())
+    return pd.DataFrame(
+        {
+            "variable": list(totals),
+            "total_bn": [v / 1e9 for v in totals.values()],
+            "share": [v / whole for v in totals.values()],
+            "members_nonzero": [int((household[c] != 0).sum()) for c in INCOME_COLUMNS],
+        }
+    )
