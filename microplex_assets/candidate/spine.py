@@ -203,5 +203,9 @@ def append_spine(
         "realized_income_total": float(head[list(INCOME_COLUMNS)].sum(axis=1).to_numpy() @ weights),
         "long_term_capital_gains_total": float(head[GAINS].to_numpy() @ weights),
         "states": int(spine.tables["household"]["state_fips"].nunique()),
+        "states_imputed": int(
+            top_wealth.tables["household"].get("state_imputed", pd.Series(dtype=bool)).sum()
+        ),
+        "income_donors": top_wealth.provenance.get("income", {}).get("matches", {}),
     }
     return frame, report

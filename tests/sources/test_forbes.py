@@ -136,3 +136,12 @@ def test_blank_marital_status_becomes_married_and_is_flagged():
         known["is_married"].tolist()
         == known["marital_status"].isin(["Married", "Widowed, Remarried"]).tolist()
     )
+
+
+def test_unknown_residence_state_names_the_file_and_column(monkeypatch):
+    members, source = forbes.load_forbes_400()
+    members = members.copy()
+    members.loc[5, "residence_state"] = "Atlantis"
+    monkeypatch.setattr(forbes, "load_forbes_400", lambda: (members, source))
+    with pytest.raises(SourceFormatError, match=r"forbes_us_top_400.*'residence_state'.*Atlantis"):
+        real_top_wealth_list(2024)

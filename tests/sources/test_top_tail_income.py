@@ -88,3 +88,16 @@ def test_published_comparison_and_totals(real_list):
     shares = tti.soi_top_class_splits()
     assert sum(shares["interest_dividends"].values()) == pytest.approx(1.0)
     assert sum(shares["business"].values()) == pytest.approx(1.0)
+
+
+def test_a_csv_list_gets_donor_income_too(tmp_path):
+    from microplex_assets.sources.forbes import load_forbes_list
+
+    path = tmp_path / "forbes.csv"
+    path.write_text("rank,net_worth,age,state\n1,90e9,70,CA\n2,4e9,,TX\n")
+    frame = tti.with_scf_income(load_forbes_list(path, 2024), seed=3)
+    household = frame.tables["household"]
+    assert household["age_head"].tolist() == [70, 70]  # blank age -> the list's median
+    assert (household["donor_net_worth"] >= tti.POOL_MIN_NET_WORTH).all()
+    assert household[list(tti.INCOME_COLUMNS)].abs().sum(axis=1).gt(0).all()
+    assert frame.provenance["kind"] == "real" and frame.provenance["income"]["seed"] == 3
