@@ -7,8 +7,9 @@ closest real evidence of how income relates to wealth at the very top.
 
 Matching (``match_donors``), deterministic for ``seed``:
 
-* pool: the SCF records worth at least ``POOL_MIN_NET_WORTH`` ($250m: 412 records, about
-  80 households x 5 implicates, aged 43-90), richest first;
+* pool: the SCF records worth at least ``POOL_MIN_NET_WORTH`` ($250m: 412 records, some
+  80-100 households' implicates, aged 43-90), richest first; the record's row in the
+  carried file is the donor id (``donor_scf_row``);
 * rank alignment: the member at list position k of n (richest first) looks at the
   ``WINDOW`` pool records around pool position (k + 1/2) / n x pool size, so the richest
   members draw on the richest records and composition keeps its gradient with wealth;
@@ -16,16 +17,16 @@ Matching (``match_donors``), deterministic for ``seed``:
   ``NEAREST_AGE`` closest in age; one drawn with probability proportional to its SCF weight.
 
 Realization (``income_columns``): the donor's wage, capital-gain, interest+dividend and
-business income per dollar of net worth, applied to the member's net worth. Wages are
-scaled too: at the top they are mostly equity pay, and the IRS top-400 returns averaged
-about $17m of wages (2009) where the richest SCF donors report about $1m. Social Security
-and retirement income is not: benefits are capped by law, so the member takes the donor's
-dollars (SCF 2022 reports 2021 incomes; not uprated). The SCF reports interest
-with dividends and business with partnership and S-corporation income, so each is split
-by the IRS SOI shares of returns with AGI of $10m or more (``soi_top_class_splits``,
-carried ``soi_targets.csv``, latest year). Capital gains are all long-term (the SCF does
-not split them; at the top nearly all realized gains are). Social Security / retirement
-income is ``social_security_retirement`` at 62 and over, else private pension income.
+business income per dollar of net worth, applied to the member's net worth (losses scale
+like gains). Wages are scaled too: the IRS top-400 returns averaged about $17m of wages
+($6.9bn, 2009), far above the pool's $0.8m, so pay at the top grows with the fortune.
+Social Security and retirement income is not: benefits are capped by law, so the member
+takes the donor's dollars (SCF 2022 reports 2021 incomes; not uprated), as
+``social_security_retirement`` at 62 and over, else private pension income. The SCF
+reports interest with dividends and business with partnership and S-corporation income,
+so each is split by the IRS SOI shares of returns with AGI of $10m or more
+(``soi_top_class_splits``, carried ``soi_targets.csv``, latest year). Capital gains are
+all long-term (the SCF does not split them: an assumption).
 """
 
 from __future__ import annotations
