@@ -107,8 +107,8 @@ class BuildSettings(ConfigurableResource):
     )
     top_wealth_list_path: str | None = Field(
         default=None,
-        description="Forbes-style top-wealth CSV for the fixed spine; default: the embedded "
-        "list built from published Forbes 400 aggregates (labelled synthetic).",
+        description="Forbes-style top-wealth CSV for the fixed spine; default: the real "
+        "Forbes 400 of 2024-09-01 carried in sources/data (provenance real).",
     )
     spine: bool = Field(default=True, description="Append the fixed top-tail spine.")
     donor_ablation: bool = Field(

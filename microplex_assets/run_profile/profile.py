@@ -221,9 +221,9 @@ def top_wealth_provider(settings: dict[str, Any]) -> dict[str, Any]:
             "location": settings["top_wealth_list_path"],
         }
     return {
-        "source": "forbes_400_embedded",
+        "source": "forbes_400_2024",
         "role": "spine",
-        "kind": "synthetic",
-        "format": "generated from published Forbes 400 aggregates",
-        "location": "microplex_assets/sources/forbes.py",
+        "kind": "real",
+        "format": "the real Forbes 400 (2024-09-01), income from real SCF 2022 top-tail donors",
+        "location": "microplex_assets/sources/data/forbes_us_top_400_2024-09-01.json",
     }

@@ -14,13 +14,18 @@ from dagster import AssetExecutionContext, MetadataValue
 from microplex_assets.sources.acs_pums import load_acs_pums
 from microplex_assets.sources.cps_asec import load_cps_asec
 from microplex_assets.sources.cps_taxcalc import load_taxcalc_cps
-from microplex_assets.sources.forbes import embedded_top_wealth_list, load_forbes_list
+from microplex_assets.sources.forbes import load_forbes_list, real_top_wealth_list
 from microplex_assets.sources.frame import ObservationFrame
 from microplex_assets.sources.puf import load_puf
 from microplex_assets.sources.scf import load_scf
 from microplex_assets.sources.sipp import load_sipp
 from microplex_assets.sources.synthetic_puf import soi_reproduction, synthesize_tax_records
 from microplex_assets.sources.tax_records import validate_tax_records
+from microplex_assets.sources.top_tail_income import (
+    income_totals,
+    published_comparison,
+    with_scf_income,
+)
 from microplex_assets.stage_asset import stage_asset, stage_metadata, table_metadata
 from microplex_assets.uprating import uprating_factors
 from microplex_resources.build_settings import BuildSettings
@@ -122,18 +127,32 @@ def tax_donor_frame(
 def top_wealth_frame(
     context: AssetExecutionContext, build_settings: BuildSettings
 ) -> ObservationFrame:
-    """Top-wealth units for the fixed spine: a Forbes-style list when configured, else the
-    embedded list generated from published Forbes 400 aggregates (labelled synthetic)."""
+    """Top-wealth units for the fixed spine: the real Forbes 400 (2024-09-01), or a
+    Forbes-style CSV when ``top_wealth_list_path`` is set; each member's income drawn
+    from a real SCF 2022 top-tail donor (``sources/top_tail_income.py``)."""
     started = time.perf_counter()
     if build_settings.top_wealth_list_path:
         frame = load_forbes_list(Path(build_settings.top_wealth_list_path), build_settings.year)
     else:
-        frame = embedded_top_wealth_list(build_settings.year)
+        frame = real_top_wealth_list(build_settings.year, build_settings.seed)
+    frame = with_scf_income(frame, build_settings.seed)
     seconds = time.perf_counter() - started
-    worth = frame.tables["household"]["net_worth"]
-    context.log.info(f"top-wealth list: {len(worth)} units, ${worth.sum() / 1e12:.2f}tn")
+    household = frame.tables["household"]
+    worth = household["net_worth"]
+    comparison = published_comparison(household)
+    context.log.info(
+        f"top-wealth list: {len(worth)} units, ${worth.sum() / 1e12:.2f}tn, income "
+        f"${comparison['spine'].iloc[0]:.0f}bn from SCF donors"
+    )
     context.add_output_metadata(
-        frame_metadata(frame, seconds, net_worth_total_bn=float(worth.sum() / 1e9))
+        frame_metadata(
+            frame,
+            seconds,
+            net_worth_total_bn=float(worth.sum() / 1e9),
+            income_totals=table_metadata(income_totals(household)),
+            income_vs_published=table_metadata(comparison),
+            donor_matches=MetadataValue.json(frame.provenance["income"]["matches"]),
+        )
     )
     return frame
 

@@ -1,10 +1,32 @@
-"""Stage-2 top-wealth source: a Forbes-400-style list, read from a CSV or built from aggregates.
+"""Stage-2 top-wealth source: the real Forbes 400, or a Forbes-style list read from a CSV.
 
 Surveys miss the very top of the wealth distribution (the SCF excludes Forbes 400 members
 by design), so the build adds a "top-tail spine" of the richest units, one household each.
 
-Accepted CSV (comma-separated, header names matched case-insensitively, one row per list
-member)::
+Embedded default (``real_top_wealth_list``): the real Forbes 400 of 2024-09-01 carried in
+``sources/data`` (``reference_microdata.load_forbes_400``, SHA256 checked), provenance
+``kind = "real"``. Rules for what the list leaves open, each flagged on the row:
+
+* rank: the file's ``rank`` is the global Forbes rank (ties repeat), so ``rank`` here is
+  the US position 1..400 by net worth, list order breaking ties (``forbes_rank`` keeps it);
+* state: ``residence_state`` (full name) -> FIPS. 19 members have none (12 with no
+  residence at all, 7 US citizens living abroad, ``residence_country`` kept): a state is
+  drawn for each in proportion to the state's AGI on $1m+ returns (IRS SOI, carried
+  ``agi_state.csv``, ``millionaire_agi_by_state``) from ``seed``, ``state_imputed = True``.
+  Kept rather than dropped: citizens abroad still file federal returns, and PolicyEngine
+  needs a state (so the 7 also get a state's tax, a small overstatement);
+* age: the member's; a blank age (none in the 2024 file; a CSV may have them) becomes the
+  list's median age, ``age_imputed = True``;
+* marriage: ``Married`` and ``Widowed, Remarried`` -> married (a spouse person); Divorced,
+  Widowed, Single, Separated, Engaged, In Relationship -> not married; blank (31) ->
+  married, the status of 78% of members with one, ``married_imputed = True``;
+* children: the published count, kept as ``children``; the spine turns them into
+  dependents only where they can be minors (``candidate/spine.py``);
+* ``deceased``: 10 members flagged in the source died after the snapshot; kept, since the
+  list is as of 2024-09-01.
+
+Accepted CSV (``top_wealth_list_path``; comma-separated, header names matched
+case-insensitively, one row per list member)::
 
     rank,name,net_worth,age,state,source_of_wealth
 
@@ -18,10 +40,9 @@ member)::
 
 Rows become households: ``household_id`` 1..N in rank order, ``rank``, ``net_worth`` (the
 policyengine-us household input), ``age_head``, ``state_fips``, ``household_weight = 1``.
-
-``embedded_top_wealth_list`` builds a synthetic stand-in (``kind = "synthetic"``) from the
-published aggregates of the 2024 Forbes 400 because no real list can be downloaded here;
-see ``FORBES_400_2024`` for the figures and their sources.
+A CSV has no marital status or children: the blank-marriage rule above applies, no
+children. The list generated from published aggregates that preceded the real list is
+retired; ``FORBES_400_2024`` keeps those published facts as a check on whatever list loads.
 """
 
 from __future__ import annotations
@@ -31,14 +52,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import fsolve
 
-from microplex_assets.geography.states import FIPS_CODES, STATE_FIPS
+from microplex_assets.geography.states import FIPS_CODES, STATE_FIPS, STATE_NAMES
 from microplex_assets.sources.frame import ObservationFrame, SourceFormatError
 from microplex_assets.sources.readers import ColumnSpec, file_provenance, read_columns
+from microplex_assets.sources.reference_microdata import load_forbes_400
 
 SOURCE = "forbes_400"
-EMBEDDED_SOURCE = "forbes_400_embedded"
+REAL_SOURCE = "forbes_400_2024"
 BILLION = 1e9
 COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("rank", "int", non_negative=True),
@@ -58,7 +79,7 @@ FORBES_400_2024: dict[str, Any] = {
     "minimum_net_worth": 3.3e9,  # the 2023 list's cutoff was $2.9B; 2024's is $3.3B
     "maximum_net_worth": 244e9,  # No. 1, Elon Musk
     "top_25_net_worth": 2.5e12,
-    "members_at_least_100_billion": 12,  # reported, not fitted (see notes)
+    "members_at_least_100_billion": 12,
     "state_members": {"CA": 83, "NY": 54, "FL": 54, "TX": 43},
     "states_without_members_named": ["AL", "AK", "DE", "MN", "MS"],  # ten in all
     "youngest_member_age": 38,
@@ -75,8 +96,7 @@ FORBES_400_2024: dict[str, Any] = {
         "youngest member Lukas Walton, 38",
     ],
 }
-EMBEDDED_SEED = 400
-AGE_MEAN, AGE_SD, AGE_MAX = 70.0, 13.0, 99  # assumption: no published age distribution found
+MARRIED_STATUSES = frozenset({"Married", "Widowed, Remarried"})
 
 
 def _fail(path: Path, message: str) -> SourceFormatError:
@@ -146,6 +166,7 @@ def load_forbes_list(path: Path | str, year: int) -> ObservationFrame:
     for column in ("name", "source_of_wealth"):
         if column in members.columns:
             household[column] = members[column].to_numpy()
+    household = fill_age_and_marriage(household)
     frame = ObservationFrame(
         source=SOURCE,
         year=int(year),
@@ -158,53 +179,18 @@ def load_forbes_list(path: Path | str, year: int) -> ObservationFrame:
             "members": len(household),
             "net_worth_column": worth_column,
             "total_net_worth": float(household["net_worth"].sum()),
-            "members_without_age": int(household["age_head"].isna().sum()),
-            "notes": ["one household per list member, household_weight 1"],
+            "ages_imputed": int(household["age_imputed"].sum()),
+            "marriages_imputed": int(household["married_imputed"].sum()),
+            "published_check": published_check(household),
+            "notes": [
+                "one household per list member, household_weight 1",
+                "blank age -> the list's median age; no marital status -> married; no "
+                "children (the CSV has neither)",
+            ],
         },
     )
     frame.validate()
     return frame
-
-
-def rank_size_net_worth(aggregates: dict[str, Any] = FORBES_400_2024) -> np.ndarray:
-    """Net worths by rank from a log-cubic rank-size rule fitted to the published aggregates.
-
-    ``log w(r) = a + b l + c l^2 + d l^3`` with ``l = log r``: ``a`` and ``b`` put the
-    maximum at rank 1 and the minimum at the last rank exactly; ``c`` and ``d`` are solved
-    so the total and the top-25 total match. A pure power law (``c = d = 0``) through the
-    same endpoints sums to only about $4.0T, hence the curvature terms.
-    """
-    n = int(aggregates["members"])
-    log_rank = np.log(np.arange(1, n + 1))
-    last = np.log(n)
-    top, bottom = np.log(aggregates["maximum_net_worth"]), np.log(aggregates["minimum_net_worth"])
-
-    def worth(params: np.ndarray) -> np.ndarray:
-        c, d = params
-        b = (bottom - top - c * last**2 - d * last**3) / last
-        return np.exp(top + b * log_rank + c * log_rank**2 + d * log_rank**3)
-
-    def gaps(params: np.ndarray) -> list[float]:
-        w = worth(params)
-        return [
-            w.sum() / aggregates["total_net_worth"] - 1,
-            w[:25].sum() / aggregates["top_25_net_worth"] - 1,
-        ]
-
-    values = worth(fsolve(gaps, np.array([-0.3, 0.03]), xtol=1e-12))
-    if not np.all(np.diff(values) < 0) or max(abs(g) for g in gaps_of(values, aggregates)) > 1e-3:
-        raise ValueError("rank-size fit did not reproduce the published aggregates")
-    return values
-
-
-def gaps_of(values: np.ndarray, aggregates: dict[str, Any]) -> list[float]:
-    """Relative gaps of total, top-25 total, minimum and maximum from the aggregates."""
-    return [
-        float(values.sum() / aggregates["total_net_worth"] - 1),
-        float(values[:25].sum() / aggregates["top_25_net_worth"] - 1),
-        float(values.min() / aggregates["minimum_net_worth"] - 1),
-        float(values.max() / aggregates["maximum_net_worth"] - 1),
-    ]
 
 
 def millionaire_agi_by_state() -> pd.Series:
@@ -221,79 +207,120 @@ def millionaire_agi_by_state() -> pd.Series:
     return top.set_index("GEO_NAME")["VALUE"].astype(float)
 
 
-def _embedded_states(aggregates: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
-    """Published counts for the big four states; the rest drawn over the other states in
-    proportion to their $1m+ AGI (IRS SOI), so small states rarely get a member."""
-    named = aggregates["state_members"]
-    excluded = set(named) | set(aggregates["states_without_members_named"])
-    others = sorted(code for code in STATE_FIPS if code not in excluded)
-    rest = int(aggregates["members"]) - sum(named.values())
-    share = millionaire_agi_by_state().reindex(others).fillna(0.0).to_numpy()
-    labels = [code for code, count in named.items() for _ in range(count)]
-    labels += list(rng.choice(others, size=rest, p=share / share.sum()))
-    return np.array([STATE_FIPS[code] for code in rng.permutation(labels)], dtype=np.int64)
-
-
-def embedded_top_wealth_list(year: int = 2024) -> ObservationFrame:
-    """A synthetic Forbes-400 stand-in built only from published 2024 aggregates.
-
-    Net worths follow ``rank_size_net_worth``; states and ages are drawn from a fixed seed
-    (``EMBEDDED_SEED``) so the list is identical on every build. Values are the 2024 list's
-    (1 September 2024 dollars) for any ``year`` >= 2024; they are not uprated here.
-    """
-    aggregates = FORBES_400_2024
-    if year < aggregates["list_year"]:
-        raise ValueError(f"embedded top-wealth list starts in {aggregates['list_year']}")
-    rng = np.random.default_rng(EMBEDDED_SEED)
-    net_worth = rank_size_net_worth(aggregates)
-    n = len(net_worth)
-    states = _embedded_states(aggregates, rng)
-    ages = np.clip(
-        np.rint(rng.normal(AGE_MEAN, AGE_SD, n)), aggregates["youngest_member_age"], AGE_MAX
+def impute_states(missing: int, seed: int) -> np.ndarray:
+    """FIPS codes for members without a residence state, drawn in proportion to each
+    state's AGI on $1m+ returns (where top incomes are, so where they most plausibly live)."""
+    share = millionaire_agi_by_state().reindex(list(STATE_FIPS)).fillna(0.0)
+    codes = np.random.default_rng(seed).choice(
+        share.index.to_numpy(), size=missing, p=(share / share.sum()).to_numpy()
     )
+    return np.array([STATE_FIPS[code] for code in codes], dtype=np.int64)
+
+
+def fill_age_and_marriage(household: pd.DataFrame) -> pd.DataFrame:
+    """Blank ages -> the list's median age; blank marriage -> married (flags say which)."""
+    out = household.copy()
+    age = pd.to_numeric(out["age_head"], errors="coerce")
+    out["age_imputed"] = age.isna().to_numpy()
+    median = float(age.median()) if age.notna().any() else 70.0
+    out["age_head"] = age.fillna(round(median)).astype(np.int64)
+    married = out["is_married"] if "is_married" in out.columns else pd.Series(pd.NA, out.index)
+    out["married_imputed"] = married.isna().to_numpy()
+    out["is_married"] = married.fillna(True).astype(bool)
+    if "children" not in out.columns:
+        out["children"] = 0
+    out["children"] = pd.to_numeric(out["children"], errors="coerce").fillna(0).astype(np.int64)
+    return out
+
+
+def real_top_wealth_list(year: int, seed: int = 0) -> ObservationFrame:
+    """The real Forbes 400 (2024-09-01) as one household per member, by the module's rules.
+
+    Net worths are the list's (1 September 2024 dollars) for any ``year``; not uprated.
+    """
+    members, source = load_forbes_400()
+    members = members.sort_values(["networth_millions", "rank"], ascending=[False, True])
+    members = members.reset_index(drop=True)
+    names = {name: code for code, name in STATE_NAMES.items()}
+    code = members["residence_state"].map(names)
+    unknown = members["residence_state"].notna() & code.isna()
+    if unknown.any():
+        raise SourceFormatError(
+            f"{source['file']}: column 'residence_state' holds "
+            f"{members.loc[unknown, 'residence_state'].iloc[0]!r}; expected a US state name"
+        )
+    fips = code.map(STATE_FIPS)
+    state_imputed = fips.isna().to_numpy()
+    fips[state_imputed] = impute_states(int(state_imputed.sum()), seed)
+    n = len(members)
+    status = members["marital_status"]
     household = pd.DataFrame(
         {
             "household_id": np.arange(1, n + 1, dtype=np.int64),
             "rank": np.arange(1, n + 1, dtype=np.int64),
-            "net_worth": net_worth,
-            "age_head": ages.astype(np.int64),
-            "state_fips": states,
+            "forbes_rank": members["rank"].to_numpy(dtype=np.int64),
+            "name": members["name"].to_numpy(),
+            "net_worth": members["networth_millions"].to_numpy(dtype=float) * 1e6,
+            "age_head": members["age"].to_numpy(),
+            "state_fips": fips.to_numpy(dtype=np.int64),
+            "state_imputed": state_imputed,
+            "residence_country": members["residence_country"].fillna("").to_numpy(),
+            "marital_status": status.fillna("").to_numpy(),
+            "is_married": status.isin(MARRIED_STATUSES).astype(object).where(status.notna()),
+            "children": members["children"].to_numpy(),
+            "deceased_after_snapshot": members["deceased"].astype(bool).to_numpy(),
             "household_weight": np.ones(n),
         }
     )
-    total, top25, low, high = gaps_of(net_worth, aggregates)
-    hundred_billion = int((net_worth >= 100 * BILLION).sum())
+    household = fill_age_and_marriage(household)
     frame = ObservationFrame(
-        source=EMBEDDED_SOURCE,
+        source=REAL_SOURCE,
         year=int(year),
         tables={"household": household},
         links={},
         provenance={
-            "kind": "synthetic",
-            "built_from": "published aggregates of the 2024 Forbes 400 (no list downloaded)",
-            "aggregates": {k: v for k, v in aggregates.items() if k != "sources"},
-            "citations": aggregates["sources"],
-            "list_year": aggregates["list_year"],
+            "kind": "real",
+            "files": {"list": source},
+            "snapshot": "2024-09-01",
             "year": int(year),
-            "seed": EMBEDDED_SEED,
-            "method": "log-cubic rank-size rule: max and min exact, total and top-25 solved",
-            "relative_gaps": {"total": total, "top_25": top25, "minimum": low, "maximum": high},
-            "members_at_least_100_billion": hundred_billion,
+            "seed": int(seed),
+            "members": n,
+            "total_net_worth": float(household["net_worth"].sum()),
+            "states_imputed": int(state_imputed.sum()),
+            "abroad": int((~household["residence_country"].isin(["", "us"])).sum()),
+            "ages_imputed": int(household["age_imputed"].sum()),
+            "marriages_imputed": int(household["married_imputed"].sum()),
+            "published_check": published_check(household),
             "notes": [
-                f"the fitted curve gives {hundred_billion} members at $100B+, the published "
-                f"list has {aggregates['members_at_least_100_billion']}: a smooth rule cannot "
-                "match every published statistic at once",
-                "states: CA 83, NY 54, FL 54, TX 43 as published; the other 166 members drawn "
-                "over the remaining states and DC in proportion to their IRS SOI AGI of "
-                "$1m+ returns (carried agi_state.csv), except AL, AK, DE, MN, MS (published "
-                "as having none; the other five empty states were not found)",
-                f"ages: assumption, rounded Normal(mean {AGE_MEAN:.0f}, sd {AGE_SD:.0f}) "
-                f"clipped to [{aggregates['youngest_member_age']}, {AGE_MAX}]; no published "
-                "age distribution was found (youngest published member: 38)",
-                "states and ages are independent of rank",
-                f"net worths are the {aggregates['list_year']} list's; not uprated to {year}",
+                "one household per member, household_weight 1, rank = US position by net "
+                "worth (forbes_rank = the global rank in the file)",
+                "no residence state -> state drawn by IRS SOI $1m+ AGI share (seeded), "
+                "flagged state_imputed; blank marital status -> married, flagged",
+                f"net worths are the 2024-09-01 list's; not uprated to {year}",
             ],
         },
     )
     frame.validate()
     return frame
+
+
+def published_check(household: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """The loaded list beside the published 2024 facts (``FORBES_400_2024``)."""
+    worth = household["net_worth"].sort_values(ascending=False).to_numpy()
+    counts = household["state_fips"].value_counts()
+    rows = {
+        "members": (len(worth), FORBES_400_2024["members"]),
+        "total_net_worth": (worth.sum(), FORBES_400_2024["total_net_worth"]),
+        "top_25_net_worth": (worth[:25].sum(), FORBES_400_2024["top_25_net_worth"]),
+        "minimum_net_worth": (worth.min(), FORBES_400_2024["minimum_net_worth"]),
+        "maximum_net_worth": (worth.max(), FORBES_400_2024["maximum_net_worth"]),
+        "members_at_least_100_billion": (
+            (worth >= 100 * BILLION).sum(),
+            FORBES_400_2024["members_at_least_100_billion"],
+        ),
+        **{
+            f"members_in_{code}": (counts.get(STATE_FIPS[code], 0), published)
+            for code, published in FORBES_400_2024["state_members"].items()
+        },
+    }
+    return {key: {"list": float(a), "published": float(b)} for key, (a, b) in rows.items()}

@@ -9,31 +9,35 @@ import pytest
 from microplex_assets.calibration.fixed_records import drop_fixed_overshoots, residual_problem
 from microplex_assets.calibration.solver import SolverConfig
 from microplex_assets.calibration.weights import solve_weights
-from microplex_assets.candidate.spine import AGI_COMPOSITION, REALIZED_INCOME_YIELD, append_spine
+from microplex_assets.candidate.spine import append_spine, dependent_ages
 from microplex_assets.constants import FIXED_FLAG
 from microplex_assets.entities.build import build_entity_bundle
 from microplex_assets.sources.frame import ObservationFrame, SourceFormatError
+from microplex_assets.sources.top_tail_income import GAINS, INCOME_COLUMNS
 from tests.calibration.problems import synthetic_matrix
 from tests.frames import tiny_scaffold
 
 
 def top_wealth(n: int = 5) -> ObservationFrame:
+    """A small list with income columns as stage 2 attaches them (1% of net worth each)."""
     household = pd.DataFrame(
         {
             "household_id": np.arange(1, n + 1),
             "net_worth": np.linspace(50e9, 3e9, n),
-            "age_head": np.full(n, 70),
+            "age_head": np.array([70, 40, 80, 45, 66])[:n],
             "state_fips": np.array([6, 36, 48, 6, 12])[:n],
             "household_weight": np.ones(n),
             "rank": np.arange(1, n + 1),
+            "is_married": np.array([True, True, False, False, True])[:n],
+            "children": np.array([4, 2, 3, 1, 0])[:n],
         }
     )
-    return ObservationFrame(
-        "forbes_test", 2024, {"household": household}, {}, {"kind": "synthetic"}
-    )
+    for column in INCOME_COLUMNS:
+        household[column] = household["net_worth"] * 0.01
+    return ObservationFrame("forbes_test", 2024, {"household": household}, {}, {"kind": "real"})
 
 
-def test_spine_is_appended_with_new_ids_fixed_flag_and_realized_income():
+def test_spine_is_appended_with_new_ids_fixed_flag_and_the_lists_income():
     candidate = tiny_scaffold(households=30)
     frame, report = append_spine(candidate, top_wealth())
     household = frame.tables["household"]
@@ -42,17 +46,42 @@ def test_spine_is_appended_with_new_ids_fixed_flag_and_realized_income():
     spine_ids = household.loc[household[FIXED_FLAG], "household_id"]
     assert spine_ids.min() > candidate.tables["household"]["household_id"].max()
     person = frame.tables["person"]
-    heads = person[person["household_id"].isin(spine_ids) & (person["role"] == "head")]
-    agi = heads[list(AGI_COMPOSITION)].sum(axis=1).to_numpy()
-    expected = np.linspace(50e9, 3e9, 5) * REALIZED_INCOME_YIELD * sum(AGI_COMPOSITION.values())
-    np.testing.assert_allclose(np.sort(agi), np.sort(expected))
+    spine = person[person["household_id"].isin(spine_ids)]
+    heads = spine[spine["role"] == "head"]
+    income = heads[list(INCOME_COLUMNS)].sum(axis=1).to_numpy()
+    expected = np.linspace(50e9, 3e9, 5) * 0.01 * len(INCOME_COLUMNS)
+    np.testing.assert_allclose(np.sort(income), np.sort(expected))
+    assert (spine.loc[spine["role"] != "head", list(INCOME_COLUMNS)] == 0).all().all()
     # Scaffold persons keep their values; new columns are zero for them.
     scaffold = person[~person["household_id"].isin(spine_ids)]
-    assert (scaffold["long_term_capital_gains_before_response"] == 0).all()
+    assert (scaffold[GAINS] == 0).all()
     assert report["records"] == 5 and report["weight_total"] == 5.0
     bundle = build_entity_bundle(frame)
     assert bundle.household[FIXED_FLAG].sum() == 5
     assert bundle.household["net_worth"].max() == pytest.approx(50e9)
+
+
+def test_spine_households_follow_marriage_and_children_rules():
+    candidate = tiny_scaffold(households=10)
+    frame, report = append_spine(candidate, top_wealth())
+    first_spine_unit = candidate.tables["tax_unit"]["tax_unit_id"].max() + 1
+    units = frame.tables["tax_unit"]
+    spine_units = units[units["tax_unit_id"] >= first_spine_unit].sort_values("tax_unit_id")
+    # Net worth order: aged 70 married, 40 married + 2 minors, 80 single (adult children),
+    # 45 single + 1 minor (head of household), 66 married.
+    assert spine_units["filing_status"].tolist() == [2, 2, 1, 4, 2]
+    person = frame.tables["person"]
+    spine = person[person["tax_unit_id"] >= first_spine_unit]
+    assert spine.groupby("tax_unit_id")["role"].apply(list).tolist() == [
+        ["head", "spouse"],
+        ["head", "spouse", "dependent", "dependent"],
+        ["head"],
+        ["head", "dependent"],
+        ["head", "spouse"],
+    ]
+    assert spine.loc[spine["role"] == "dependent", "age"].tolist() == [10, 8, 15]
+    assert report["married"] == 3 and report["dependents"] == 3 and report["persons"] == 11
+    assert dependent_ages(49, 3) == [17, 17, 15] and dependent_ages(50, 3) == []
 
 
 def test_malformed_top_wealth_list_names_the_problem():

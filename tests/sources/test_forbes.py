@@ -1,4 +1,4 @@
-"""The Forbes-400-style list loader and the embedded synthetic top-wealth list."""
+"""The Forbes-400-style CSV loader and the embedded real Forbes 400."""
 
 from __future__ import annotations
 
@@ -6,11 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from microplex_assets.sources.forbes import (
-    FORBES_400_2024,
-    embedded_top_wealth_list,
-    load_forbes_list,
-)
+from microplex_assets.sources import forbes
+from microplex_assets.sources.forbes import load_forbes_list, real_top_wealth_list
 from microplex_assets.sources.frame import SourceFormatError
 
 HEADER = "rank,name,net_worth,age,state,source_of_wealth"
@@ -36,7 +33,11 @@ def test_good_list_loads(tmp_path):
     assert household["state_fips"].tolist() == [48, 12, 6]  # postal code or FIPS
     assert household["net_worth"].tolist() == [244e9, 197e9, 3.3e9]
     assert household["household_weight"].tolist() == [1.0, 1.0, 1.0]
-    assert household["age_head"].isna().tolist() == [False, False, True]
+    # A blank age becomes the list's median age, flagged; no marital status -> married.
+    assert household["age_head"].tolist() == [53, 60, 56]
+    assert household["age_imputed"].tolist() == [False, False, True]
+    assert household["is_married"].all() and household["married_imputed"].all()
+    assert (household["children"] == 0).all()
     assert household["name"].iloc[2] == "Member C & family"
 
 
@@ -84,28 +85,63 @@ def test_non_positive_net_worth(tmp_path):
         load_forbes_list(_write(tmp_path / "forbes_400.csv", rows), 2024)
 
 
-def test_embedded_list_reproduces_published_aggregates():
-    frame = embedded_top_wealth_list(2024)
+def test_default_list_is_the_real_forbes_400_with_states():
+    frame = real_top_wealth_list(2024, seed=0)
     household = frame.tables["household"]
-    worth = household["net_worth"]
-    assert frame.provenance["kind"] == "synthetic"
-    assert frame.provenance["citations"] and "forbes.com" in frame.provenance["citations"][0]
-    assert len(household) == FORBES_400_2024["members"] == 400
-    assert worth.sum() == pytest.approx(5.4e12, rel=0.01)
-    assert worth.min() == pytest.approx(3.3e9, rel=0.01)
-    assert worth.max() == pytest.approx(244e9, rel=0.01)
-    assert worth.iloc[:25].sum() == pytest.approx(2.5e12, rel=0.01)
-    assert worth.is_monotonic_decreasing and household["rank"].tolist() == list(range(1, 401))
-    counts = household["state_fips"].value_counts()
-    assert (counts[6], counts[36], counts[12], counts[48]) == (83, 54, 54, 43)
-    assert not household["state_fips"].isin([1, 2, 10, 27, 28]).any()
-    assert household["age_head"].between(38, 99).all()
+    assert frame.provenance["kind"] == "real"
+    assert frame.provenance["files"]["list"]["file"].endswith("forbes_us_top_400_2024-09-01.json")
+    assert len(frame.provenance["files"]["list"]["sha256"]) == 64
+    assert len(household) == 400 and household["rank"].tolist() == list(range(1, 401))
+    assert household["net_worth"].is_monotonic_decreasing
+    assert household["name"].iloc[0] == "Elon Musk" and household["state_fips"].iloc[0] == 48
+    assert household["net_worth"].sum() == pytest.approx(5.387e12, rel=1e-3)
+    assert household["state_fips"].between(1, 56).all() and household["age_head"].notna().all()
     assert (household["household_weight"] == 1.0).all()
+    # Published facts: 12 members at $100bn+, California 83 (after the state rule).
+    check = frame.provenance["published_check"]
+    assert check["members_at_least_100_billion"] == {"list": 12.0, "published": 12.0}
+    assert check["total_net_worth"]["list"] == pytest.approx(5.4e12, rel=0.01)
+    zuckerberg = household[household["name"] == "Mark Zuckerberg"].iloc[0]
+    assert zuckerberg["is_married"] and zuckerberg["children"] == 3
+    musk = household.iloc[0]
+    assert not musk["is_married"] and musk["marital_status"] == "Divorced"
 
 
-def test_embedded_list_is_deterministic_and_year_bounded():
-    first = embedded_top_wealth_list(2026).tables["household"]
-    second = embedded_top_wealth_list(2026).tables["household"]
-    assert first.equals(second)
-    with pytest.raises(ValueError, match="2024"):
-        embedded_top_wealth_list(2020)
+def test_members_without_a_state_get_one_by_the_rule():
+    household = real_top_wealth_list(2024, seed=0).tables["household"]
+    imputed = household[household["state_imputed"]]
+    assert len(imputed) == 19  # 12 without any residence, 7 living abroad
+    assert set(imputed["residence_country"]) == {"", "gb", "kr", "sg", "cn", "au"}
+    assert (
+        not household.loc[~household["state_imputed"], "residence_country"]
+        .isin(["gb", "kr", "sg", "cn", "au"])
+        .any()
+    )
+    again = real_top_wealth_list(2024, seed=0).tables["household"]
+    assert again["state_fips"].equals(household["state_fips"])
+    # The draw follows $1m+ AGI shares: a state with none of it never gets a member.
+    shares = forbes.millionaire_agi_by_state()
+    drawn = forbes.impute_states(2000, seed=1)
+    top = forbes.STATE_FIPS[shares.idxmax()]
+    assert (drawn == top).mean() == pytest.approx(shares.max() / shares.sum(), abs=0.03)
+
+
+def test_blank_marital_status_becomes_married_and_is_flagged():
+    household = real_top_wealth_list(2024, seed=0).tables["household"]
+    flagged = household[household["married_imputed"]]
+    assert len(flagged) == 31 and flagged["is_married"].all()
+    assert (flagged["marital_status"] == "").all()
+    known = household[~household["married_imputed"]]
+    assert (
+        known["is_married"].tolist()
+        == known["marital_status"].isin(["Married", "Widowed, Remarried"]).tolist()
+    )
+
+
+def test_unknown_residence_state_names_the_file_and_column(monkeypatch):
+    members, source = forbes.load_forbes_400()
+    members = members.copy()
+    members.loc[5, "residence_state"] = "Atlantis"
+    monkeypatch.setattr(forbes, "load_forbes_400", lambda: (members, source))
+    with pytest.raises(SourceFormatError, match=r"forbes_us_top_400.*'residence_state'.*Atlantis"):
+        real_top_wealth_list(2024)

@@ -13,16 +13,16 @@ def settings(**overrides) -> dict:
     return {**BuildSettings().model_dump(), **overrides}
 
 
-def test_default_profile_uses_the_embedded_sources_labelled_synthetic():
+def test_default_profile_labels_each_embedded_source_real_or_synthetic():
     profile = resolve_run_profile(settings(), US)
     kinds = {p["source"]: (p["role"], p["kind"]) for p in profile["providers"]}
     assert kinds["cps_taxcalc"] == ("scaffold", "real")
     assert kinds["synthetic_puf"] == ("donor", "synthetic")
-    assert kinds["forbes_400_embedded"] == ("spine", "synthetic")
+    assert kinds["forbes_400_2024"] == ("spine", "real")
     assert profile["donors"] == ["synthetic_puf"]
     assert profile["donor_integration"]["enabled"]
     assert not profile["donor_integration"]["ablation"]  # opt-in: one more simulation
-    assert profile["spine"] == {"enabled": True, "source": "forbes_400_embedded"}
+    assert profile["spine"] == {"enabled": True, "source": "forbes_400_2024"}
 
 
 def test_configured_files_replace_the_embedded_ones():
