@@ -186,12 +186,15 @@ def stage_status_table(
 
 
 def gate_table(instance: DagsterInstance, run_id: str) -> pd.DataFrame:
-    """One row per asset check evaluation: asset, check, passed, severity, key numbers."""
-    rows = []
+    """One row per asset check evaluation: asset, check, passed, severity, key numbers; a
+    check planned but given no result (a gate with nothing to judge in this cell: the UI's
+    "Skipped") is listed as not applicable, never as passed."""
+    rows, evaluated = [], set()
     for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
         evaluation = entry.dagster_event.event_specific_data
         summary = evaluation.metadata.get("summary")
         shown = summary.value if summary is not None else ""
+        evaluated.add((evaluation.asset_key, evaluation.check_name))
         rows.append(
             {
                 "asset": evaluation.asset_key.to_user_string(),
@@ -199,6 +202,28 @@ def gate_table(instance: DagsterInstance, run_id: str) -> pd.DataFrame:
                 "passed": evaluation.passed,
                 "severity": evaluation.severity.value,
                 "summary": shown,
+            }
+        )
+    succeeded = {
+        entry.dagster_event.step_key
+        for entry in instance.all_logs(run_id, of_type=DagsterEventType.STEP_SUCCESS)
+    }
+    planned = DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
+    for entry in instance.all_logs(run_id, of_type=planned):
+        plan = entry.dagster_event.event_specific_data
+        if (plan.asset_key, plan.check_name) in evaluated:
+            continue
+        # gate_checks names a gate's step <asset>__<check>: it ran and found nothing to judge
+        ran = f"{plan.asset_key.path[-1]}__{plan.check_name}" in succeeded
+        rows.append(
+            {
+                "asset": plan.asset_key.to_user_string(),
+                "check": plan.check_name,
+                "passed": None,
+                "severity": "not applicable" if ran else "did not run",
+                "summary": "not applicable to this cell: no result emitted (UI: Skipped)"
+                if ran
+                else "check did not run (an upstream step failed or was skipped)",
             }
         )
     return pd.DataFrame(rows, columns=["asset", "check", "passed", "severity", "summary"])

@@ -8,12 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from dagster import (
-    AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
     MetadataValue,
-    asset_check,
 )
 
 from microplex_assets.calibration.baselines import pinned_baseline_estimates
@@ -69,6 +67,7 @@ from microplex_assets.calibration.weights import (
 from microplex_assets.candidate.make import make_candidate
 from microplex_assets.entities.build import build_entity_bundle
 from microplex_assets.entities.bundle import EntityBundle
+from microplex_assets.gate_checks import blocking_gate_check
 from microplex_assets.geography.states import STATE_FIPS
 from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.plots import loss_curves_png, png_markdown, save_png
@@ -396,13 +395,16 @@ def add_national_fallback(
     context: AssetExecutionContext, card: Scorecard, store: ArtifactStore, year: int
 ) -> None:
     """Score the shard's fallback (national|US weights on this state's records) on the
-    shard's own kept targets; noted, not fatal, when national|US is not published."""
+    shard's own kept targets. A fallback that cannot be loaded is recorded on the card, and
+    ``beats_national_fallback`` then fails naming it (it never passes unjudged)."""
+    card.fallback_required = True
     try:
         national = load_published_bundle(store.bundle_dir("national", "US"), year, "national|US")
         estimates = fallback_estimates(national, pd.Index(card.targets["name"]))
     except (FileNotFoundError, KeyError, ValueError) as error:
-        card.notes.append(f"national fallback not scored: {error}")
-        context.log.warning(f"national fallback not scored: {error}")
+        card.fallback_error = f"{type(error).__name__}: {error}"
+        card.notes.append(f"national fallback not scored: {card.fallback_error}")
+        context.log.error(f"national fallback not scored: {card.fallback_error}")
         return
     card.estimates[FALLBACK] = estimates.to_numpy()
     card.fallback = national.provenance()
@@ -447,24 +449,26 @@ def gate_check_result(gate: GateResult) -> AssetCheckResult:
         plain = isinstance(detail, (int, float, str, bool))
         metadata[key] = detail if plain else MetadataValue.json(detail)
     return AssetCheckResult(
-        passed=gate.passed, severity=AssetCheckSeverity(gate.severity), metadata=metadata
+        passed=gate.passed,
+        severity=AssetCheckSeverity(gate.severity),
+        metadata=metadata,
+        description=gate.summary,
     )
+
+
+def gate_verdict(gate: GateResult) -> AssetCheckResult | str:
+    """The check result of a gate, or why it does not apply (then no result: "Skipped")."""
+    return gate_check_result(gate) if gate.applicable else gate.summary
 
 
 def _gate_check(gate_fn, name: str, description: str):
     """A blocking asset check on the scorecard that shows one gate (named like the gate)."""
-
-    @asset_check(
-        asset=calibration_scorecard,
-        name=name,
-        blocking=True,
-        partitions_def=product_geography_partitions,
-        description=description,
+    return blocking_gate_check(
+        calibration_scorecard,
+        name,
+        description,
+        lambda scorecard: gate_verdict(gate_fn(scorecard["card"])),
     )
-    def _check(context: AssetCheckExecutionContext, calibration_scorecard: dict[str, Any]):
-        return gate_check_result(gate_fn(calibration_scorecard["card"]))
-
-    return _check
 
 
 target_loss_below_baseline = _gate_check(

@@ -32,6 +32,11 @@ def seed_frame(
     reassigned, reported) for any state target band its own records leave short."""
     cell = context_cell(context)
     frames = {cps_source_frame.source: cps_source_frame}
+    if source_plan.scaffold not in frames:
+        raise ValueError(
+            f"source plan chose scaffold '{source_plan.scaffold}' but the seed stage builds "
+            f"from {sorted(frames)} only; expected the plan to rank a source the seed reads"
+        )
     scaffold = frames[source_plan.scaffold]
     extra: dict[str, Any] = {}
     if cell.state_calibrated:
