@@ -257,6 +257,8 @@ def build_cell(
     partition = MultiPartitionKey({"product": product, "geography": geography})
     cell = Cell(product, geography)
     selection = cell_selection(graph, cell, reuse_unpartitioned)
+    if reuse_unpartitioned:
+        require_stored_unpartitioned(instance, graph)
     result = job.execute_in_process(
         partition_key=partition,
         asset_selection=selection,
@@ -311,6 +313,24 @@ def cell_selection(graph: Any, cell: Cell, reuse_unpartitioned: bool) -> list[As
     if reuse_unpartitioned:
         keys = [key for key in keys if graph.get(key).partitions_def is not None]
     return keys
+
+
+def require_stored_unpartitioned(instance: DagsterInstance, graph: Any) -> None:
+    """A run that reuses the unpartitioned assets needs each one stored in the instance;
+    refuse up front, naming the missing ones (their year and seed are checked against the
+    run profile where the run first reads them: source_plan/reuse.py)."""
+    missing = sorted(
+        key.to_user_string()
+        for key in graph.get_all_asset_keys()
+        if graph.get(key).partitions_def is None
+        and instance.get_latest_materialization_event(key) is None
+    )
+    if missing:
+        raise ValueError(
+            f"reuse_unpartitioned: {missing} never materialized in this Dagster instance "
+            f"({instance.root_directory if instance.is_persistent else 'ephemeral'}); "
+            "expected a first build without reuse to store them"
+        )
 
 
 def loss_table(record: dict[str, Any]) -> pd.DataFrame:

@@ -72,6 +72,7 @@ from microplex_assets.geography.states import STATE_FIPS
 from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.plots import loss_curves_png, png_markdown, save_png
 from microplex_assets.publication.h5_export import write_policyengine_h5
+from microplex_assets.source_plan.reuse import check_targets
 from microplex_assets.sources.frame import ObservationFrame
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata, table_metadata
 from microplex_assets.targets.model import TargetSet
@@ -122,6 +123,7 @@ def target_matrix(
     cell = context_cell(context)
     work = artifact_store.work_dir(cell.product, cell.geography)
     year = int(run_profile["year"])
+    check_targets(calibration_targets, run_profile)
     cell_targets = targets_for_geography(calibration_targets, cell.geography)
     started = time.perf_counter()
     candidate_h5 = work / f"candidate_{year}.h5"
