@@ -45,6 +45,12 @@ def require_numeric(frame: pd.DataFrame, path: Path, columns: tuple[str, ...] | 
                 f"{path}: column '{column}' expected numeric, found {values.dtype} "
                 f"(e.g. {example!r} at row {bad.index[0] if len(bad) else 0})"
             )
+        infinite = np.isinf(values.to_numpy(dtype=float))
+        if infinite.any():
+            raise SourceFormatError(
+                f"{path}: column '{column}' has {int(infinite.sum())} infinite values "
+                f"(first at row {int(np.flatnonzero(infinite)[0])}); expected finite numbers"
+            )
         empty = values.isna()
         if empty.any():
             raise SourceFormatError(

@@ -132,6 +132,13 @@ def coerce_column(values: pd.Series, spec: ColumnSpec, path: Path, source: str) 
                 f"{source}: {path} column '{spec.name}' must be {spec.kind}; "
                 f"row {row + 1} holds {stripped.iloc[row]!r} ({int(bad.sum())} bad values)"
             )
+        infinite = np.isinf(numeric.to_numpy(dtype=float))
+        if infinite.any():  # "inf" parses as a number; no public file holds one
+            row = int(np.flatnonzero(infinite)[0])
+            raise SourceFormatError(
+                f"{source}: {path} column '{spec.name}' must be finite; "
+                f"row {row + 1} holds {stripped.iloc[row]!r}"
+            )
         if spec.kind == "int":
             fractional = numeric.notna() & (numeric != np.floor(numeric))
             if fractional.any():
