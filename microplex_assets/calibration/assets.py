@@ -16,6 +16,7 @@ from dagster import (
 
 from microplex_assets.calibration.baselines import pinned_baseline_estimates
 from microplex_assets.calibration.donor_ablation import ablation_comparison
+from microplex_assets.calibration.feasibility import require_consistent
 from microplex_assets.calibration.fixed_records import fixed_household_ids, fixed_weights
 from microplex_assets.calibration.matrix import (
     SimulationArrays,
@@ -92,6 +93,7 @@ def calibration_targets(
     Not partitioned: the registry is the same for every cell; each cell selects its own.
     """
     target_set, report = resolve_targets_with_report(build_settings.year, policyengine.system())
+    require_consistent(target_set)  # two values for one quantity: refuse, naming both
     frame = target_set.to_frame()
     frame["level"] = np.where(frame["geography"] == "US", "national", "state")
     coverage = frame.groupby(["family", "level"]).size().unstack(fill_value=0).reset_index()

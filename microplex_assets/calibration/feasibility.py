@@ -2,10 +2,10 @@
 
 Two kinds, each named with its value: a target whose sign no non-negative weights can
 reach (a negative total over contributions that are all >= 0, or the reverse), which is
-dropped into the ledger like the spine's overshoots; and two targets with identical
-household contributions (the same quantity) whose values disagree beyond a tolerance,
-which is an error: the registry contradicts itself and a solver would only split the
-difference silently.
+dropped into the ledger like the spine's overshoots; and two registry targets with the
+same definition (the same quantity) whose values disagree beyond a tolerance, which is an
+error where the registry is resolved: it contradicts itself and a solver would only split
+the difference silently. (The 2024 registry has no two targets with one definition.)
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from microplex_assets.calibration.matrix import TargetMatrix
-from microplex_assets.targets.model import TargetSet
+from microplex_assets.targets.model import Target, TargetSet
 
 CONTRADICTION_TOLERANCE = 0.25  # two agencies' estimates of one quantity may differ this much
 
@@ -60,38 +60,42 @@ def drop_sign_infeasible(matrix: TargetMatrix) -> TargetMatrix:
     )
 
 
+def definition_key(target: Target) -> tuple:
+    """What a target measures, without its name, value or source."""
+    return (target.period, target.variable, target.aggregation, target.entity, target.scope,
+            target.geography, tuple(sorted(map(repr, target.filters))))  # fmt: skip
+
+
 def contradictions(
-    matrix: TargetMatrix, tolerance: float = CONTRADICTION_TOLERANCE
-) -> list[tuple[str, str, float, float]]:
-    """Pairs of kept targets with identical contribution rows whose values differ by more
-    than ``tolerance`` of the larger: (first name, second name, first value, second)."""
-    m = matrix.matrix.tocsr()
-    m.sort_indices()
-    first_by_row: dict[tuple[bytes, bytes], int] = {}
+    targets: TargetSet, tolerance: float = CONTRADICTION_TOLERANCE
+) -> list[tuple[Target, Target]]:
+    """Pairs of targets with the same definition (variable, aggregation, entity, scope,
+    geography, filters, period) whose values differ by more than ``tolerance`` of the
+    larger. (Identical matrix rows are not enough: on a small candidate a filter can
+    select the same records as a broader target without the two meaning the same.)"""
+    first: dict[tuple, Target] = {}
     found = []
-    values = matrix.values
-    for i in range(m.shape[0]):
-        start, end = m.indptr[i], m.indptr[i + 1]
-        if start == end:
+    for target in targets:
+        other = first.setdefault(definition_key(target), target)
+        if other is target:
             continue
-        key = (m.indices[start:end].tobytes(), m.data[start:end].tobytes())
-        j = first_by_row.setdefault(key, i)
-        if j == i:
-            continue
-        scale = max(abs(values[i]), abs(values[j]))
-        if scale > 0 and abs(values[i] - values[j]) > tolerance * scale:
-            names = (matrix.targets.targets[j].name, matrix.targets.targets[i].name)
-            found.append((*names, float(values[j]), float(values[i])))
+        scale = max(abs(target.value), abs(other.value))
+        if scale > 0 and abs(target.value - other.value) > tolerance * scale:
+            found.append((other, target))
     return found
 
 
-def require_consistent(matrix: TargetMatrix, tolerance: float = CONTRADICTION_TOLERANCE) -> None:
+def require_consistent(targets: TargetSet, tolerance: float = CONTRADICTION_TOLERANCE) -> None:
     """Raise naming every contradictory pair (see ``contradictions``)."""
-    pairs = contradictions(matrix, tolerance)
+    pairs = contradictions(targets, tolerance)
     if pairs:
-        shown = "; ".join(f"{a} = {va:.6g} vs {b} = {vb:.6g}" for a, b, va, vb in pairs[:5])
+        shown = "; ".join(
+            f"{a.name} ({a.source.get('agency')}) = {a.value:.6g} vs {b.name} "
+            f"({b.source.get('agency')}) = {b.value:.6g}"
+            for a, b in pairs[:5]
+        )
         raise ContradictoryTargetsError(
-            f"{len(pairs)} pairs of targets measure the same households identically but "
-            f"differ by more than {tolerance:.0%}: {shown}; expected one value per quantity "
-            "(drop or correct one in the registry)"
+            f"{len(pairs)} pairs of targets define the same quantity but differ by more than "
+            f"{tolerance:.0%}: {shown}; expected one value per quantity (correct or drop one "
+            "in the registry)"
         )
