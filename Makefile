@@ -33,8 +33,11 @@ backfill: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest -ra
 
+# Loopback only unless configured (UI_HOST=0.0.0.0 exposes the UI, which has no login).
+UI_HOST ?= 127.0.0.1
+UI_PORT ?= 3000
 ui: $(VENV)/.installed
-	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+	$(VENV)/bin/dagster dev -h $(UI_HOST) -p $(UI_PORT) -w workspace.yaml
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
