@@ -12,13 +12,20 @@ import pytest
 
 from microplex_assets.calibration.baselines import BaselinePinError, verify_pin
 from microplex_assets.files import file_sha256
-from microplex_assets.targets.carried import CarriedTableError, carried_table
 from microplex_assets.targets.carried import DATA_DIR as TARGET_DATA
+from microplex_assets.targets.carried import CarriedTableError, carried_table
 
 ROOT = Path(__file__).resolve().parents[2]
 # Calls that run code from a file's bytes.
-UNSAFE_CALLS = {("pickle", "load"), ("pickle", "loads"), ("pd", "read_pickle"),
-                ("joblib", "load"), ("torch", "load"), ("dill", "load"), ("marshal", "loads")}  # fmt: skip
+UNSAFE_CALLS = {
+    ("pickle", "load"),
+    ("pickle", "loads"),
+    ("pd", "read_pickle"),
+    ("joblib", "load"),
+    ("torch", "load"),
+    ("dill", "load"),
+    ("marshal", "loads"),
+}
 
 
 def ui_command(*overrides: str) -> str:
@@ -45,9 +52,9 @@ def test_no_module_unpickles_or_loads_pickled_arrays() -> None:
                 if not isinstance(node, ast.Call):
                     continue
                 func = node.func
-                if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
-                    if (func.value.id, func.attr) in UNSAFE_CALLS:
-                        found.append(f"{path.name}:{node.lineno} {func.value.id}.{func.attr}")
+                named = isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+                if named and (func.value.id, func.attr) in UNSAFE_CALLS:
+                    found.append(f"{path.name}:{node.lineno} {func.value.id}.{func.attr}")
                 for keyword in node.keywords:
                     if keyword.arg == "allow_pickle" and not (
                         isinstance(keyword.value, ast.Constant) and keyword.value.value is False
