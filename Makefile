@@ -10,7 +10,7 @@ HOUSEHOLDS ?=
 YEAR ?=
 SETTINGS ?=
 
-.PHONY: build test ui lint backfill benchmark benchmark-calibration benchmark-solver-speed benchmark-local benchmark-local-solver clean-artifacts
+.PHONY: build test ui lint backfill benchmark benchmark-faults benchmark-calibration benchmark-solver-speed benchmark-local benchmark-local-solver clean-artifacts
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON_BASE) -m venv $(VENV)
@@ -63,6 +63,10 @@ benchmark-local: $(VENV)/.installed
 
 benchmark-local-solver: $(VENV)/.installed
 	$(PY) benchmarks/local_solver.py
+
+# The fault suite (tests/faults): cases tried, caught with a clear error, data lost.
+benchmark-faults: $(VENV)/.installed
+	$(PY) benchmarks/faults.py
 
 clean-artifacts:
 	rm -rf dagster_home/artifacts dagster_home/storage
