@@ -108,10 +108,12 @@ def check_complete_rows(raw: pd.DataFrame, path: Path, source: str, sep: str, fi
         return  # a cut compressed file fails to decompress instead
     with path.open("rb") as handle:
         handle.seek(max(0, path.stat().st_size - 65_536))
-        lines = handle.read().decode("utf-8", errors="replace").splitlines()
-    last = next((line for line in reversed(lines) if line.strip()), "")
+        tail = handle.read()
+    if not tail or tail.endswith((b"\n", b"\r")):
+        return  # ends on a line break: no line was cut (a short header is pandas' business)
+    last = tail.decode("utf-8", errors="replace").splitlines()[-1]
     cells = next(csv.reader([last], delimiter=sep), [])
-    if last and len(cells) < fields:
+    if len(cells) < fields:
         raise SourceFormatError(
             f"{source}: {path} last line has {len(cells)} of the header's {fields} fields: "
             "the file is truncated"

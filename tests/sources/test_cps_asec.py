@@ -115,10 +115,7 @@ def test_good_files_load_with_counts_links_and_weights(tmp_path: Path) -> None:
         "person->household", "person->family", "person->tax_unit", "family->household",
         "tax_unit->household",
     }  # fmt: skip
-    # Without tax units the seed stage cannot sample or impute on it: not a scaffold.
-    assert scaffold_shortfalls(frame) == ["tax_unit table", "person.tax_unit_id", "person.role"]
-    with_units = load_cps_asec(*write_files(tmp_path), year=YEAR)
-    assert scaffold_shortfalls(with_units) == []
+    assert scaffold_shortfalls(frame) == []
 
     # Implied decimals: 152345 -> 1523.45.
     assert household.set_index("household_id")["household_weight"].to_dict() == {
