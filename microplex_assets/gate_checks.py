@@ -10,6 +10,7 @@ blocking check emitted no result). The reason is logged here and kept in the gat
 of the asset's metadata and the loss record (status ``not_applicable``).
 """
 
+# No ``from __future__ import annotations``: Dagster checks the context annotation itself.
 from collections.abc import Callable, Iterator
 from typing import Any
 
