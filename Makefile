@@ -10,7 +10,7 @@ HOUSEHOLDS ?=
 YEAR ?=
 SETTINGS ?=
 
-.PHONY: build test ui lint backfill benchmark benchmark-calibration benchmark-solver-speed benchmark-local benchmark-local-solver clean-artifacts
+.PHONY: build test ui lint backfill benchmark benchmark-faults benchmark-calibration benchmark-solver-speed benchmark-local benchmark-local-solver clean-artifacts
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON_BASE) -m venv $(VENV)
@@ -33,8 +33,11 @@ backfill: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest -ra
 
+# Loopback only unless configured (UI_HOST=0.0.0.0 exposes the UI, which has no login).
+UI_HOST ?= 127.0.0.1
+UI_PORT ?= 3000
 ui: $(VENV)/.installed
-	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+	$(VENV)/bin/dagster dev -h $(UI_HOST) -p $(UI_PORT) -w workspace.yaml
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
@@ -60,6 +63,10 @@ benchmark-local: $(VENV)/.installed
 
 benchmark-local-solver: $(VENV)/.installed
 	$(PY) benchmarks/local_solver.py
+
+# The fault suite (tests/faults): cases tried, caught with a clear error, data lost.
+benchmark-faults: $(VENV)/.installed
+	$(PY) benchmarks/faults.py
 
 clean-artifacts:
 	rm -rf dagster_home/artifacts dagster_home/storage

@@ -188,12 +188,15 @@ def stage_status_table(
 
 
 def gate_table(instance: DagsterInstance, run_id: str) -> pd.DataFrame:
-    """One row per asset check evaluation: asset, check, passed, severity, key numbers."""
-    rows = []
+    """One row per asset check evaluation: asset, check, passed, severity, key numbers; a
+    check planned but given no result (a gate with nothing to judge in this cell: the UI's
+    "Skipped") is listed as not applicable, never as passed."""
+    rows, evaluated = [], set()
     for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
         evaluation = entry.dagster_event.event_specific_data
         summary = evaluation.metadata.get("summary")
         shown = summary.value if summary is not None else ""
+        evaluated.add((evaluation.asset_key, evaluation.check_name))
         rows.append(
             {
                 "asset": evaluation.asset_key.to_user_string(),
@@ -201,6 +204,28 @@ def gate_table(instance: DagsterInstance, run_id: str) -> pd.DataFrame:
                 "passed": evaluation.passed,
                 "severity": evaluation.severity.value,
                 "summary": shown,
+            }
+        )
+    succeeded = {
+        entry.dagster_event.step_key
+        for entry in instance.all_logs(run_id, of_type=DagsterEventType.STEP_SUCCESS)
+    }
+    planned = DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
+    for entry in instance.all_logs(run_id, of_type=planned):
+        plan = entry.dagster_event.event_specific_data
+        if (plan.asset_key, plan.check_name) in evaluated:
+            continue
+        # gate_checks names a gate's step <asset>__<check>: it ran and found nothing to judge
+        ran = f"{plan.asset_key.path[-1]}__{plan.check_name}" in succeeded
+        rows.append(
+            {
+                "asset": plan.asset_key.to_user_string(),
+                "check": plan.check_name,
+                "passed": None,
+                "severity": "not applicable" if ran else "did not run",
+                "summary": "not applicable to this cell: no result emitted (UI: Skipped)"
+                if ran
+                else "check did not run (an upstream step failed or was skipped)",
             }
         )
     return pd.DataFrame(rows, columns=["asset", "check", "passed", "severity", "summary"])
@@ -237,6 +262,8 @@ def build_cell(
     partition = MultiPartitionKey({"product": product, "geography": geography})
     cell = Cell(product, geography)
     selection = cell_selection(graph, cell, reuse_unpartitioned)
+    if reuse_unpartitioned:
+        require_stored_unpartitioned(instance, graph)
     result = job.execute_in_process(
         partition_key=partition,
         asset_selection=selection,
@@ -292,6 +319,24 @@ def cell_selection(graph: Any, cell: Cell, reuse_unpartitioned: bool) -> list[As
     if reuse_unpartitioned:
         keys = [key for key in keys if graph.get(key).partitions_def is not None]
     return keys
+
+
+def require_stored_unpartitioned(instance: DagsterInstance, graph: Any) -> None:
+    """A run that reuses the unpartitioned assets needs each one stored in the instance;
+    refuse up front, naming the missing ones (their year and seed are checked against the
+    run profile where the run first reads them: source_plan/reuse.py)."""
+    missing = sorted(
+        key.to_user_string()
+        for key in graph.get_all_asset_keys()
+        if graph.get(key).partitions_def is None
+        and instance.get_latest_materialization_event(key) is None
+    )
+    if missing:
+        raise ValueError(
+            f"reuse_unpartitioned: {missing} never materialized in this Dagster instance "
+            f"({instance.root_directory if instance.is_persistent else 'ephemeral'}); "
+            "expected a first build without reuse to store them"
+        )
 
 
 def loss_table(record: dict[str, Any]) -> pd.DataFrame:

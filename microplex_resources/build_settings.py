@@ -91,6 +91,11 @@ class BuildSettings(ConfigurableResource):
     cps_weights_path: str | None = Field(
         default=None, description="taxcalc-format cps_weights.csv.gz; default: taxcalc's."
     )
+    cps_weights_allow_s006: bool = Field(
+        default=False,
+        description="Without WT<year> in the weights file, use the CPS's own s006 (survey-year "
+        "weights; recorded in provenance and logged) instead of failing.",
+    )
     puf_path: str | None = Field(
         default=None,
         description="IRS SOI PUF CSV (puf_2015.csv style); default: the embedded synthetic "

@@ -8,16 +8,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from dagster import (
-    AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
     MetadataValue,
-    asset_check,
 )
 
 from microplex_assets.calibration.baselines import pinned_baseline_estimates
 from microplex_assets.calibration.donor_ablation import ablation_comparison
+from microplex_assets.calibration.feasibility import require_consistent
 from microplex_assets.calibration.fixed_records import fixed_household_ids, fixed_weights
 from microplex_assets.calibration.matrix import (
     SimulationArrays,
@@ -69,10 +68,12 @@ from microplex_assets.calibration.weights import (
 from microplex_assets.candidate.make import make_candidate
 from microplex_assets.entities.build import build_entity_bundle
 from microplex_assets.entities.bundle import EntityBundle
+from microplex_assets.gate_checks import blocking_gate_check
 from microplex_assets.geography.states import STATE_FIPS
 from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.plots import loss_curves_png, png_markdown, save_png
 from microplex_assets.publication.h5_export import write_policyengine_h5
+from microplex_assets.source_plan.reuse import check_targets
 from microplex_assets.sources.frame import ObservationFrame
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata, table_metadata
 from microplex_assets.targets.model import TargetSet
@@ -92,6 +93,7 @@ def calibration_targets(
     Not partitioned: the registry is the same for every cell; each cell selects its own.
     """
     target_set, report = resolve_targets_with_report(build_settings.year, policyengine.system())
+    require_consistent(target_set)  # two values for one quantity: refuse, naming both
     frame = target_set.to_frame()
     frame["level"] = np.where(frame["geography"] == "US", "national", "state")
     coverage = frame.groupby(["family", "level"]).size().unstack(fill_value=0).reset_index()
@@ -123,6 +125,7 @@ def target_matrix(
     cell = context_cell(context)
     work = artifact_store.work_dir(cell.product, cell.geography)
     year = int(run_profile["year"])
+    check_targets(calibration_targets, run_profile)
     cell_targets = targets_for_geography(calibration_targets, cell.geography)
     started = time.perf_counter()
     candidate_h5 = work / f"candidate_{year}.h5"
@@ -396,13 +399,16 @@ def add_national_fallback(
     context: AssetExecutionContext, card: Scorecard, store: ArtifactStore, year: int
 ) -> None:
     """Score the shard's fallback (national|US weights on this state's records) on the
-    shard's own kept targets; noted, not fatal, when national|US is not published."""
+    shard's own kept targets. A fallback that cannot be loaded is recorded on the card, and
+    ``beats_national_fallback`` then fails naming it (it never passes unjudged)."""
+    card.fallback_required = True
     try:
         national = load_published_bundle(store.bundle_dir("national", "US"), year, "national|US")
         estimates = fallback_estimates(national, pd.Index(card.targets["name"]))
     except (FileNotFoundError, KeyError, ValueError) as error:
-        card.notes.append(f"national fallback not scored: {error}")
-        context.log.warning(f"national fallback not scored: {error}")
+        card.fallback_error = f"{type(error).__name__}: {error}"
+        card.notes.append(f"national fallback not scored: {card.fallback_error}")
+        context.log.error(f"national fallback not scored: {card.fallback_error}")
         return
     card.estimates[FALLBACK] = estimates.to_numpy()
     card.fallback = national.provenance()
@@ -447,24 +453,26 @@ def gate_check_result(gate: GateResult) -> AssetCheckResult:
         plain = isinstance(detail, (int, float, str, bool))
         metadata[key] = detail if plain else MetadataValue.json(detail)
     return AssetCheckResult(
-        passed=gate.passed, severity=AssetCheckSeverity(gate.severity), metadata=metadata
+        passed=gate.passed,
+        severity=AssetCheckSeverity(gate.severity),
+        metadata=metadata,
+        description=gate.summary,
     )
+
+
+def gate_verdict(gate: GateResult) -> AssetCheckResult | str:
+    """The check result of a gate, or why it does not apply (then no result: "Skipped")."""
+    return gate_check_result(gate) if gate.applicable else gate.summary
 
 
 def _gate_check(gate_fn, name: str, description: str):
     """A blocking asset check on the scorecard that shows one gate (named like the gate)."""
-
-    @asset_check(
-        asset=calibration_scorecard,
-        name=name,
-        blocking=True,
-        partitions_def=product_geography_partitions,
-        description=description,
+    return blocking_gate_check(
+        calibration_scorecard,
+        name,
+        description,
+        lambda scorecard: gate_verdict(gate_fn(scorecard["card"])),
     )
-    def _check(context: AssetCheckExecutionContext, calibration_scorecard: dict[str, Any]):
-        return gate_check_result(gate_fn(calibration_scorecard["card"]))
-
-    return _check
 
 
 target_loss_below_baseline = _gate_check(

@@ -22,13 +22,18 @@ class BaselinePinError(ValueError):
 
 
 def verify_pin(pin: dict[str, Any]) -> str:
-    """The file's SHA256 after checking it exists and matches the pin (when one is given)."""
+    """The file's SHA256 after checking it exists and matches the pin (which it must have)."""
     path = Path(pin["path"])
     if not path.is_file():
         raise BaselinePinError(f"pinned baseline H5 {path} does not exist")
     actual = file_sha256(path)
     expected = pin.get("sha256")
-    if expected and expected.lower() != actual:
+    if not expected:  # a path alone pins nothing: the bytes could change under it
+        raise BaselinePinError(
+            f"pinned baseline H5 {path} has no SHA256 pin; expected baseline_h5_sha256 set "
+            f"to the SHA256 of the file you trust (this file's is {actual})"
+        )
+    if expected.lower() != actual:
         raise BaselinePinError(
             f"pinned baseline H5 {path}: SHA256 {actual} differs from the pinned {expected}"
         )

@@ -458,12 +458,14 @@ def candidate_target_matrix(
 
     One function for the build's candidate and for comparisons (the donor ablation), so
     both are scored on the same targets with the same split rule."""
+    from microplex_assets.calibration.feasibility import drop_sign_infeasible
     from microplex_assets.calibration.fixed_records import drop_fixed_overshoots
     from microplex_assets.calibration.holdout import split_by_groups
 
     matrix = materialize_targets(SimulationArrays(simulation, year), cell_targets, progress)
     if fixed is not None:
         matrix = drop_fixed_overshoots(matrix, fixed)
+    matrix = drop_sign_infeasible(matrix)  # a sign no non-negative weights reach
     groups = held_out_groups_for(matrix.targets, held_out_groups, geography)
     # A small candidate may leave a test group without kept targets: test what is there.
     present = {t.group for t in matrix.targets}

@@ -72,6 +72,10 @@ class Scorecard:
     fallback: dict[str, Any] | None = None  # the national bundle a local shard is scored against
     ledger: pd.DataFrame | None = None  # every registry target of the cell, kept or dropped
     max_dropped_share: float = 0.25  # protected_targets_kept: largest dropped share allowed
+    # beats_national_fallback: set for local shards (they must beat their fallback); the
+    # reason the fallback could not be scored, when it could not (a failure, never a pass)
+    fallback_required: bool = False
+    fallback_error: str | None = None
 
     @classmethod
     def from_matrix(
@@ -217,9 +221,12 @@ class GateResult:
     severity: str
     summary: str
     details: dict[str, Any] = field(default_factory=dict)
+    applicable: bool = True  # False: nothing to judge in this cell (the summary says why)
 
     @property
     def status(self) -> str:
+        if not self.applicable:
+            return "not_applicable"
         if self.passed:
             return "pass"
         return "fail" if self.severity == "ERROR" else "warn"
@@ -228,6 +235,7 @@ class GateResult:
         return {
             "name": self.name,
             "status": self.status,
+            "applicable": self.applicable,
             "passed": self.passed,
             "value": _finite_or_none(self.value),
             "threshold": _finite_or_none(self.threshold),
@@ -336,11 +344,29 @@ def salient_aggregates_gate(card: Scorecard, baseline: str = ECPS_METHOD) -> Gat
 
 def fallback_gate(card: Scorecard, baseline: str = ECPS_METHOD) -> GateResult:
     """A local shard's train (held-in) loss below its national fallback's on the same state
-    targets; held-out losses reported beside. Cells with no fallback pass with a note."""
-    if card.fallback is None and FALLBACK not in card.estimates:
-        reason = next((n for n in card.notes if "fallback" in n), "not a local shard")
+    targets; held-out losses reported beside. Not applicable to other cells (they have no
+    fallback to beat); a shard whose fallback could not be scored fails, naming why."""
+    if not card.fallback_required:
         return GateResult(
-            FALLBACK_GATE, True, None, None, "WARN", f"no national fallback scored ({reason})"
+            FALLBACK_GATE,
+            True,
+            None,
+            None,
+            card.gate_severity,
+            "not applicable: only a local|<state> shard is compared with a national fallback",
+            applicable=False,
+        )
+    if FALLBACK not in card.estimates:
+        reason = card.fallback_error or "no fallback estimates on the scorecard"
+        return GateResult(
+            FALLBACK_GATE,
+            False,
+            None,
+            None,
+            card.gate_severity,
+            f"national fallback could not be scored ({reason}); expected national|US "
+            "published before its shards (make build, then make backfill)",
+            {"fallback_error": reason},
         )
     train, held_out = card.train, ~card.train
     ours, theirs = card.loss(CANDIDATE, train), card.loss(FALLBACK, train)

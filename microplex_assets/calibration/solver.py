@@ -241,10 +241,18 @@ def _validate(matrix, targets, is_national, train, initial_weights, config: Solv
     ):
         if len(array) != length:
             raise ValueError(f"{name} has length {len(array)}, expected {length}")
-    if not np.all(np.isfinite(targets)):
-        raise ValueError("targets must be finite")
-    if np.any(~np.isfinite(initial_weights)) or np.any(initial_weights <= 0):
-        raise ValueError("initial_weights must be finite and positive")
+    bad = np.flatnonzero(~np.isfinite(targets))
+    if len(bad):
+        raise ValueError(
+            f"targets must be finite: {len(bad)} are not, e.g. rows {bad[:5].tolist()} = "
+            f"{np.asarray(targets)[bad[:5]].tolist()}"
+        )
+    bad = np.flatnonzero(~np.isfinite(initial_weights) | (initial_weights <= 0))
+    if len(bad):
+        raise ValueError(
+            f"initial_weights must be finite and positive: {len(bad)} are not, e.g. "
+            f"columns {bad[:5].tolist()} = {np.asarray(initial_weights)[bad[:5]].tolist()}"
+        )
     if config.dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be float32 or float64, got {config.dtype!r}")
     if config.epochs < 0:

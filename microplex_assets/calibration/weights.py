@@ -72,12 +72,19 @@ def weight_diagnostics(weights: np.ndarray) -> dict[str, Any]:
 
 
 def design_weights(household: pd.DataFrame) -> pd.Series:
-    """The sample's design weights by household_id."""
-    return pd.Series(
-        household["household_weight"].to_numpy(dtype=float),
-        index=pd.Index(household["household_id"].to_numpy(), name="household_id"),
-        name="household_weight",
-    )
+    """The sample's design weights by household_id; NaN, infinite or negative ones are an
+    error naming the households (every solver and score starts from them)."""
+    weights = household["household_weight"].to_numpy(dtype=float)
+    ids = household["household_id"].to_numpy()
+    bad = ~np.isfinite(weights) | (weights < 0)
+    if bad.any():
+        where = np.flatnonzero(bad)[:5]
+        raise ValueError(
+            f"household_weight: {int(bad.sum())} of {len(weights)} design weights are NaN, "
+            f"infinite or negative, e.g. household_id {ids[where].tolist()} = "
+            f"{weights[where].tolist()}; expected finite weights >= 0"
+        )
+    return pd.Series(weights, index=pd.Index(ids, name="household_id"), name="household_weight")
 
 
 def solve_weights(

@@ -33,7 +33,12 @@ def resolve_run_profile(settings: dict[str, Any], cell: Cell) -> dict[str, Any]:
             "query": {
                 "tables": ["household", "tax_unit", "person"],
                 "uprate_to_year": settings["year"],
-                "weight_column": f"WT{settings['year']} (cps_weights.csv.gz) if present, else s006",
+                "weight_column": f"WT{settings['year']} (cps_weights.csv.gz)"
+                + (
+                    ", else s006 (cps_weights_allow_s006)"
+                    if settings.get("cps_weights_allow_s006")
+                    else "; an error if absent"
+                ),
             },
         }
     ]

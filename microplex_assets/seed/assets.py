@@ -10,6 +10,7 @@ from microplex_assets.plots import grouped_bar_png, png_markdown, save_png
 from microplex_assets.seed.donor_integration import DonorIntegrationConfig, integrate_tax_donor
 from microplex_assets.seed.seed import build_local_seed, build_seed
 from microplex_assets.source_plan.plan import SourcePlan
+from microplex_assets.source_plan.reuse import check_targets
 from microplex_assets.sources.frame import ObservationFrame
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata, table_metadata
 from microplex_assets.targets.model import TargetSet
@@ -31,7 +32,13 @@ def seed_frame(
     shard samples its state's records and borrows households from similar states (state
     reassigned, reported) for any state target band its own records leave short."""
     cell = context_cell(context)
+    check_targets(calibration_targets, run_profile)  # a stored registry of another year
     frames = {cps_source_frame.source: cps_source_frame}
+    if source_plan.scaffold not in frames:
+        raise ValueError(
+            f"source plan chose scaffold '{source_plan.scaffold}' but the seed stage builds "
+            f"from {sorted(frames)} only; expected the plan to rank a source the seed reads"
+        )
     scaffold = frames[source_plan.scaffold]
     extra: dict[str, Any] = {}
     if cell.state_calibrated:

@@ -7,6 +7,7 @@ from dagster import AssetExecutionContext, MetadataValue, Output
 
 from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.source_plan.plan import SourcePlan, plan_sources
+from microplex_assets.source_plan.reuse import check_source_frames
 from microplex_assets.sources.frame import ObservationFrame
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata, table_metadata
 
@@ -32,6 +33,10 @@ def source_plan(
             "the record chain is skipped; see the derived bundle asset"
         )
         return
+    # Stored unpartitioned frames (a backfill reuses them) must be this run's.
+    check_source_frames(
+        run_profile, cps_source_frame, tax_donor_frame, top_wealth_frame, survey_source_frames
+    )
     frames = {
         frame.source: frame
         for frame in (cps_source_frame, tax_donor_frame, *survey_source_frames.values())

@@ -17,9 +17,16 @@ from microplex_assets.sources.frame import ObservationFrame
 SCAFFOLD_REQUIREMENTS: dict[str, str] = {
     "household table": "needs households to carry weights and geography",
     "person table": "needs persons to build PolicyEngine entities",
+    "tax_unit table": "needs tax units: the seed stage samples and imputes on them",
     "household_weight": "needs survey weights to represent the population",
     "state_fips": "needs state geography for national and local products",
+    "person columns": "needs person.household_id, tax_unit_id, role (head/spouse/dependent) "
+    "and age: the seed stage's canonical features read them",
 }
+# What the seed stage reads from the scaffold's persons (seed/canonical.py): a source
+# without them (a national ACS PUMS file: households and persons, no tax units or roles)
+# is refused here, by name, instead of outranking the CPS and failing in the seed stage.
+SEED_PERSON_COLUMNS: tuple[str, ...] = ("household_id", "tax_unit_id", "role", "age")
 
 
 @dataclass
@@ -47,15 +54,15 @@ class SourcePlan:
 
 def scaffold_shortfalls(frame: ObservationFrame) -> list[str]:
     """What a frame lacks to serve as scaffold (empty when it qualifies)."""
-    missing = []
-    if "household" not in frame.tables:
-        missing.append("household table")
-    if "person" not in frame.tables:
-        missing.append("person table")
+    missing = [f"{table} table" for table in ("household", "person", "tax_unit")
+               if table not in frame.tables]  # fmt: skip
     household = frame.tables.get("household", pd.DataFrame())
     for column in ("household_weight", "state_fips"):
         if column not in household.columns:
             missing.append(column)
+    if "person" in frame.tables:
+        person = frame.tables["person"].columns
+        missing += [f"person.{c}" for c in SEED_PERSON_COLUMNS if c not in person]
     return missing
 
 

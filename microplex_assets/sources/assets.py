@@ -52,7 +52,10 @@ def cps_source_frame(
         weights_path=Path(build_settings.cps_weights_path)
         if build_settings.cps_weights_path
         else None,
+        allow_s006=build_settings.cps_weights_allow_s006,
     )
+    if frame.provenance.get("weight_fallback"):
+        context.log.warning(f"CPS weights: {frame.provenance['weight_fallback']}")
     seconds = time.perf_counter() - started
     counts = {entity: len(table) for entity, table in frame.tables.items()}
     context.log.info(f"CPS frame ready in {seconds:.1f}s: {counts}")

@@ -156,12 +156,14 @@ def load_taxcalc_cps(
     system: Any,
     cps_path: Path | None = None,
     weights_path: Path | None = None,
+    allow_s006: bool = False,
 ) -> ObservationFrame:
     """Load taxcalc's CPS file as households, tax units and persons, uprated to ``year``.
 
     ``system`` is the policyengine-us tax-benefit system: it names the input variables
     and supplies the uprating indices. ``seed`` drives the dependent-age draws only.
-    Paths default to the files taxcalc ships.
+    Paths default to the files taxcalc ships. Without ``WT<year>`` in the weights file
+    the load fails unless ``allow_s006`` (then ``provenance["weight_fallback"]`` says so).
     """
     default_cps, default_weights = shipped_paths()
     cps_path = Path(cps_path) if cps_path is not None else default_cps
@@ -170,7 +172,7 @@ def load_taxcalc_cps(
 
     cps = read_csv_file(cps_path, "cps")
     validate_cps(cps, cps_path, REQUIRED_COLUMNS)
-    weights, weight_column = read_weights(weights_path, year, len(cps), cps, cps_path)
+    weights, weight_column = read_weights(weights_path, year, len(cps), cps, cps_path, allow_s006)
     cps = cps.assign(_weight=weights)
 
     # Households: (FLPDYR, h_seq), numbered 1..H in sorted order; tax units follow them.
@@ -369,6 +371,10 @@ def load_taxcalc_cps(
             "seed": seed,
             "source_years": source_years,
             "weight_column": weight_column,
+            "weight_fallback": None
+            if weight_column != "s006"
+            else f"{weights_path} has no WT{year}: s006 (survey-year weights) used, as "
+            "cps_weights_allow_s006 allows",
             "uprating": uprating,
             "records": units,
             "households": len(household),

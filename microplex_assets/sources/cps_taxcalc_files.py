@@ -45,6 +45,12 @@ def require_numeric(frame: pd.DataFrame, path: Path, columns: tuple[str, ...] | 
                 f"{path}: column '{column}' expected numeric, found {values.dtype} "
                 f"(e.g. {example!r} at row {bad.index[0] if len(bad) else 0})"
             )
+        infinite = np.isinf(values.to_numpy(dtype=float))
+        if infinite.any():
+            raise SourceFormatError(
+                f"{path}: column '{column}' has {int(infinite.sum())} infinite values "
+                f"(first at row {int(np.flatnonzero(infinite)[0])}); expected finite numbers"
+            )
         empty = values.isna()
         if empty.any():
             raise SourceFormatError(
@@ -88,10 +94,25 @@ def validate_cps(cps: pd.DataFrame, path: Path, required: tuple[str, ...]) -> No
         )
 
 
+class MissingWeightYearError(SourceFormatError):
+    """The weights file has no ``WT<year>`` column and the s006 fallback was not allowed."""
+
+
 def read_weights(
-    path: Path, year: int, rows: int, cps: pd.DataFrame, cps_path: Path
+    path: Path,
+    year: int,
+    rows: int,
+    cps: pd.DataFrame,
+    cps_path: Path,
+    allow_s006: bool = False,
 ) -> tuple[np.ndarray, str]:
-    """Tax-unit weights in persons: ``WT<year>`` from the weights file, else ``s006``."""
+    """Tax-unit weights in persons: ``WT<year>`` from the weights file.
+
+    Without that column the only other weight is ``s006``, the survey years' own weight
+    (2012-14), which silently mis-states the population of any other year: an error
+    unless ``allow_s006`` (build setting ``cps_weights_allow_s006``) says to use it; the
+    loader then records the fallback in provenance (``weight_fallback``).
+    """
     if not path.is_file():
         raise SourceFormatError(f"weights file not found: {path}")
     try:
@@ -102,6 +123,15 @@ def read_weights(
         raise SourceFormatError(f"{path}: no columns; expected WT2014..WT2036")
     wanted = f"WT{year}"
     column = wanted if wanted in columns else None
+    if column is None and not allow_s006:
+        years = sorted(c for c in columns if c.startswith("WT"))
+        span = f"{years[0]}..{years[-1]}" if years else "no WT<year> column"
+        raise MissingWeightYearError(
+            f"{path}: no column '{wanted}' for build year {year} (the file has {span}); "
+            f"expected WT{year}. The only other weight is s006 in {cps_path}, the survey "
+            "years' own weight: set cps_weights_allow_s006=true to use it (recorded in "
+            "provenance), or choose a year the weights file covers"
+        )
     weights_frame = read_csv_file(path, "weights", usecols=[column or columns[0]])
     if len(weights_frame) != rows:
         raise SourceFormatError(

@@ -7,6 +7,7 @@ reported the same way everywhere, and every frame records the SHA256 of the byte
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,14 @@ from microplex_assets.files import file_sha256
 from microplex_assets.sources.frame import SourceFormatError
 
 ColumnKind = Literal["int", "float", "str"]
+# what pandas raises on a file it cannot parse or decompress (a cut gzip raises EOFError)
+UNREADABLE = (
+    pd.errors.EmptyDataError,
+    pd.errors.ParserError,
+    UnicodeDecodeError,
+    EOFError,
+    OSError,
+)
 
 
 @dataclass(frozen=True)
@@ -57,7 +66,7 @@ def read_columns(
         raise SourceFormatError(f"{source}: file {path} does not exist")
     try:
         header = list(pd.read_csv(path, sep=sep, nrows=0).columns)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
+    except UNREADABLE as error:
         raise SourceFormatError(
             f"{source}: {path} is not a readable delimited file: {error}"
         ) from error
@@ -71,14 +80,44 @@ def read_columns(
             f"found {len(header)} columns starting {header[:8]}"
         )
     present = {name: original for name, original in wanted.items() if original is not None}
-    raw = pd.read_csv(
-        path, sep=sep, usecols=list(present.values()), dtype=str, keep_default_na=False
-    ).rename(columns={original: name for name, original in present.items()})
+    try:
+        raw = pd.read_csv(
+            path, sep=sep, usecols=list(present.values()), dtype=str, keep_default_na=False
+        ).rename(columns={original: name for name, original in present.items()})
+    except UNREADABLE as error:  # e.g. a gzip file cut short
+        raise SourceFormatError(f"{source}: {path} cannot be read to its end: {error}") from error
+    check_complete_rows(raw, path, source, sep, len(header))
     out = pd.DataFrame(index=raw.index)
     for spec in columns:
         if spec.name in raw.columns:
             out[spec.name] = coerce_column(raw[spec.name], spec, path, source)
     return out
+
+
+def check_complete_rows(raw: pd.DataFrame, path: Path, source: str, sep: str, fields: int) -> None:
+    """A row with fewer fields than the header (a file cut short, a broken line) is an
+    error: pandas would pad it with blanks and the cut record would load as zeros."""
+    short = raw.isna().any(axis=1).to_numpy()  # keep_default_na=False: only absent fields
+    if short.any():
+        row = int(np.flatnonzero(short)[0])
+        raise SourceFormatError(
+            f"{source}: {path} row {row + 1} has fewer fields than the header's {fields} "
+            f"({int(short.sum())} such rows): a truncated or malformed line"
+        )
+    if path.suffix in {".gz", ".bz2", ".zip", ".xz", ".zst"}:
+        return  # a cut compressed file fails to decompress instead
+    with path.open("rb") as handle:
+        handle.seek(max(0, path.stat().st_size - 65_536))
+        tail = handle.read()
+    if not tail or tail.endswith((b"\n", b"\r")):
+        return  # ends on a line break: no line was cut (a short header is pandas' business)
+    last = tail.decode("utf-8", errors="replace").splitlines()[-1]
+    cells = next(csv.reader([last], delimiter=sep), [])
+    if len(cells) < fields:
+        raise SourceFormatError(
+            f"{source}: {path} last line has {len(cells)} of the header's {fields} fields: "
+            "the file is truncated"
+        )
 
 
 def coerce_column(values: pd.Series, spec: ColumnSpec, path: Path, source: str) -> pd.Series:
@@ -94,6 +133,13 @@ def coerce_column(values: pd.Series, spec: ColumnSpec, path: Path, source: str) 
             raise SourceFormatError(
                 f"{source}: {path} column '{spec.name}' must be {spec.kind}; "
                 f"row {row + 1} holds {stripped.iloc[row]!r} ({int(bad.sum())} bad values)"
+            )
+        infinite = np.isinf(numeric.to_numpy(dtype=float))
+        if infinite.any():  # "inf" parses as a number; no public file holds one
+            row = int(np.flatnonzero(infinite)[0])
+            raise SourceFormatError(
+                f"{source}: {path} column '{spec.name}' must be finite; "
+                f"row {row + 1} holds {stripped.iloc[row]!r}"
             )
         if spec.kind == "int":
             fractional = numeric.notna() & (numeric != np.floor(numeric))

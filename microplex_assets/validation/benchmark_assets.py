@@ -13,16 +13,15 @@ from typing import Any
 
 import pandas as pd
 from dagster import (
-    AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
     MetadataValue,
-    asset_check,
 )
 
 from microplex_assets.calibration.weights import CalibrationRun
 from microplex_assets.entities.bundle import EntityBundle
+from microplex_assets.gate_checks import blocking_gate_check
 from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.plots import png_markdown
 from microplex_assets.publication.capital_gains_lots import load_capital_gains_lots
@@ -110,14 +109,11 @@ def microsim_benchmarks(
     return report
 
 
-def gate_result(report: dict[str, Any], name: str) -> AssetCheckResult:
-    """A gate verdict as a check result; 'not applicable' cells say so in the metadata."""
+def gate_result(report: dict[str, Any], name: str) -> AssetCheckResult | str:
+    """A gate verdict as a check result; where the suite did not run, why the gate does not
+    apply (the check then emits nothing and the UI shows it Skipped, not Passed)."""
     if "skipped" in report:
-        return AssetCheckResult(
-            passed=True,
-            severity=AssetCheckSeverity.WARN,
-            metadata={"applicable": False, "summary": f"not applicable: {report['skipped']}"},
-        )
+        return f"not applicable: {report['skipped']}"
     gate: MicrosimGate = report["gates"][name]
     metadata: dict[str, Any] = {
         "applicable": True,
@@ -130,26 +126,18 @@ def gate_result(report: dict[str, Any], name: str) -> AssetCheckResult:
         # Tables (lists, dicts) as JSON; numbers as they are (MetadataValue.json refuses them).
         metadata[key] = MetadataValue.json(detail) if isinstance(detail, list | dict) else detail
     return AssetCheckResult(
-        passed=gate.passed, severity=AssetCheckSeverity(gate.severity), metadata=metadata
+        passed=gate.passed,
+        severity=AssetCheckSeverity(gate.severity),
+        metadata=metadata,
+        description=gate.summary,
     )
 
 
 def _suite_gate_check(name: str, description: str):
     """A blocking check on the report that shows one of the suite's gates (named like it)."""
-
-    @asset_check(
-        asset=microsim_benchmarks,
-        name=name,
-        blocking=True,
-        partitions_def=product_geography_partitions,
-        description=description,
+    return blocking_gate_check(
+        microsim_benchmarks, name, description, lambda report: gate_result(report, name)
     )
-    def _check(
-        context: AssetCheckExecutionContext, microsim_benchmarks: dict[str, Any]
-    ) -> AssetCheckResult:
-        return gate_result(microsim_benchmarks, name)
-
-    return _check
 
 
 microsim_benchmarks_hold = _suite_gate_check(

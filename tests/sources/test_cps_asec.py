@@ -161,7 +161,10 @@ def test_without_tax_id_there_is_no_tax_unit_table(tmp_path: Path) -> None:
     paths = write_files(tmp_path, person=person_file().drop(columns=["TAX_ID"]))
     frame = load_cps_asec(*paths, year=YEAR)
     assert "tax_unit" not in frame.tables and "tax_unit_id" not in frame.tables["person"]
-    assert scaffold_shortfalls(frame) == []
+    # Without tax units the seed stage cannot sample or impute on it: not a scaffold.
+    assert scaffold_shortfalls(frame) == ["tax_unit table", "person.tax_unit_id", "person.role"]
+    with_units = load_cps_asec(*write_files(tmp_path), year=YEAR)
+    assert scaffold_shortfalls(with_units) == []
 
 
 class _Parameter:

@@ -233,10 +233,13 @@ def test_weights_and_household_weight_total(frame, sample):
     assert weighted == pytest.approx(tax_unit["tax_unit_weight"].sum(), rel=1e-12)
 
 
-def test_s006_used_before_weights_file_years(files, sample, pe_system):
+def test_s006_used_before_weights_file_years_only_when_allowed(files, sample, pe_system):
     cps, _ = sample
-    frame = load_taxcalc_cps(2013, SEED, pe_system, *files)
+    with pytest.raises(SourceFormatError, match="no column 'WT2013'.*cps_weights_allow_s006"):
+        load_taxcalc_cps(2013, SEED, pe_system, *files)
+    frame = load_taxcalc_cps(2013, SEED, pe_system, *files, allow_s006=True)
     assert frame.provenance["weight_column"] == "s006"
+    assert "no WT2013" in frame.provenance["weight_fallback"]
     tax_unit = frame.tables["tax_unit"].set_index("source_record_id")
     expected = pd.Series(cps["s006"].to_numpy() / 100, index=cps["RECID"])
     np.testing.assert_allclose(tax_unit["tax_unit_weight"], expected.loc[tax_unit.index])
