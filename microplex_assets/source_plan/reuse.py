@@ -36,8 +36,8 @@ def check_frame(
     asset: str, frame: ObservationFrame, run_profile: dict[str, Any], seeded: bool = False
 ) -> None:
     """The frame's year is the run profile's, and so is its seed when ``seeded`` (the
-    frame's draws come from the build seed; the embedded top-wealth list records its own
-    fixed seed, which is not the build's)."""
+    frame's draws come from the build seed: the CPS rebuild, the synthetic donor, the
+    top-wealth list's imputed states and SCF income donors)."""
     year = int(run_profile["year"])
     if int(frame.year) != year:
         raise _refuse(asset, "year", int(frame.year), year)
@@ -58,7 +58,7 @@ def check_source_frames(
     (a real PUF configured but a synthetic donor stored, or the reverse) and the surveys."""
     check_frame("cps_source_frame", cps, run_profile, seeded=True)
     check_frame("tax_donor_frame", tax_donor, run_profile, seeded=True)
-    check_frame("top_wealth_frame", top_wealth, run_profile)
+    check_frame("top_wealth_frame", top_wealth, run_profile, seeded=True)
     for name, frame in surveys.items():
         check_frame(f"survey_source_frames[{name}]", frame, run_profile)
     providers = run_profile["providers"]

@@ -32,7 +32,7 @@ from microplex_assets.source_plan.reuse import (
     check_targets,
 )
 from microplex_assets.sources.acs_pums import load_acs_pums
-from microplex_assets.sources.forbes import embedded_top_wealth_list
+from microplex_assets.sources.forbes import real_top_wealth_list
 from microplex_resources.build_settings import BuildSettings
 from tests.faults.source_cases import CASES
 from tests.faults.test_calibration_faults import shard_card
@@ -50,7 +50,7 @@ def frames(year: int = 2024, seed: int = 1456) -> dict[str, Any]:
     cps.source, cps.year, cps.provenance = "cps_taxcalc", year, {"seed": seed, "kind": "real"}
     donor = tiny_scaffold(households=5)
     donor.source, donor.year, donor.provenance = "synthetic_puf", year, {"seed": seed}
-    spine = embedded_top_wealth_list(2024)  # records its own fixed seed, not the build's
+    spine = real_top_wealth_list(2024, seed=seed)  # its states are drawn from the build seed
     spine.year = year
     return {"cps": cps, "tax_donor": donor, "top_wealth": spine, "surveys": {}}
 
