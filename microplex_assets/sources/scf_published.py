@@ -1,0 +1,487 @@
+"""The embedded SCF-like asset donor: published SCF tables below $2.1m, real SCF records above.
+
+No SCF microdata ships with the build, yet SSI and SNAP resource tests read
+``bank_account_assets``, ``stock_assets`` and ``bond_assets`` and the household input
+``net_worth``; with none, every asset test passes. This donor supplies them for stage 4
+(``seed/asset_imputation.py``). It is *not* survey data below the top tail: provenance says
+``kind="synthetic"``, and only the 6,092 top-tail rows are real SCF 2022 records.
+
+Built from ``data/scf_2022_published_assets.csv`` (each row published / derived /
+assumption, sources in SOURCES.json):
+
+- Cells are age of reference person (6 SCF groups) x income percentile group (the SCF's
+  0-20, 20-40, 40-60, 60-80, 80-90, 90-100). Ages and income ranks are spread uniformly
+  inside the cell. Cells have equal age shares (families by age were not found) and
+  income shares equal to the group widths, totalling the published 131.3m families less
+  the top tail's weight.
+- Holding rate of an asset in a cell: the 2022 all-family rate moved on the logit scale by
+  the published age and income gradients (2010 SCF), i.e. logit p = logit p_2022 +
+  (logit p_age - logit p_all) + (logit p_income - logit p_all). Exactly round(p x n) of
+  the cell's records hold it, chosen by a key sharing a latent wealth factor.
+- Holders' amounts are lognormal: median = the latest all-family median x the age ratio
+  (2022 where published, else 2013) x the income ratio (2013); log spread from the
+  published mean/median ratio less the spread between cells.
+- Net worth = liquid assets + other wealth, lognormal around the 2022 Table 2 median by
+  age x the 2013 income ratio of financial-asset medians; log spread from Table 2's mean /
+  median by age. Draws stop below the top-tail floor: above it the real records donate.
+- ``bond_assets`` = directly held bonds + savings bonds (PolicyEngine: bonds and
+  government securities, U.S. savings bonds included).
+- Top-tail records: net worth, age and income are the record's; their liquid assets are a
+  stated share of non-housing net worth split by stated portfolio shares (assumption rows:
+  published top-decile portfolio shares were not found).
+
+What the donor cannot carry: marital status, children and tenure jointly with assets are
+not in the published cross-tabs used, so only age and income rank condition the draw.
+Negative net worth is not modelled (every synthetic record is >= 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit, logit
+from scipy.stats import norm
+
+from microplex_assets.sources.frame import ObservationFrame, SourceFormatError
+from microplex_assets.sources.reference_microdata import load_scf_top_tail
+from microplex_assets.targets.carried import CarriedTableError, carried_table, read_carried_csv
+
+SOURCE = "scf_published_assets"
+TABLE_FILE = "scf_2022_published_assets.csv"
+DATA_DIR = Path(__file__).parent / "data"
+COLUMNS = ("measure", "asset", "group_type", "group", "year", "value", "status", "source")
+STATUSES = ("published", "derived", "assumption")
+AGE_GROUPS: tuple[str, ...] = ("<35", "35-44", "45-54", "55-64", "65-74", "75+")
+AGE_BOUNDS: tuple[int, ...] = (18, 35, 45, 55, 65, 75, 96)
+INCOME_GROUPS: tuple[str, ...] = ("0-20", "20-40", "40-60", "60-80", "80-90", "90-100")
+INCOME_BOUNDS: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0)
+GROUPS = {"all": ("all",), "age": AGE_GROUPS, "income": INCOME_GROUPS}
+# PolicyEngine input -> the SCF asset rows summed into it.
+ASSET_PARTS: dict[str, tuple[str, ...]] = {
+    "bank_account_assets": ("transaction_accounts",),
+    "stock_assets": ("stocks",),
+    "bond_assets": ("bonds", "savings_bonds"),
+}
+SCF_PARTS: tuple[str, ...] = tuple(p for parts in ASSET_PARTS.values() for p in parts)
+IMPUTED: tuple[str, ...] = (*ASSET_PARTS, "net_worth")
+TOP_TAIL_INCOME = ("wageinc", "kginc", "intdivinc", "bussefarminc", "ssretinc")
+SCF_YEAR = 2022
+MIN_LOG_SPREAD = 0.5  # within-cell floor when the between-cell spread uses up the total
+
+Uprate = Callable[[str, int, int], float]
+
+
+def _fail(path: Path, message: str) -> SourceFormatError:
+    return SourceFormatError(f"{SOURCE}: {path} {message}")
+
+
+def read_published_table(path: Path | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The carried table (hash-checked) or the one at ``path``; malformed input raises
+    SourceFormatError naming the file, the column and what was expected."""
+    target = Path(path) if path is not None else DATA_DIR / TABLE_FILE
+    try:
+        if path is None:
+            table, entry = carried_table(TABLE_FILE, COLUMNS, data_dir=DATA_DIR)
+            entry["file"] = f"microplex_assets/sources/data/{TABLE_FILE}"
+        else:
+            table, digest = read_carried_csv(target, COLUMNS)
+            entry = {"file": str(target), "sha256": digest}
+    except CarriedTableError as error:
+        raise SourceFormatError(f"{SOURCE}: {error}") from error
+    value = pd.to_numeric(table["value"], errors="coerce")
+    bad = value.isna() | ~np.isfinite(value) | (value < 0)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise _fail(target, f"column 'value' holds {table['value'].iloc[row]!r} at data row "
+                    f"{row + 1}; expected a finite number >= 0")  # fmt: skip
+    year = pd.to_numeric(table["year"], errors="coerce")
+    if year.isna().any():
+        raise _fail(target, "column 'year' has a non-numeric entry; expected a survey year")
+    for column, allowed in (("status", STATUSES), ("group_type", tuple(GROUPS))):
+        unknown = sorted(set(table[column].astype(str)) - set(allowed))
+        if unknown:
+            raise _fail(target, f"column '{column}' holds {unknown}; expected one of {allowed}")
+    for group_type, groups in GROUPS.items():
+        rows = table["group_type"] == group_type
+        unknown = sorted(set(table.loc[rows, "group"].astype(str)) - set(groups))
+        if unknown:
+            raise _fail(target, f"column 'group' holds {unknown} for group_type "
+                        f"'{group_type}'; expected one of {groups}")  # fmt: skip
+    return table.assign(value=value.astype(float), year=year.astype(int)), entry
+
+
+def _index(table: pd.DataFrame) -> dict[tuple[str, str, str, str], dict[int, float]]:
+    """(measure, asset, group_type, group) -> {year: value}, built once per table."""
+    if "figures" not in table.attrs:
+        index: dict[tuple[str, str, str, str], dict[int, float]] = {}
+        for row in table.itertuples(index=False):
+            key = (row.measure, row.asset, row.group_type, row.group)
+            index.setdefault(key, {})[int(row.year)] = float(row.value)
+        table.attrs["figures"] = index
+    return table.attrs["figures"]
+
+
+def figure(
+    table: pd.DataFrame,
+    measure: str,
+    asset: str,
+    group_type: str = "all",
+    group: str = "all",
+    year: int | None = None,
+) -> float:
+    """One figure: the given year, else the latest year carried; KeyError names what is missing."""  # noqa: E501
+    years = _index(table).get((measure, asset, group_type, group), {})
+    if year is None and years:
+        return years[max(years)]
+    if year not in years:
+        raise KeyError(f"{TABLE_FILE}: no row {measure}/{asset}/{group_type}/{group}/{year}")
+    return years[year]
+
+
+def figure_years(table: pd.DataFrame, measure: str, asset: str, group_type: str = "all",
+                 group: str = "all") -> list[int]:  # fmt: skip
+    """The years carried for one figure, latest first."""
+    return sorted(_index(table).get((measure, asset, group_type, group), {}), reverse=True)
+
+
+def _has(table: pd.DataFrame, measure: str, asset: str, group_type: str, group: str,
+         year: int | None = None) -> bool:  # fmt: skip
+    try:
+        figure(table, measure, asset, group_type, group, year)
+    except KeyError:
+        return False
+    return True
+
+
+def _gradient_year(table: pd.DataFrame, measure: str, asset: str) -> int | None:
+    """The year whose age/income rows give this measure's gradient (None: no gradient)."""
+    years = [y for (m, a, t, _), values in _index(table).items()
+             if m == measure and a == asset and t != "all" for y in values]  # fmt: skip
+    return max(years) if years else None
+
+
+def holding_rate(table: pd.DataFrame, asset: str, age: str, income: str) -> float:
+    """Cell holding rate (0-1): latest all-family rate moved by the logit age and income
+    gradients of the gradient year."""
+    level = logit(figure(table, "holding_rate", asset) / 100)
+    ref = _gradient_year(table, "holding_rate", asset)
+    if ref is not None:
+        base = logit(figure(table, "holding_rate", asset, year=ref) / 100)
+        for group_type, group in (("age", age), ("income", income)):
+            if _has(table, "holding_rate", asset, group_type, group, ref):
+                rate = figure(table, "holding_rate", asset, group_type, group, ref) / 100
+                level += logit(min(max(rate, 1e-4), 1 - 1e-4)) - base
+    return float(expit(level))
+
+
+def _ratio(table: pd.DataFrame, measure: str, asset: str, group_type: str, group: str) -> float:
+    """Group / all-family figure, same year: the latest year that has this group (else 1)."""
+    for year in figure_years(table, measure, asset, group_type, group):
+        if _has(table, measure, asset, "all", "all", year):
+            return figure(table, measure, asset, group_type, group, year) / figure(
+                table, measure, asset, "all", "all", year
+            )
+    return 1.0
+
+
+def holder_median(table: pd.DataFrame, asset: str, age: str, income: str) -> float:
+    """Cell median of holders' amounts, in the latest level year's dollars."""
+    level = figure(table, "median_holders", asset)
+    age_ratio = _ratio(table, "median_holders", asset, "age", age)
+    return level * age_ratio * _ratio(table, "median_holders", asset, "income", income)
+
+
+def net_worth_median(table: pd.DataFrame, age: str, income: str, slope: float = 1.0) -> float:
+    """Cell median of net worth: Table 2's age median x (the financial-asset income ratio,
+    normalised to the middle 40-60 group) ** ``slope``; the donor solves ``slope`` so its
+    net worth total meets the published one (2022 net worth by income was not found)."""
+    by_income = _ratio(table, "median_holders", "any_financial", "income", income)
+    middle = _ratio(table, "median_holders", "any_financial", "income", "40-60")
+    return figure(table, "median", "net_worth", "age", age) * (by_income / middle) ** slope
+
+
+def log_spread(total_ratio: float, cell_medians: np.ndarray) -> float:
+    """Within-cell lognormal sigma: total sigma from mean/median less the between-cell part."""
+    total = 2.0 * np.log(max(total_ratio, 1.0 + 1e-9))
+    between = float(np.var(np.log(cell_medians)))
+    return float(np.sqrt(max(total - between, MIN_LOG_SPREAD**2)))
+
+
+def _cells() -> list[tuple[int, int]]:
+    return [(a, g) for a in range(len(AGE_GROUPS)) for g in range(len(INCOME_GROUPS))]
+
+
+def _stratified(rng: np.random.Generator, n: int) -> np.ndarray:
+    return (rng.permutation(n) + rng.random(n)) / n
+
+
+def cell_weights() -> np.ndarray:
+    """Share of families per cell: equal age shares (families by age not found) x income
+    group widths."""
+    widths = np.diff(INCOME_BOUNDS)
+    return np.array([widths[g] / len(AGE_GROUPS) for _, g in _cells()])
+
+
+def cell_holding_rates(table: pd.DataFrame, asset: str, target: float | None = None) -> np.ndarray:
+    """Per cell: gradient rates shifted on the logit scale so their cell-weighted mean is
+    ``target`` (default: the latest all-family rate)."""
+    raw = logit(np.array([holding_rate(table, asset, AGE_GROUPS[a], INCOME_GROUPS[g])
+                          for a, g in _cells()]))  # fmt: skip
+    share = cell_weights()
+    target = figure(table, "holding_rate", asset) / 100 if target is None else target
+    target = min(max(target, 1e-4), 1 - 1e-4)
+    low, high = -10.0, 10.0
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if share @ expit(raw + mid) < target else (low, mid)
+    return expit(raw + (low + high) / 2)
+
+
+def _weighted_quantile(values: np.ndarray, weight: np.ndarray, q: float) -> float:
+    order = np.argsort(values)
+    cumulative = np.cumsum(weight[order])
+    return float(values[order][np.searchsorted(cumulative, q * cumulative[-1])])
+
+
+def _truncated_lognormal(mu: np.ndarray, sigma: np.ndarray, u: np.ndarray, floor: float):
+    """exp(mu + sigma z) at quantile u of the lognormal truncated above at ``floor``."""
+    top = norm.cdf((np.log(floor) - mu) / sigma)
+    return np.exp(mu + sigma * norm.ppf(np.clip(u * top, 1e-12, 1 - 1e-12)))
+
+
+def synthetic_records(
+    table: pd.DataFrame,
+    records: int,
+    families: float,
+    floor: float,
+    residual: float,
+    seed: int,
+    factors: dict[str, float],
+    targets: dict[str, float] | None = None,
+    median_target: float = 0.0,
+    median_quantile: float = 0.5,
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Cell-structured synthetic families below ``floor`` (net worth), amounts x factors.
+
+    Net worth's income slope (see ``net_worth_median``) and a multiplier of its log spread
+    are solved so the weighted total is ``residual`` (published total less the real top
+    tail's) and the donor's weighted ``median_quantile`` (the population median, the tail
+    all lying above) is nearest ``median_target``;
+    returns both.
+    """
+    rng = np.random.default_rng([seed, 22])
+    cells, n = _cells(), max(records // len(_cells()), 20)
+    rho = figure(table, "correlation", "latent_wealth")
+    cell = np.repeat(np.arange(len(cells)), n)
+    age, income = np.array([c[0] for c in cells])[cell], np.array([c[1] for c in cells])[cell]
+    u_age, u_income = (
+        np.concatenate([_stratified(rng, n) for _ in cells]),
+        np.concatenate([_stratified(rng, n) for _ in cells]),
+    )
+    out = pd.DataFrame({
+        "age_head": np.floor(np.take(AGE_BOUNDS, age) + u_age * np.diff(AGE_BOUNDS)[age]),
+        "income_rank": np.take(INCOME_BOUNDS, income) + u_income * np.diff(INCOME_BOUNDS)[income],
+        "household_weight": families * cell_weights()[cell] / n,
+        "age_group": np.take(AGE_GROUPS, age), "income_group": np.take(INCOME_GROUPS, income),
+    })  # fmt: skip
+    wealth = rng.standard_normal(len(out))
+
+    def loaded() -> np.ndarray:
+        return rho * wealth + np.sqrt(1 - rho**2) * rng.standard_normal(len(out))
+
+    liquid = np.zeros(len(out))
+    for part in SCF_PARTS:
+        medians = np.array([holder_median(table, part, AGE_GROUPS[a], INCOME_GROUPS[g])
+                            for a, g in cells])  # fmt: skip
+        year = figure_years(table, "mean_holders", part)[0]
+        ratio = figure(table, "mean_holders", part, year=year) / figure(
+            table, "median_holders", part, year=year
+        )
+        amount = medians[cell] * np.exp(log_spread(ratio, medians) * loaded()) * factors[part]
+        key, holds = loaded(), np.zeros(len(out), dtype=bool)
+        target = None if targets is None else targets[part]
+        for k, rate in enumerate(cell_holding_rates(table, part, target)):
+            rows = np.flatnonzero(cell == k)
+            holds[rows[np.argsort(-key[rows], kind="stable")[: int(round(rate * n))]]] = True
+        out[part] = np.where(holds, amount, 0.0)
+        liquid += out[part].to_numpy()
+    # A record below the floor cannot hold more liquid assets than the floor.
+    shrink = np.minimum(1.0, 0.95 * floor / np.maximum(liquid, 1.0))
+    for part in SCF_PARTS:
+        out[part] *= shrink
+    liquid *= shrink
+    u, weight = norm.cdf(loaded()), out["household_weight"].to_numpy()
+
+    def net_worth(slope: float, scale: float) -> np.ndarray:
+        medians = np.array([net_worth_median(table, AGE_GROUPS[a], INCOME_GROUPS[g], slope)
+                            for a, g in cells])  # fmt: skip
+        spread = np.array([log_spread(
+            figure(table, "mean", "net_worth", "age", group)
+            / figure(table, "median", "net_worth", "age", group),
+            medians[a * len(INCOME_GROUPS):(a + 1) * len(INCOME_GROUPS)],
+        ) for a, group in enumerate(AGE_GROUPS)])[age]  # fmt: skip
+        mu = np.log(medians[cell] * factors["net_worth"])
+        return np.maximum(_truncated_lognormal(mu, spread * scale, u, floor), liquid)
+
+    def scale_for(slope: float) -> float:
+        low, high = 0.05, 1.5
+        for _ in range(30):
+            mid = (low + high) / 2
+            low, high = (mid, high) if weight @ net_worth(slope, mid) < residual else (low, mid)
+        return (low + high) / 2
+
+    # Two published figures fix two unknowns: for each slope the spread scale meets the
+    # total, and the slope whose weighted median is nearest the published median wins.
+    best = min(
+        ((slope, scale_for(slope)) for slope in np.linspace(0.0, 1.0, 11)),
+        key=lambda pair: abs(
+            _weighted_quantile(net_worth(*pair), weight, median_quantile) - median_target
+        ),
+    )
+    slope, scale = best
+    out["net_worth"] = net_worth(slope, scale)
+    for variable, scf_parts in ASSET_PARTS.items():
+        out[variable] = out[list(scf_parts)].sum(axis=1)
+    out["is_top_tail"] = False
+    out["income"] = np.nan
+    return out, {"income_slope": float(slope), "spread_scale": float(scale)}
+
+
+def top_tail_records(
+    table: pd.DataFrame, income_factor: float, factors: dict[str, float], seed: int
+) -> tuple[pd.DataFrame, dict[str, Any], dict[str, float]]:
+    """The real SCF 2022 top-tail records with liquid assets (stated share of non-housing
+    net worth) split over the assets each holds; also each SCF part's weighted holding rate.
+
+    A record holds an asset with its age group's top-income-decile rate (the published
+    gradient); a held asset takes its stated portfolio share, renormalised over held ones.
+    """
+    tail, provenance = load_scf_top_tail()
+    rng = np.random.default_rng([seed, 23])
+    share = figure(table, "share_of_net_worth", "top_tail_financial")
+    non_housing = np.maximum(tail["net_worth"] - (tail["houses"] - tail["mrthel"]), 0.0)
+    liquid = share * non_housing.to_numpy(dtype=float) * factors["net_worth"]
+    weight = tail["wgt"].to_numpy(dtype=float)
+    age = np.clip(tail["age"].to_numpy(dtype=float), AGE_BOUNDS[0], AGE_BOUNDS[-1] - 1)
+    group = np.searchsorted(AGE_BOUNDS, age, side="right") - 1
+    holds, rates = {}, {}
+    for part in SCF_PARTS:
+        p = np.array([holding_rate(table, part, g, INCOME_GROUPS[-1]) for g in AGE_GROUPS])
+        holds[part] = rng.random(len(tail)) < p[group]
+        rates[part] = float(weight[holds[part]].sum() / weight.sum())
+    held = {v: np.logical_or.reduce([holds[p] for p in parts]) for v, parts in ASSET_PARTS.items()}
+    portfolio = {"bank_account_assets": "top_tail_transaction_accounts",
+                 "stock_assets": "top_tail_stocks", "bond_assets": "top_tail_bonds"}  # fmt: skip
+    shares = {v: held[v] * figure(table, "share_of_liquid", name) for v, name in portfolio.items()}
+    total = np.maximum(sum(shares.values()), 1e-12)
+    out = pd.DataFrame({
+        "age_head": tail["age"].to_numpy(dtype=float),
+        "income_rank": np.nan,
+        "income": tail[list(TOP_TAIL_INCOME)].sum(axis=1).to_numpy(dtype=float) * income_factor,
+        "household_weight": weight,
+        "net_worth": tail["net_worth"].to_numpy(dtype=float) * factors["net_worth"],
+        **{v: liquid * shares[v] / total for v in ASSET_PARTS},
+    })  # fmt: skip
+    out["is_top_tail"] = True
+    return out, provenance, rates
+
+
+def synthesize_asset_donor(
+    year: int,
+    records: int = 14_400,
+    seed: int = 0,
+    uprate: Uprate | None = None,
+    path: Path | None = None,
+) -> ObservationFrame:
+    """The SCF-like asset donor for ``year``: synthetic below the top-tail floor, real above."""  # noqa: E501
+    table, entry = read_published_table(path)
+
+    def factor(variable: str, from_year: int) -> float:
+        return 1.0 if uprate is None else float(uprate(variable, from_year, year))
+
+    factors = {part: factor("bank_account_assets", figure_year(table, part)) for part in SCF_PARTS}
+    factors.update({v: factor(v, SCF_YEAR) for v in IMPUTED})
+    tail, tail_provenance, tail_rates = top_tail_records(
+        table, factor("employment_income", SCF_YEAR - 1), factors, seed
+    )
+    floor = float(tail["net_worth"].min())
+    tail_weight = float(tail["household_weight"].sum())
+    families = figure(table, "families", "all") * 1e6
+    residual = (families * figure(table, "mean", "net_worth") * factors["net_worth"]
+                - float(tail["household_weight"] @ tail["net_worth"]))  # fmt: skip
+    tail_share = tail_weight / families
+    targets = {part: (figure(table, "holding_rate", part) / 100 - tail_share * tail_rates[part])
+               / (1 - tail_share) for part in SCF_PARTS}  # fmt: skip
+    # The whole population's median lies in the synthetic part (the tail is all above it).
+    synthetic, fit = synthetic_records(
+        table,
+        records,
+        families - tail_weight,
+        floor,
+        residual,
+        seed,
+        factors,
+        targets,
+        median_target=figure(table, "median", "net_worth") * factors["net_worth"],
+        median_quantile=0.5 / (1 - tail_share),
+    )
+    household = pd.concat([synthetic, tail], ignore_index=True)
+    household.insert(0, "household_id", np.arange(1, len(household) + 1, dtype=np.int64))
+    frame = ObservationFrame(
+        source=SOURCE,
+        year=year,
+        tables={"household": household},
+        links={},
+        provenance={
+            "kind": "synthetic",
+            "table": entry,
+            "top_tail": {**tail_provenance, "kind": "real", "records": len(tail)},
+            "records": {"synthetic": len(synthetic), "real_top_tail": len(tail)},
+            "net_worth_floor_of_top_tail": floor,
+            "net_worth_fit": fit,
+            "holding_targets_below_top_tail": targets,
+            "top_tail_holding_rates": tail_rates,
+            "uprating_factors": factors,
+            "seed": seed,
+            "notes": [
+                "synthetic below the top-tail floor, drawn to the published SCF figures in "
+                f"{TABLE_FILE}; the 6,092 top-tail rows are real SCF 2022 records",
+                "conditioning available: age_head and income_rank (family and tenure are not "
+                "in the published cross-tabs used)",
+                "top-tail liquid assets: assumption shares (published portfolio shares of "
+                "the top decile not found)",
+            ],
+        },
+    )
+    frame.validate()
+    return frame
+
+
+def figure_year(table: pd.DataFrame, asset: str) -> int:
+    """The year of an asset's level (latest all-family median) figure."""
+    return figure_years(table, "median_holders", asset)[0]
+
+
+def cell_reproduction(frame: ObservationFrame, path: Path | None = None) -> pd.DataFrame:
+    """Per cell and SCF asset: the donor's weighted holding rate vs the table's (the
+    published gradients moved to the all-family level the donor was drawn to)."""
+    table, _ = read_published_table(path)
+    targets = frame.provenance.get("holding_targets_below_top_tail", {})
+    rates = {part: dict(zip(_cells(), cell_holding_rates(table, part, targets.get(part)),
+                            strict=True)) for part in SCF_PARTS}  # fmt: skip
+    household = frame.tables["household"]
+    synthetic = household[~household["is_top_tail"]]
+    rows = []
+    for (age, income), cell in synthetic.groupby(["age_group", "income_group"]):
+        for part in SCF_PARTS:
+            weight = cell["household_weight"].to_numpy()
+            donor = float(weight[cell[part].to_numpy() > 0].sum() / weight.sum())
+            rows.append({"age_group": age, "income_group": income, "asset": part,
+                         "table_rate": rates[part][(AGE_GROUPS.index(age),
+                                                    INCOME_GROUPS.index(income))],
+                         "donor_rate": donor, "records": len(cell)})  # fmt: skip
+    return pd.DataFrame(rows)
