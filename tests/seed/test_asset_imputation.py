@@ -15,6 +15,7 @@ from microplex_assets.seed.asset_imputation import (
     weighted_rank,
 )
 from microplex_assets.sources import scf_published as scf
+from microplex_assets.sources import scf_published_table
 from microplex_assets.sources.frame import ObservationFrame, SourceFormatError
 from tests.frames import tiny_scaffold
 
@@ -158,7 +159,7 @@ def test_carried_table_hash_is_checked(monkeypatch, tmp_path):
     data.mkdir()
     (data / scf.TABLE_FILE).write_text((scf.DATA_DIR / scf.TABLE_FILE).read_text() + "\n")
     (data / "SOURCES.json").write_text((scf.DATA_DIR / "SOURCES.json").read_text())
-    monkeypatch.setattr(scf, "DATA_DIR", data)
+    monkeypatch.setattr(scf_published_table, "DATA_DIR", data)
     with pytest.raises(SourceFormatError, match="sha256"):
         scf.read_published_table()
 
