@@ -172,3 +172,14 @@ def test_evidence_compares_with_published_figures(imputed):
     assert ages["published_median"].notna().all()
     assert isinstance(imputed[1].totals["net_worth_ratio"], float)
     assert pd.notna(imputed[1].totals["published_net_worth_bn"])
+
+
+def test_seed_asset_step_reports_evidence_metadata(donor):
+    from dagster import build_asset_context
+
+    from microplex_assets.seed.assets import with_assets
+
+    run_profile = {"seeds": {"sampling": 5}}
+    frame, metadata = with_assets(build_asset_context(), run_profile, tiny_scaffold(60), donor)
+    assert {"asset_donor", "asset_evidence", "asset_totals", "asset_notes"} <= set(metadata)
+    assert (frame.tables["household"]["net_worth"] > 0).all()
