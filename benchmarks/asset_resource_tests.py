@@ -1,6 +1,6 @@
 """What imputed assets do to SSI and SNAP resource tests, on a small stage-6 sample.
 
-    python benchmarks/asset_resource_tests.py [--households 1000] [--out PATH]
+    python benchmarks/asset_resource_tests.py [--households 1000] [--cache PATH] [--out PATH]
 
 Builds a national seed sample the way the build does, without Dagster (taxcalc CPS
 scaffold uprated with policyengine-us, ``--households`` households, the synthetic PUF-like
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pickle
 import sys
 import tempfile
 import time
@@ -40,7 +41,7 @@ REFORM = {
 }
 
 
-def build_bundles(households: int) -> tuple[Any, Any, dict[str, Any]]:
+def build_bundles(households: int, cache: Path | None) -> tuple[Any, Any, dict[str, Any]]:
     """Entity bundles before (assets zero) and after (imputed), and the imputation totals."""
     from microplex_assets.entities.build import build_entity_bundle
     from microplex_assets.seed.asset_imputation import AssetImputationConfig, impute_assets
@@ -54,14 +55,21 @@ def build_bundles(households: int) -> tuple[Any, Any, dict[str, Any]]:
 
     year, seed = DEFAULTS["year"], DEFAULTS["seed"]
     system = policyengine_system()
-    cps = load_taxcalc_cps(year=year, seed=seed, system=system)
-    sample, _ = build_seed(cps, households=households, seed=seed + 1)
-    del cps
-    tax_donor = synthesize_tax_records(
-        year, records=5_000, seed=seed, uprate=record_uprater(system)
-    )
-    config = DonorIntegrationConfig(seed=seed + 1, evidence=False, n_jobs=1)
-    integrated, _ = integrate_tax_donor(sample, tax_donor, config)
+    key = {"households": households, "year": year, "seed": seed}
+    stored = pickle.loads(cache.read_bytes()) if cache and cache.is_file() else {}
+    if stored.get("key") == key:
+        integrated = stored["integrated"]
+    else:
+        cps = load_taxcalc_cps(year=year, seed=seed, system=system)
+        sample, _ = build_seed(cps, households=households, seed=seed + 1)
+        del cps
+        tax_donor = synthesize_tax_records(
+            year, records=5_000, seed=seed, uprate=record_uprater(system)
+        )
+        config = DonorIntegrationConfig(seed=seed + 1, evidence=False, n_jobs=1)
+        integrated, _ = integrate_tax_donor(sample, tax_donor, config)
+        if cache:
+            cache.write_bytes(pickle.dumps({"key": key, "integrated": integrated}))
     asset_donor = synthesize_asset_donor(year, seed=seed, uprate=record_uprater(system))
     after, report = impute_assets(integrated, asset_donor, AssetImputationConfig(seed=seed + 1))
     before = after.tables["person"].copy()
@@ -119,6 +127,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--households", type=int, default=1_000)
     parser.add_argument(
+        "--cache", type=Path, default=None, help="pickle of the tax-integrated seed"
+    )
+    parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks/results/asset_resource_tests.json"
     )
     args = parser.parse_args()
@@ -126,7 +137,7 @@ def main() -> None:
     from microplex_assets.publication.h5_export import write_policyengine_h5
     from microplex_resources.policyengine_runtime import policyengine_system
 
-    before, after, summary = build_bundles(args.households)
+    before, after, summary = build_bundles(args.households, args.cache)
     results: dict[str, Any] = {"households": args.households, "imputation": summary}
     with tempfile.TemporaryDirectory() as work:
         for name, bundle in (("before", before), ("after", after)):

@@ -128,6 +128,7 @@ def synthetic_records(
     targets: dict[str, float] | None = None,
     median_target: float = 0.0,
     median_quantile: float = 0.5,
+    tail_holders: dict[str, float] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """Cell-structured synthetic families below ``floor`` (net worth), amounts x factors.
 
@@ -153,6 +154,7 @@ def synthetic_records(
         "age_group": np.take(AGE_GROUPS, age), "income_group": np.take(INCOME_GROUPS, income),
     })  # fmt: skip
     wealth = rng.standard_normal(len(out))
+    weight = out["household_weight"].to_numpy()
 
     def loaded() -> np.ndarray:
         return rho * wealth + np.sqrt(1 - rho**2) * rng.standard_normal(len(out))
@@ -165,20 +167,36 @@ def synthetic_records(
         ratio = figure(table, "mean_holders", part, year=year) / figure(
             table, "median_holders", part, year=year
         )
-        amount = medians[cell] * np.exp(log_spread(ratio, medians) * loaded()) * factors[part]
+        spread, draw = log_spread(ratio, medians), loaded()
         key, holds = loaded(), np.zeros(len(out), dtype=bool)
+        z = np.zeros(len(out))
         target = None if targets is None else targets[part]
         for k, rate in enumerate(cell_holding_rates(table, part, target)):
             rows = np.flatnonzero(cell == k)
-            holds[rows[np.argsort(-key[rows], kind="stable")[: int(round(rate * n))]]] = True
-        out[part] = np.where(holds, amount, 0.0)
-        liquid += out[part].to_numpy()
+            held = rows[np.argsort(-key[rows], kind="stable")[: int(round(rate * n))]]
+            holds[held] = True
+            # Amounts by rank among the cell's holders: their median is the cell median
+            # (drawing first and selecting holders on a shared factor would raise it).
+            rank = np.argsort(np.argsort(draw[held], kind="stable"), kind="stable")
+            z[held] = norm.ppf((rank + 0.5) / max(len(held), 1))
+        amount = np.where(holds, medians[cell] * np.exp(spread * z) * factors[part], 0.0)
+        # The published holders' median counts the real top tail's holders too, all above
+        # these: scale so the whole population's holders' median (the synthetic holders'
+        # quantile 0.5 x all holders / synthetic holders) is the published one.
+        tail = 0.0 if tail_holders is None else tail_holders[part]
+        synthetic = float(weight[holds].sum())
+        position = 0.5 * (synthetic + tail) / synthetic if synthetic else 0.0
+        if 0.0 < position < 1.0:
+            level = figure(table, "median_holders", part) * factors[part]
+            amount *= level / _weighted_quantile(amount[holds], weight[holds], position)
+        out[part] = amount
+        liquid += amount
     # A record below the floor cannot hold more liquid assets than the floor.
     shrink = np.minimum(1.0, 0.95 * floor / np.maximum(liquid, 1.0))
     for part in SCF_PARTS:
         out[part] *= shrink
     liquid *= shrink
-    u, weight = norm.cdf(loaded()), out["household_weight"].to_numpy()
+    u = norm.cdf(loaded())
 
     def net_worth(slope: float, scale: float) -> np.ndarray:
         medians = np.array([net_worth_median(table, AGE_GROUPS[a], INCOME_GROUPS[g], slope)
@@ -292,6 +310,7 @@ def synthesize_asset_donor(
         targets,
         median_target=figure(table, "median", "net_worth") * factors["net_worth"],
         median_quantile=0.5 / (1 - tail_share),
+        tail_holders={part: rate * tail_weight for part, rate in tail_rates.items()},
     )
     household = pd.concat([synthetic, tail], ignore_index=True)
     household.insert(0, "household_id", np.arange(1, len(household) + 1, dtype=np.int64))
