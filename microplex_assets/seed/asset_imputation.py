@@ -157,6 +157,7 @@ def donor_rows(donor: ObservationFrame, features: pd.DataFrame) -> pd.DataFrame:
         features["income"].to_numpy(dtype=float),
         features["weight"].to_numpy(dtype=float),
     )
+    rows["household_weight"] = uniform_rank_weights(rows, ranked.to_numpy())
     for column in (*CONDITIONING, *IMPUTED, "household_weight"):
         values = rows[column].to_numpy(dtype=float)
         if not np.isfinite(values).all():
@@ -167,6 +168,27 @@ def donor_rows(donor: ObservationFrame, features: pd.DataFrame) -> pd.DataFrame:
     # The tax-donor forest reads these names: weight, rank key (net worth here), id.
     return rows.assign(**{tr.WEIGHT: rows["household_weight"], tr.AGI: rows["net_worth"],
                           tr.ID: rows["household_id"]})  # fmt: skip
+
+
+def uniform_rank_weights(rows: pd.DataFrame, ranked: np.ndarray) -> np.ndarray:
+    """Donor weights with the synthetic rows of each income group scaled so that group,
+    real top-tail rows included, holds its share of all families (its width).
+
+    The synthetic rows fill every income group to its width before the top tail is ranked;
+    without this the tail's families would be added on top of the high groups, and a
+    scaffold household there would draw a top-tail record too rarely.
+    """
+    weight = rows["household_weight"].to_numpy(dtype=float).copy()
+    group = np.clip(np.searchsorted(INCOME_GROUP_BOUNDS, rows["income_rank"].to_numpy(),
+                                    side="right") - 1, 0, len(INCOME_GROUP_BOUNDS) - 2)  # fmt: skip
+    total = weight.sum()
+    for g, width in enumerate(np.diff(INCOME_GROUP_BOUNDS)):
+        synthetic = (group == g) & ~ranked
+        tail = float(weight[(group == g) & ranked].sum())
+        if synthetic.any():
+            room = max(total * width - tail, 0.05 * total * width)
+            weight[synthetic] *= room / weight[synthetic].sum()
+    return weight * total / weight.sum()
 
 
 def _ssi_restricted(

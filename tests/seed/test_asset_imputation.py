@@ -183,3 +183,13 @@ def test_seed_asset_step_reports_evidence_metadata(donor):
     frame, metadata = with_assets(build_asset_context(), run_profile, tiny_scaffold(60), donor)
     assert {"asset_donor", "asset_evidence", "asset_totals", "asset_notes"} <= set(metadata)
     assert (frame.tables["household"]["net_worth"] > 0).all()
+
+
+def test_donor_rows_give_each_income_group_its_share_once_the_tail_is_ranked(donor):
+    from microplex_assets.seed.asset_imputation import donor_rows, household_features
+
+    rows = donor_rows(donor, household_features(tiny_scaffold(200, seed=1)))
+    group = np.searchsorted(scf.INCOME_BOUNDS, rows["income_rank"], side="right") - 1
+    shares = rows.groupby(np.clip(group, 0, 5))["household_weight"].sum()
+    np.testing.assert_allclose(shares / shares.sum(), np.diff(scf.INCOME_BOUNDS), atol=1e-9)
+    assert rows.loc[rows["is_top_tail"], "income_rank"].between(0, 1).all()
