@@ -12,7 +12,9 @@ is fitted on the asset donor (``sources/scf_published.py``: published SCF tables
 top tail, real SCF 2022 records above) with the conditioning both sides carry: the
 reference person's age and the household's income rank (the donor's is its SCF income
 percentile; the scaffold's its weighted rank of household income; a real top-tail record
-is ranked by its SCF income, uprated, against the scaffold's income distribution). Each
+is ranked by its SCF income, uprated, against the scaffold's income distribution, and the
+synthetic rows of each income group are then scaled so the group, tail included, holds its
+share of families). Each
 household takes the *whole* donor record at a seeded q ~ U(0, 1) of its conditional
 distribution ordered by net worth, so the assets' joint structure and zeros carry over.
 

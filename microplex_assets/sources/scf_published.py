@@ -14,20 +14,28 @@ assumption, sources in SOURCES.json):
   inside the cell. Cells have equal age shares (families by age were not found) and
   income shares equal to the group widths, totalling the published 131.3m families less
   the top tail's weight.
-- Holding rate of an asset in a cell: the 2022 all-family rate moved on the logit scale by
-  the published age and income gradients (2010 SCF), i.e. logit p = logit p_2022 +
-  (logit p_age - logit p_all) + (logit p_income - logit p_all). Exactly round(p x n) of
-  the cell's records hold it, chosen by a key sharing a latent wealth factor.
-- Holders' amounts are lognormal: median = the latest all-family median x the age ratio
-  (2022 where published, else 2013) x the income ratio (2013); log spread from the
-  published mean/median ratio less the spread between cells.
-- Net worth = liquid assets + other wealth, lognormal around the 2022 Table 2 median by
-  age x the 2013 income ratio of financial-asset medians; log spread from Table 2's mean /
-  median by age. Draws stop below the top-tail floor: above it the real records donate.
+- Holding rate of an asset in a cell: the published age and income gradients (2010 SCF)
+  combined on the logit scale, logit p = logit p_all + (logit p_age - logit p_all) +
+  (logit p_income - logit p_all), then shifted by one constant so the cells' weighted
+  mean is the 2022 all-family rate net of the real top tail's holders. Exactly
+  round(p x n) of the cell's records hold it, chosen by a key sharing a latent wealth
+  factor (loading an assumption row).
+- Holders' amounts are lognormal by rank among the cell's holders: cell median = the
+  all-family median x the age ratio (2022 where published, else 2013) x the income ratio
+  (2013); log spread from the published mean/median ratio less the spread between cells;
+  one factor per asset then puts the whole population's holders' median (top tail
+  included) on the published one.
+- Net worth = max(liquid assets, other wealth), other wealth lognormal around Table 2's
+  2022 median by age x (the 2013 income ratio of financial-asset medians) ** slope, its log
+  spread from Table 2's mean/median by age x a scale; slope (grid 0-1) and scale
+  (bisection) are solved so the total with the real tail is the published 131.3m x
+  $1,063,700 and the population median is nearest $192,900 (2022 net worth by income
+  was not found). Draws stop below the top-tail floor: above it the real records donate.
 - ``bond_assets`` = directly held bonds + savings bonds (PolicyEngine: bonds and
   government securities, U.S. savings bonds included).
-- Top-tail records: net worth, age and income are the record's; their liquid assets are a
-  stated share of non-housing net worth split by stated portfolio shares (assumption rows:
+- Top-tail records: net worth, age and income are the record's; each holds an asset with
+  its age group's top-income-decile rate; liquid assets are a stated share of non-housing
+  net worth split over the held assets by stated portfolio shares (assumption rows:
   published top-decile portfolio shares were not found).
 
 What the donor cannot carry: marital status, children and tenure jointly with assets are
