@@ -13,8 +13,8 @@ top tail, real SCF 2022 records above) with the conditioning both sides carry: t
 reference person's age and the household's income rank (the donor's is its SCF income
 percentile; the scaffold's its weighted rank of household income; a real top-tail record
 is ranked by its SCF income, uprated, against the scaffold's income distribution, and the
-synthetic rows of each income group are then scaled so the group, tail included, holds its
-share of families). Each
+donor's ranks are then recomputed over synthetic and tail rows together so they are
+uniform, as the scaffold's are). Each
 household takes the *whole* donor record at a seeded q ~ U(0, 1) of its conditional
 distribution ordered by net worth, so the assets' joint structure and zeros carry over.
 
@@ -159,7 +159,7 @@ def donor_rows(donor: ObservationFrame, features: pd.DataFrame) -> pd.DataFrame:
         features["income"].to_numpy(dtype=float),
         features["weight"].to_numpy(dtype=float),
     )
-    rows["household_weight"] = uniform_rank_weights(rows, ranked.to_numpy())
+    rows["income_rank"] = combined_ranks(rows, ranked.to_numpy())
     for column in (*CONDITIONING, *IMPUTED, "household_weight"):
         values = rows[column].to_numpy(dtype=float)
         if not np.isfinite(values).all():
@@ -172,25 +172,27 @@ def donor_rows(donor: ObservationFrame, features: pd.DataFrame) -> pd.DataFrame:
                           tr.ID: rows["household_id"]})  # fmt: skip
 
 
-def uniform_rank_weights(rows: pd.DataFrame, ranked: np.ndarray) -> np.ndarray:
-    """Donor weights with the synthetic rows of each income group scaled so that group,
-    real top-tail rows included, holds its share of all families (its width).
+def combined_ranks(rows: pd.DataFrame, ranked: np.ndarray) -> np.ndarray:
+    """Each donor row's weighted income rank in the donor itself (synthetic and tail rows).
 
-    The synthetic rows fill every income group to its width before the top tail is ranked;
-    without this the tail's families would be added on top of the high groups, and a
-    scaffold household there would draw a top-tail record too rarely.
+    Synthetic rows carry their SCF percentile r (uniform, mass S); a tail row carries r0,
+    its SCF income's rank on the scaffold. A row's combined rank is the donor weight below
+    it, (S r + tail weight below r) / (S + T), so the donor's ranks are uniform like the
+    scaffold's and the tail keeps its real share at the top (ranked on the scaffold alone,
+    SCF incomes put half the tail in the top 0.5% and a household there would draw a tail
+    record far more often than one at the 95th percentile, which drew them too rarely).
     """
-    weight = rows["household_weight"].to_numpy(dtype=float).copy()
-    group = np.clip(np.searchsorted(INCOME_GROUP_BOUNDS, rows["income_rank"].to_numpy(),
-                                    side="right") - 1, 0, len(INCOME_GROUP_BOUNDS) - 2)  # fmt: skip
-    total = weight.sum()
-    for g, width in enumerate(np.diff(INCOME_GROUP_BOUNDS)):
-        synthetic = (group == g) & ~ranked
-        tail = float(weight[(group == g) & ranked].sum())
-        if synthetic.any():
-            room = max(total * width - tail, 0.05 * total * width)
-            weight[synthetic] *= room / weight[synthetic].sum()
-    return weight * total / weight.sum()
+    weight = rows["household_weight"].to_numpy(dtype=float)
+    rank = rows["income_rank"].to_numpy(dtype=float)
+    synthetic, tail = float(weight[~ranked].sum()), float(weight[ranked].sum())
+    order = np.argsort(rank[ranked], kind="stable")
+    tail_rank, tail_weight = rank[ranked][order], weight[ranked][order]
+    below = np.concatenate([[0.0], np.cumsum(tail_weight)])
+    position = np.searchsorted(tail_rank, rank, side="left")
+    within = np.where(ranked, weight / 2, 0.0)  # a tail row's own mid-point
+    tail_below = below[position]
+    combined = (synthetic * rank + tail_below + within) / (synthetic + tail)
+    return np.clip(combined, 0.0, 1.0)
 
 
 def _ssi_restricted(

@@ -185,11 +185,12 @@ def test_seed_asset_step_reports_evidence_metadata(donor):
     assert (frame.tables["household"]["net_worth"] > 0).all()
 
 
-def test_donor_rows_give_each_income_group_its_share_once_the_tail_is_ranked(donor):
+def test_donor_ranks_are_uniform_once_the_tail_is_ranked(donor):
     from microplex_assets.seed.asset_imputation import donor_rows, household_features
 
     rows = donor_rows(donor, household_features(tiny_scaffold(200, seed=1)))
     group = np.searchsorted(scf.INCOME_BOUNDS, rows["income_rank"], side="right") - 1
     shares = rows.groupby(np.clip(group, 0, 5))["household_weight"].sum()
-    np.testing.assert_allclose(shares / shares.sum(), np.diff(scf.INCOME_BOUNDS), atol=1e-9)
-    assert rows.loc[rows["is_top_tail"], "income_rank"].between(0, 1).all()
+    np.testing.assert_allclose(shares / shares.sum(), np.diff(scf.INCOME_BOUNDS), atol=0.01)
+    tail = rows.loc[rows["is_top_tail"], "income_rank"]
+    assert tail.between(0, 1).all() and tail.median() > 0.8
