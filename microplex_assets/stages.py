@@ -38,9 +38,10 @@ STAGES: tuple[StageContract, ...] = (
     ),
     StageContract(
         2, "sources", "one validated ObservationFrame per source",
-        consumes=("source files", "carried SOI tables", "published top-wealth aggregates"),
-        produces=("cps_source_frame", "tax_donor_frame", "top_wealth_frame",
-                  "survey_source_frames"),
+        consumes=("source files", "carried SOI tables", "published top-wealth aggregates",
+                  "carried published SCF tables and SCF top-tail records"),
+        produces=("cps_source_frame", "tax_donor_frame", "asset_donor_frame",
+                  "top_wealth_frame", "survey_source_frames"),
         diagnostics=("stage", "row_counts", "link_validity", "provenance"),
         artifacts=(),
         failure_modes=("missing file", "missing or malformed column", "broken link"),
@@ -55,7 +56,7 @@ STAGES: tuple[StageContract, ...] = (
     ),
     StageContract(
         4, "seed", "seed frame in canonical schema, sampled, donor variables integrated",
-        consumes=("source_plan", "scaffold frame", "tax_donor_frame"),
+        consumes=("source_plan", "scaffold frame", "tax_donor_frame", "asset_donor_frame"),
         produces=("seed_frame", "integrated_seed"),
         diagnostics=("stage", "row_counts"),
         artifacts=("seed_income_brackets.png", "donor_totals.png"),

@@ -10,6 +10,7 @@ EXPECTED_ASSETS = {
     "run_profile": "run_profile",
     "cps_source_frame": "sources",
     "tax_donor_frame": "sources",
+    "asset_donor_frame": "sources",
     "top_wealth_frame": "sources",
     "survey_source_frames": "sources",
     "source_plan": "source_plan",
@@ -38,6 +39,7 @@ EXPECTED_ASSETS = {
 UNPARTITIONED = {
     "cps_source_frame",
     "tax_donor_frame",
+    "asset_donor_frame",
     "top_wealth_frame",
     "survey_source_frames",
     "calibration_targets",

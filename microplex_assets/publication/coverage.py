@@ -60,6 +60,10 @@ TAXDATA_IMPUTED_COLUMNS = frozenset(
     | {"e19800", "e20100", "e20400", "e32800"}
 )
 SSA = "SSA 2024 Trustees Report population by age, sex, marital status"
+ASSET_DONOR = (
+    "QRF draw on age and income rank from the SCF-like donor (published SCF 2022 tables, "
+    "synthetic below $2.1m; real SCF 2022 top-tail records above; seed/asset_imputation.py)"
+)
 TAKE_UP = "eCPS take-up rate ({rate}), entities/data/take_up_rates.csv"
 
 
@@ -92,7 +96,9 @@ def variable_sources() -> dict[str, tuple[str, str]]:
         "is_household_head": ("CPS householder: head of the first family's first tax unit",
                               "structural"),
         "tax_unit_role_input": ("CPS tax unit roles (head, spouse, dependent)", "structural"),
-        "net_worth": ("top-wealth spine households only (Forbes-style list)", "imputed"),
+        "net_worth": (ASSET_DONOR + "; spine households: the top-wealth list", "imputed"),
+        **{v: (ASSET_DONOR + " (reference head and spouse, split equally)", "imputed")
+           for v in ("bank_account_assets", "stock_assets", "bond_assets")},
         "social_security_retirement": _cps("e02400 split head/spouse, age 62+", "derived"),
         "social_security_disability": _cps("e02400 split head/spouse, under 62", "derived"),
         "spm_unit_pre_subsidy_childcare_expenses": _cps(

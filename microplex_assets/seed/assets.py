@@ -7,6 +7,7 @@ from dagster import AssetExecutionContext, MetadataValue
 
 from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.plots import grouped_bar_png, png_markdown, save_png
+from microplex_assets.seed.asset_imputation import AssetImputationConfig, impute_assets
 from microplex_assets.seed.donor_integration import DonorIntegrationConfig, integrate_tax_donor
 from microplex_assets.seed.seed import build_local_seed, build_seed
 from microplex_assets.source_plan.plan import SourcePlan
@@ -97,18 +98,24 @@ def integrated_seed(
     run_profile: dict[str, Any],
     seed_frame: ObservationFrame,
     tax_donor_frame: ObservationFrame,
+    asset_donor_frame: ObservationFrame,
     artifact_store: ArtifactStore,
 ) -> ObservationFrame:
     """The seed with the tax donor's variables imputed onto each tax unit's head by a
     quantile regression forest (a random quantile per unit, so distributions and zero
     shares carry over, not just medians); scaffold-authoritative variables are kept.
-    Evidence: held-out donor rows' pinball loss vs a hot-deck and no imputation."""
+    Evidence: held-out donor rows' pinball loss vs a hot-deck and no imputation. Then bank,
+    stock and bond assets and net worth for every household from the asset donor by the
+    same forest (evidence: holding rates and medians vs the published SCF table)."""
     cell = context_cell(context)
     settings = run_profile["donor_integration"]
     if not settings["enabled"]:
-        context.log.info("donor integration off: the seed passes through")
-        context.add_output_metadata(stage_metadata("seed", skipped="donor_integration is off"))
-        return seed_frame
+        context.log.info("donor integration off: only assets are imputed")
+        frame, assets = with_assets(context, run_profile, seed_frame, asset_donor_frame)
+        context.add_output_metadata(
+            stage_metadata("seed", skipped="donor_integration is off", **assets)
+        )
+        return frame
     # The evidence (donor hold-out pinball loss) does not depend on the cell: national|US
     # computes it; a local shard points there instead of refitting it 51 times.
     config = DonorIntegrationConfig(
@@ -119,6 +126,7 @@ def integrated_seed(
         f"into {len(seed_frame.tables['tax_unit']):,} tax units ..."
     )
     integrated, report = integrate_tax_donor(seed_frame, tax_donor_frame, config)
+    integrated, assets = with_assets(context, run_profile, integrated, asset_donor_frame)
     summary = report.summary()
     totals = report.totals
     chart_data = totals[["variable", "scaffold_total", "imputed_total"]].copy()
@@ -162,6 +170,28 @@ def integrated_seed(
             if report.top_tail is not None
             else "off",
             seconds=MetadataValue.json(report.seconds),
+            **assets,
         )
     )
     return integrated
+
+
+def with_assets(
+    context: AssetExecutionContext,
+    run_profile: dict[str, Any],
+    seed: ObservationFrame,
+    asset_donor: ObservationFrame,
+) -> tuple[ObservationFrame, dict[str, Any]]:
+    """The seed with imputed assets and net worth, and the metadata that shows the evidence."""
+    config = AssetImputationConfig(seed=run_profile["seeds"]["sampling"])
+    frame, report = impute_assets(seed, asset_donor, config)
+    context.log.info(
+        f"assets: {report.households:,} households from {report.rows_fitted:,} donor records "
+        f"({report.donor_kind}); net worth ${report.totals['net_worth_bn'] / 1e3:.1f}tn"
+    )
+    return frame, {
+        "asset_donor": f"{report.donor} ({report.donor_kind}; top tail real SCF 2022)",
+        "asset_evidence": table_metadata(report.evidence, max_rows=80),
+        "asset_totals": MetadataValue.json(report.totals),
+        "asset_notes": MetadataValue.json(report.notes),
+    }

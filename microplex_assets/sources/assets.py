@@ -18,6 +18,7 @@ from microplex_assets.sources.forbes import load_forbes_list, real_top_wealth_li
 from microplex_assets.sources.frame import ObservationFrame
 from microplex_assets.sources.puf import load_puf
 from microplex_assets.sources.scf import load_scf
+from microplex_assets.sources.scf_published import cell_reproduction, synthesize_asset_donor
 from microplex_assets.sources.sipp import load_sipp
 from microplex_assets.sources.synthetic_puf import soi_reproduction, synthesize_tax_records
 from microplex_assets.sources.tax_records import validate_tax_records
@@ -123,6 +124,38 @@ def tax_donor_frame(
     seconds = time.perf_counter() - started
     context.log.info(f"tax donor {frame.source} ({frame.provenance['kind']}) in {seconds:.1f}s")
     context.add_output_metadata(frame_metadata(frame, seconds, **extra))
+    return frame
+
+
+@stage_asset("sources")
+def asset_donor_frame(
+    context: AssetExecutionContext,
+    build_settings: BuildSettings,
+    policyengine: PolicyEngineRuntime,
+) -> ObservationFrame:
+    """Asset donor for bank, stock and bond assets and net worth: families synthesized from
+    the Federal Reserve's published SCF tables below $2.1m of net worth (labelled synthetic)
+    and the 6,092 real SCF 2022 top-tail records above, amounts uprated by CPI-U."""
+    started = time.perf_counter()
+    frame = synthesize_asset_donor(
+        build_settings.year, seed=build_settings.seed, uprate=record_uprater(policyengine.system())
+    )
+    reproduction = cell_reproduction(frame)
+    seconds = time.perf_counter() - started
+    household = frame.tables["household"]
+    worth = household["household_weight"] @ household["net_worth"]
+    context.log.info(f"asset donor: {len(household):,} records, net worth ${worth / 1e12:.1f}tn")
+    context.add_output_metadata(
+        frame_metadata(
+            frame,
+            seconds,
+            net_worth_total_bn=float(worth / 1e9),
+            holding_rate_reproduction=table_metadata(reproduction, max_rows=160),
+            holding_rate_max_abs_error=float(
+                (reproduction["donor_rate"] - reproduction["table_rate"]).abs().max()
+            ),
+        )
+    )
     return frame
 
 
