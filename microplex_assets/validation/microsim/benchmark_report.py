@@ -113,8 +113,11 @@ def benchmark_report(
     work_dir: Path,
     progress: Callable[[str], None] | None = None,
     tolerance: Mapping[str, float] | None = None,
+    keep: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run the suite and return the report (JSON, markdown and chart written to work_dir)."""
+    """Run the suite and return the report (JSON, markdown and chart written to work_dir).
+
+    ``keep`` receives the candidate's ``SuiteRun`` (per-record results) under "suite"."""
     log = progress or (lambda message: None)
     manifest = load_manifest()
     from microplex_assets.validation.microsim.indexation import policyengine_cpi_u
@@ -122,6 +125,8 @@ def benchmark_report(
     context = {"lots": lots, "cpi": policyengine_cpi_u(policyengine.system())}
     aggregates: dict[str, Any] = {}
     suite = suite_on(h5_path, year, policyengine, work_dir, context, log, aggregates)
+    if keep is not None:
+        keep["suite"] = suite
     impacts = suite.impacts(weights)
     levels = suite.levels(weights)
     candidate_seconds = list(suite.seconds().values())
