@@ -92,21 +92,6 @@ def policyengine_reform_microsimulation(dataset_path: str | Path, reform: Any = 
     return Microsimulation(dataset=str(dataset_path), reform=reform)
 
 
-def policyengine_reform_simulation(dataset_path: str | Path, reform: Any = None) -> Any:
-    """A fresh, unweighted ``policyengine_us.Simulation`` over an H5, optionally reformed.
-
-    For the benchmark suite's reform runs, whose statistics are weighted afterwards by
-    microdf: a ``Microsimulation`` wraps every intermediate monthly sum in a weighted
-    ``MicroSeries`` (pandas), which formulas then compute on, at no use here. Results per
-    record are the same (``tests/validation/test_microsim_suite.py`` compares them with
-    a whole-file ``Microsimulation``)."""
-    policyengine_system()
-    from policyengine_us import Simulation
-
-    gc.collect()
-    return Simulation(dataset=str(dataset_path), reform=reform)
-
-
 class PolicyEngineRuntime(ConfigurableResource):
     """Gives assets the shared policyengine-us system and Microsimulation factory."""
 
@@ -118,9 +103,6 @@ class PolicyEngineRuntime(ConfigurableResource):
 
     def reform_microsimulation(self, dataset_path: str | Path, reform: Any = None) -> Any:
         return policyengine_reform_microsimulation(dataset_path, reform)
-
-    def reform_simulation(self, dataset_path: str | Path, reform: Any = None) -> Any:
-        return policyengine_reform_simulation(dataset_path, reform)
 
     def release(self) -> None:
         release_simulations()
