@@ -10,7 +10,7 @@ HOUSEHOLDS ?=
 YEAR ?=
 SETTINGS ?=
 
-.PHONY: build test ui lint backfill benchmark benchmark-faults benchmark-calibration benchmark-solver-speed benchmark-local benchmark-local-solver clean-artifacts
+.PHONY: build test ui lint backfill benchmark benchmark-faults benchmark-calibration benchmark-solver-speed benchmark-local benchmark-local-solver benchmark-suite clean-artifacts
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON_BASE) -m venv $(VENV)
@@ -67,6 +67,11 @@ benchmark-local-solver: $(VENV)/.installed
 # The fault suite (tests/faults): cases tried, caught with a clear error, data lost.
 benchmark-faults: $(VENV)/.installed
 	$(PY) benchmarks/faults.py
+
+# The stage-9 reform suite on the last build's H5 pair (per reform households, seconds and
+# impacts on both weight vectors, gates, peak RSS); SUITE_ARGS='--households 3000' samples.
+benchmark-suite: $(VENV)/.installed
+	$(PY) benchmarks/microsim_suite.py $(SUITE_ARGS)
 
 clean-artifacts:
 	rm -rf dagster_home/artifacts dagster_home/storage

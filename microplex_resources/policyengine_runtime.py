@@ -66,7 +66,16 @@ def policyengine_microsimulation(dataset_path: str | Path) -> Any:
 
 
 def release_simulations() -> None:
-    """Drop the cached simulation (3-5 GB at national scale) once nothing needs it."""
+    """Drop the cached simulation (3-5 GB at national scale) once nothing needs it.
+
+    policyengine-core points the tax-benefit system at the last simulation built on it
+    (``system.simulation``); the shared system would keep the released one alive, so
+    that link is cut too (nothing in policyengine-us 2.68 reads it back).
+    """
+    for simulation in _LATEST_SIMULATION.values():
+        for system in (simulation.tax_benefit_system, policyengine_system()):
+            if getattr(system, "simulation", None) is simulation:
+                system.simulation = None
     _LATEST_SIMULATION.clear()
     gc.collect()
 

@@ -22,7 +22,11 @@ from microplex_resources.policyengine_runtime import is_input_variable
 
 # Hash of each manifest version. Changing benchmark_manifest.json means a new version:
 # raise "version" in the file and add its hash here (never edit an old entry).
-FROZEN = {1: "33f7bfcad4027d787a1442646e50c0821b3bc80e99628497703cd62f887d20fa"}
+FROZEN = {
+    1: "33f7bfcad4027d787a1442646e50c0821b3bc80e99628497703cd62f887d20fa",
+    # v2: ssi_asset_limit touches "ssi_resources_above_limit" (was "ssi_eligible")
+    2: "f15c5b7c2f8adf33a16899eb2cd6ce4839ae18515a04741e438304243f3690bf",
+}
 YEAR = 2024
 
 
@@ -38,7 +42,7 @@ def test_the_manifest_holds_the_suite():
     manifest = load_manifest(MANIFEST_PATH)
     touches = {reform.id: reform.touches for reform in manifest.reforms}
     assert touches == {
-        "ssi_asset_limit": "ssi_eligible",
+        "ssi_asset_limit": "ssi_resources_above_limit",
         "arpa_ctc": "has_children",
         "arpa_childless_eitc": "childless_adults",
         "capital_gains_indexation": "long_term_gains",

@@ -40,6 +40,15 @@ def suite_data(tmp_path_factory, pe_system):
     heads = person["role"].eq("head").to_numpy()
     gains = np.where(heads & (rng.random(len(person)) < 0.4), rng.lognormal(9, 1.5), 0.0)
     person["long_term_capital_gains_before_response"] = gains
+    # SSI resource limits: aged heads without earnings holding $5,000 (over today's $2,000,
+    # under the reform's $10,000: the reform pays them SSI), $1,500 (under every limit) and
+    # $50,000 (over every limit).
+    household = person["household_id"].to_numpy()
+    for modulus, balance in ((6, 5_000.0), (10, 1_500.0), (14, 50_000.0)):
+        chosen = heads & (household % modulus == 0)
+        person.loc[chosen, ["age", "employment_income_before_lsr"]] = [70, 0.0]
+        person.loc[chosen, "bank_account_assets"] = balance
+    person["bank_account_assets"] = person["bank_account_assets"].fillna(0.0)
     frame.tables["household"]["household_weight"] *= 1_000.0
     bundle = build_entity_bundle(run_backend("seed_passthrough", frame))
     folder = tmp_path_factory.mktemp("suite")
@@ -129,6 +138,21 @@ def test_every_reform_touches_someone_and_the_broad_one_simulates_all(suite_data
     for reform_id in ("arpa_ctc", "arpa_childless_eitc", "standard_deduction_plus_2000"):
         if reform_id in moved:
             assert moved[reform_id] > 0, reform_id
+
+
+def test_ssi_rule_simulates_only_households_over_the_resource_limit(suite_data):
+    """The SSI reform reaches households whose resources sit between the old and new
+    limits, skips the aged without resources, and still moves net income (so the
+    subset-equals-whole-file check above is not vacuous for it)."""
+    suite = suite_data["suite"]
+    run = suite.runs["ssi_asset_limit"]
+    assert 0 < run.households_simulated < len(suite.baseline.household)
+    change = (
+        run.results.household["household_net_income"]
+        - suite.baseline.household["household_net_income"]
+    )
+    assert (change > 1).any()
+    assert (change >= -0.01).all()  # a higher limit takes SSI from no one
 
 
 def test_impacts_equal_an_independent_microseries_computation(suite_data, pe_system):

@@ -83,13 +83,14 @@ def suite_on(
     schema gate's); the stage-9 national aggregates are read from it into ``aggregates``
     before it is released for the reform simulations."""
     manifest = load_manifest()
-    baseline = policyengine.microsimulation(h5_path)
     if aggregates is not None:
-        aggregates["table"] = national_aggregates(baseline, year)
+        aggregates["table"] = national_aggregates(policyengine.microsimulation(h5_path), year)
         aggregates["h5_sha256"] = file_sha256(h5_path)
+    # Passed without a name in this frame: once run_suite has read it and the runtime
+    # releases it, nothing keeps the baseline (3-5 GB at 40k) alive beside the reforms'.
     return run_suite(
         manifest,
-        baseline,
+        policyengine.microsimulation(h5_path),
         h5_path,
         year,
         work_dir,
@@ -112,8 +113,11 @@ def benchmark_report(
     work_dir: Path,
     progress: Callable[[str], None] | None = None,
     tolerance: Mapping[str, float] | None = None,
+    keep: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run the suite and return the report (JSON, markdown and chart written to work_dir)."""
+    """Run the suite and return the report (JSON, markdown and chart written to work_dir).
+
+    ``keep`` receives the candidate's ``SuiteRun`` (per-record results) under "suite"."""
     log = progress or (lambda message: None)
     manifest = load_manifest()
     from microplex_assets.validation.microsim.indexation import policyengine_cpi_u
@@ -121,6 +125,8 @@ def benchmark_report(
     context = {"lots": lots, "cpi": policyengine_cpi_u(policyengine.system())}
     aggregates: dict[str, Any] = {}
     suite = suite_on(h5_path, year, policyengine, work_dir, context, log, aggregates)
+    if keep is not None:
+        keep["suite"] = suite
     impacts = suite.impacts(weights)
     levels = suite.levels(weights)
     candidate_seconds = list(suite.seconds().values())

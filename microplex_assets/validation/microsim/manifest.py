@@ -36,7 +36,14 @@ OUTPUTS = (
     "deciles",
 )
 # Which households a reform can change; the runner simulates only those.
-TOUCHES = ("all", "ssi_eligible", "has_children", "childless_adults", "long_term_gains")
+TOUCHES = (
+    "all",
+    "ssi_eligible",
+    "ssi_resources_above_limit",
+    "has_children",
+    "childless_adults",
+    "long_term_gains",
+)
 
 _TOP_FIELDS = {"version", "description", "reforms"}
 _REFORM_FIELDS = {"id", "description", "year", "kind", "outputs", "touches"}

@@ -19,6 +19,7 @@ Cost is the design constraint: PolicyEngine simulations are what a build pays fo
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from microplex_assets.validation.microsim.outputs import (
     reform_impacts,
 )
 from microplex_assets.validation.microsim.reforms import STRUCTURAL_REFORMS, parametric_reform
+from microplex_assets.validation.microsim.touches import touchable_households
 
 # Federal spending the budget impact nets against income tax (refundable credits such as
 # the EITC and CTC are inside income_tax already).
@@ -74,34 +76,6 @@ def simulation_results(arrays: SimulationArrays) -> SimulationResults:
     )
     order = np.argsort(household_ids, kind="stable")
     return SimulationResults(household=household.iloc[order], person=person)
-
-
-def touchable_households(touches: str, arrays: SimulationArrays) -> np.ndarray:
-    """Household ids a reform of this kind can change; the others keep baseline values.
-
-    Conservative by design: a household is kept when any member could be reached.
-    """
-    ids = arrays.household_ids.astype(np.int64)
-    if touches == "all":
-        return ids
-    person_household = arrays.household_position("person")
-    if touches == "ssi_eligible":
-        person_mask = arrays.values("is_ssi_aged_blind_disabled", "person").astype(bool)
-    elif touches == "has_children":
-        person_mask = arrays.values("age", "person") < 18
-    elif touches == "childless_adults":
-        unit_mask = (arrays.values("eitc_child_count", "tax_unit") == 0) & (
-            arrays.values("tax_unit_earned_income", "tax_unit") > 0
-        )
-        person_mask = arrays.values("tax_unit_id", "person").astype(np.int64)
-        unit_ids = arrays.values("tax_unit_id", "tax_unit").astype(np.int64)
-        person_mask = np.isin(person_mask, unit_ids[unit_mask])
-    elif touches == "long_term_gains":
-        person_mask = arrays.values("long_term_capital_gains_before_response", "person") > 0
-    else:
-        raise ValueError(f"unknown 'touches' value {touches!r} in the benchmark manifest")
-    reached = np.bincount(person_household, weights=person_mask.astype(float), minlength=len(ids))
-    return ids[reached > 0]
 
 
 def merge_subset(baseline: SimulationResults, subset: SimulationResults) -> SimulationResults:
@@ -200,8 +174,15 @@ def run_reform(
     work_dir: Path,
     microsimulation: Callable[..., Any],
 ) -> ReformRun:
-    """Simulate one reform on the households it can touch; merge into the baseline."""
+    """Simulate one reform on the households it can touch; merge into the baseline.
+
+    A reform that can touch no household of this file leaves every result at its
+    baseline value and costs no simulation (``seconds`` is 0).
+    """
     touched = inputs.touched[reform.id]
+    if len(touched) == 0:
+        return ReformRun(reform.id, 0, 0.0, baseline)
+    started = time.perf_counter()
     subset_path = work_dir / f"suite_{reform.id}.h5"
     restrict_h5(
         h5_path,
@@ -210,7 +191,6 @@ def run_reform(
         year,
         entity_of=lambda name: system.variables[name].entity.key,
     )
-    started = time.perf_counter()
     policy = parametric_reform(reform, system) if reform.kind == "parametric" else None
     simulation = microsimulation(subset_path, policy)
     subset_persons = pd.Series(simulation.calculate("person_id", year)).to_numpy()
@@ -221,9 +201,12 @@ def run_reform(
         variable, values = inputs.structural[reform.id]
         simulation.set_input(variable, year, values[position])
     subset = simulation_results(SimulationArrays(simulation, year))
+    # A simulation holds reference cycles (3-5 GB at national scale): collect it before
+    # the next reform's is built, so two never sit in memory together.
     del simulation
-    seconds = time.perf_counter() - started
+    gc.collect()
     subset_path.unlink(missing_ok=True)
+    seconds = time.perf_counter() - started
     return ReformRun(reform.id, len(touched), seconds, merge_subset(baseline, subset))
 
 
