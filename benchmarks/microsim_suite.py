@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from microplex_assets.files import json_safe, write_json_atomic  # noqa: E402
 
 # The work folder of the last `make build` (national|US): the gated H5, its eCPS twin, lots.
-BUILD = ROOT / "dagster_home/artifacts/_work/national/US"
+BUILD = ROOT / "dagster_home/artifacts/_work/national/US/latest"  # the last run's work folder
 BASELINE_OUTPUTS = ("household_net_income", "income_tax", "person_in_poverty")
 
 

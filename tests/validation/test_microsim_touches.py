@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from microplex_assets.validation.microsim.touches import (
@@ -87,3 +88,24 @@ def test_unknown_rule_is_refused(pe_system):
     arrays = _Arrays(pe_system, {"household_id": np.array([1])}, np.array([1]))
     with pytest.raises(ValueError, match="retirees"):
         touchable_households("retirees", arrays)
+
+
+def test_indexation_impacts_add_back_the_untouched_cash():
+    """Indexation lowers the taxable gain, not the proceeds: the impacts read net income
+    with the lowered input added back, while ``results`` keep PolicyEngine's values."""
+    from microplex_assets.validation.microsim.outputs import SimulationResults
+    from microplex_assets.validation.microsim.reforms import STRUCTURAL_REFORMS
+    from microplex_assets.validation.microsim.suite import ReformRun
+
+    household = pd.DataFrame(
+        {"household_net_income": [50_000.0, 900_000.0], "people": [1.0, 2.0]},
+        index=pd.Index([1, 2], name="household_id"),
+    )
+    person = pd.DataFrame({"household_id": [1, 2, 2], "age": [40, 60, 58], "in_poverty": False})
+    results = SimulationResults(household=household, person=person)
+    run = ReformRun("capital_gains_indexation", 1, 1.0, results, pd.Series({2: 30_000.0}))
+    adjusted = run.impact_results().household["household_net_income"]
+    assert adjusted.tolist() == [50_000.0, 930_000.0]
+    assert results.household["household_net_income"].tolist() == [50_000.0, 900_000.0]
+    assert ReformRun("x", 0, 0.0, results).impact_results() is results
+    assert STRUCTURAL_REFORMS["capital_gains_indexation"]["cash_unchanged"] is True

@@ -34,6 +34,7 @@ class StructuralReform(TypedDict):
     entity: str
     description: str
     needs: tuple[str, ...]
+    cash_unchanged: bool  # the input is a tax measure, not cash: impacts add the change back
     apply: Callable[[np.ndarray, np.ndarray, Mapping[str, Any]], np.ndarray]
 
 
@@ -69,6 +70,7 @@ STRUCTURAL_REFORMS: dict[str, StructuralReform] = {
             "long-term gains lowered by the basis increase, never below zero."
         ),
         "needs": ("lots", "cpi or system"),
+        "cash_unchanged": True,
         "apply": _capital_gains_indexation,
     },
 }

@@ -33,6 +33,7 @@ from microplex_assets.calibration.matrix import SimulationArrays
 from microplex_assets.publication.h5_combine import restrict_h5
 from microplex_assets.validation.microsim.manifest import BenchmarkManifest, BenchmarkReform
 from microplex_assets.validation.microsim.outputs import (
+    NET_INCOME,
     SimulationResults,
     baseline_levels,
     reform_impacts,
@@ -89,12 +90,28 @@ def merge_subset(baseline: SimulationResults, subset: SimulationResults) -> Simu
 
 @dataclass
 class ReformRun:
-    """One reform's simulation: households simulated, wall seconds, its merged results."""
+    """One reform's simulation: households simulated, wall seconds, its merged results.
+
+    ``cash_add_back`` (household id -> dollars) is what a structural reform took out of an
+    input that is a tax measure, not cash (indexation lowers the *taxable* gain; the sale
+    proceeds are unchanged): PolicyEngine counts the input in household net income, so the
+    impacts add it back. ``results`` stay PolicyEngine's own values.
+    """
 
     reform_id: str
     households_simulated: int
     seconds: float
     results: SimulationResults
+    cash_add_back: pd.Series | None = None
+
+    def impact_results(self) -> SimulationResults:
+        """The results the impacts read: net income with ``cash_add_back`` restored."""
+        if self.cash_add_back is None or self.cash_add_back.empty:
+            return self.results
+        household = self.results.household.copy()
+        add = self.cash_add_back.reindex(household.index, fill_value=0.0).to_numpy(float)
+        household[NET_INCOME] = household[NET_INCOME].to_numpy(float) + add
+        return SimulationResults(household=household, person=self.results.person)
 
 
 @dataclass
@@ -110,7 +127,7 @@ class SuiteRun:
         """reform id -> weight label -> reform_impacts (the same records, each weighting)."""
         return {
             reform_id: {
-                label: reform_impacts(self.baseline, run.results, w, BENEFITS)
+                label: reform_impacts(self.baseline, run.impact_results(), w, BENEFITS)
                 for label, w in weights.items()
             }
             for reform_id, run in self.runs.items()
@@ -197,9 +214,18 @@ def run_reform(
     position = pd.Index(inputs.person_ids).get_indexer(subset_persons.astype(np.int64))
     for variable, values in inputs.state_aggregates.items():
         simulation.set_input(variable, year, values[position])
+    add_back = None
     if reform.id in inputs.structural:
         variable, values = inputs.structural[reform.id]
+        before = pd.Series(simulation.calculate(variable, year)).to_numpy(dtype=float)
         simulation.set_input(variable, year, values[position])
+        if STRUCTURAL_REFORMS[reform.structural].get("cash_unchanged", False):
+            households = pd.Series(simulation.calculate("household_id", year, map_to="person"))
+            add_back = (
+                pd.Series(before - values[position])
+                .groupby(households.to_numpy().astype(np.int64))
+                .sum()
+            )
     subset = simulation_results(SimulationArrays(simulation, year))
     # A simulation holds reference cycles (3-5 GB at national scale): collect it before
     # the next reform's is built, so two never sit in memory together.
@@ -207,7 +233,7 @@ def run_reform(
     gc.collect()
     subset_path.unlink(missing_ok=True)
     seconds = time.perf_counter() - started
-    return ReformRun(reform.id, len(touched), seconds, merge_subset(baseline, subset))
+    return ReformRun(reform.id, len(touched), seconds, merge_subset(baseline, subset), add_back)
 
 
 def run_suite(
