@@ -109,3 +109,21 @@ def file_sha256(path: str | Path) -> str:
 def dataset_filename(year: int) -> str:
     """The published H5's name: the one name every bundle and loader agrees on."""
     return f"policyengine_us_{year}.h5"
+
+
+def carried_file(
+    data_dir: Path, name: str, error: type[Exception] = ValueError, sources: str = "SOURCES.json"
+) -> tuple[bytes, dict[str, Any]]:
+    """A file carried in ``data_dir`` and its ``SOURCES.json`` entry, after checking it is
+    listed, present and has the recorded SHA256; ``error`` is raised naming the path."""
+    path = Path(data_dir) / name
+    entries = json.loads((Path(data_dir) / sources).read_text())
+    if name not in entries:
+        raise error(f"{path}: not listed in {sources}")
+    if not path.exists():
+        raise error(f"{path}: carried file is missing")
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != entries[name]["sha256"]:
+        raise error(f"{path}: sha256 {digest} differs from {sources} ({entries[name]['sha256']})")
+    return data, entries[name]

@@ -10,8 +10,6 @@ the difference silently. (The 2024 registry has no two targets with one definiti
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from microplex_assets.calibration.matrix import TargetMatrix
@@ -38,26 +36,16 @@ def drop_sign_infeasible(matrix: TargetMatrix) -> TargetMatrix:
     bad = sign_infeasible(matrix)
     if not bad.any():
         return matrix
-    ledger = matrix.ledger.copy()
+    reasons = {}
     for target, value in zip(
         np.array(matrix.targets.targets, dtype=object)[bad], matrix.values[bad], strict=True
     ):
         sign = "positive" if value > 0 else "negative"
-        row = ledger["name"] == target.name
-        ledger.loc[row, "status"] = "dropped"
-        ledger.loc[row, "reason"] = (
+        reasons[target.name] = (
             f"infeasible: value {value:.6g} is {sign} but no household contribution is; "
             "no non-negative weights reach it"
         )
-    keep = ~bad
-    return replace(
-        matrix,
-        matrix=matrix.matrix[keep].tocsr(),
-        targets=TargetSet(tuple(t for t, k in zip(matrix.targets, keep, strict=True) if k)),
-        ledger=ledger,
-        train=matrix.train[keep],
-        test=matrix.test[keep],
-    )
+    return matrix.drop_targets(reasons)
 
 
 def definition_key(target: Target) -> tuple:

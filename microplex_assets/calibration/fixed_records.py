@@ -10,7 +10,7 @@ scorecard still scores every method on the full target with the full weights.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,6 @@ from scipy import sparse
 
 from microplex_assets.calibration.matrix import MIN_ABS_TARGET, TargetMatrix
 from microplex_assets.constants import FIXED_FLAG
-from microplex_assets.targets.model import TargetSet
 
 
 def fixed_household_ids(household: pd.DataFrame) -> np.ndarray:
@@ -123,17 +122,10 @@ def drop_fixed_overshoots(matrix: TargetMatrix, fixed: pd.Series) -> TargetMatri
     if keep.all():
         return matrix
     ratio = matrix.estimates(weights) / values
-    ledger = matrix.ledger.copy()
     names = np.array([t.name for t in matrix.targets])
-    for name, share in zip(names[~keep], ratio[~keep], strict=True):
-        row = ledger["name"] == name
-        ledger.loc[row, "status"] = "dropped"
-        ledger.loc[row, "reason"] = f"fixed records overshoot: the spine alone gives {share:.2f}x"
-    return replace(
-        matrix,
-        matrix=matrix.matrix[keep].tocsr(),
-        targets=TargetSet(tuple(t for t, k in zip(matrix.targets, keep, strict=True) if k)),
-        ledger=ledger,
-        train=matrix.train[keep],
-        test=matrix.test[keep],
+    return matrix.drop_targets(
+        {
+            name: f"fixed records overshoot: the spine alone gives {share:.2f}x"
+            for name, share in zip(names[~keep], ratio[~keep], strict=True)
+        }
     )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -239,6 +239,26 @@ class TargetMatrix:
     @property
     def is_national(self) -> np.ndarray:
         return np.array([t.is_national for t in self.targets], dtype=bool)
+
+    def drop_targets(self, reasons: dict[str, str]) -> TargetMatrix:
+        """This matrix without the named targets, each dropped into the ledger with its
+        reason (every row, split and target of the others kept)."""
+        if not reasons:
+            return self
+        keep = np.array([t.name not in reasons for t in self.targets], dtype=bool)
+        ledger = self.ledger.copy()
+        for name, reason in reasons.items():
+            row = ledger["name"] == name
+            ledger.loc[row, "status"] = "dropped"
+            ledger.loc[row, "reason"] = reason
+        return replace(
+            self,
+            matrix=self.matrix[keep].tocsr(),
+            targets=TargetSet(tuple(t for t, k in zip(self.targets, keep, strict=True) if k)),
+            ledger=ledger,
+            train=self.train[keep],
+            test=self.test[keep],
+        )
 
     @property
     def families(self) -> np.ndarray:

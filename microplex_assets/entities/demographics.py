@@ -25,9 +25,7 @@ that age) the whole population's share at that age is used.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import zlib
 from functools import cache
 from pathlib import Path
@@ -35,6 +33,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from microplex_assets.files import carried_file
 
 DATA_DIR = Path(__file__).parent / "data"
 SOURCES_FILE = "SOURCES.json"
@@ -50,21 +50,13 @@ class CarriedDataError(ValueError):
 
 def carried_csv(name: str, required: tuple[str, ...]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """A table in ``data/`` and its SOURCES.json entry, SHA256 and columns checked."""
-    sources = json.loads((DATA_DIR / SOURCES_FILE).read_text())
     path = DATA_DIR / name
-    if name not in sources:
-        raise CarriedDataError(f"{path}: not listed in {SOURCES_FILE}")
-    data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != sources[name]["sha256"]:
-        raise CarriedDataError(
-            f"{path}: sha256 {digest} differs from {SOURCES_FILE} ({sources[name]['sha256']})"
-        )
+    data, entry = carried_file(DATA_DIR, name, CarriedDataError, SOURCES_FILE)
     frame = pd.read_csv(io.BytesIO(data))
     missing = [column for column in required if column not in frame.columns]
     if missing:
         raise CarriedDataError(f"{path}: missing column(s) {missing}")
-    return frame, {**sources[name], "file": f"microplex_assets/entities/data/{name}"}
+    return frame, {**entry, "file": f"microplex_assets/entities/data/{name}"}
 
 
 def stream(seed: int, name: str) -> np.random.Generator:

@@ -32,7 +32,6 @@ from it).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import io
 import json
@@ -43,6 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from microplex_assets.files import carried_file
 from microplex_assets.geography.states import CODE_BY_FIPS, FIPS_CODES
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -61,16 +61,8 @@ class CountyMappingError(ValueError):
 
 def carried_csv(name: str, required: tuple[str, ...], **read_kwargs: Any) -> pd.DataFrame:
     """A carried table, checked against its ``SOURCES.json`` SHA256 and required columns."""
-    sources = json.loads((DATA_DIR / SOURCES_FILE).read_text())
     path = DATA_DIR / name
-    if name not in sources:
-        raise CountyMappingError(f"{path}: not listed in {SOURCES_FILE}")
-    data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != sources[name]["sha256"]:
-        raise CountyMappingError(
-            f"{path}: sha256 {digest} differs from {SOURCES_FILE} ({sources[name]['sha256']})"
-        )
+    data, _ = carried_file(DATA_DIR, name, CountyMappingError, SOURCES_FILE)
     frame = pd.read_csv(io.BytesIO(data), **read_kwargs)
     missing = [column for column in required if column not in frame.columns]
     if missing:

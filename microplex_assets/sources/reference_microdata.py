@@ -9,13 +9,14 @@ the columns it promises, and names the file on any failure.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from microplex_assets.files import carried_file
 
 DATA_DIR = Path(__file__).parent / "data"
 SOURCES_FILE = "SOURCES.json"
@@ -52,19 +53,8 @@ class ReferenceDataError(ValueError):
 
 def carried_bytes(name: str) -> tuple[bytes, dict[str, Any]]:
     """The file's bytes and its SOURCES.json entry, after the SHA256 check."""
-    path = DATA_DIR / name
-    sources = json.loads((DATA_DIR / SOURCES_FILE).read_text())
-    if name not in sources:
-        raise ReferenceDataError(f"{path}: not listed in {DATA_DIR / SOURCES_FILE}")
-    if not path.exists():
-        raise ReferenceDataError(f"{path}: carried file is missing")
-    data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != sources[name]["sha256"]:
-        raise ReferenceDataError(
-            f"{path}: sha256 {digest} differs from SOURCES.json ({sources[name]['sha256']})"
-        )
-    return data, {**sources[name], "file": f"microplex_assets/sources/data/{name}"}
+    data, entry = carried_file(DATA_DIR, name, ReferenceDataError, SOURCES_FILE)
+    return data, {**entry, "file": f"microplex_assets/sources/data/{name}"}
 
 
 def _require(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> pd.DataFrame:
