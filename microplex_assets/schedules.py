@@ -36,8 +36,6 @@ derived_cell_job = define_asset_job(
         "calibration_targets",
         "national_state_fallback",
         "local_rich_fanin",
-        "run_index",
-        "readiness_dashboard",
     ),
     partitions_def=product_geography_partitions,
     description="A derived cell (national|<state> fallback or the local|US fan-in) from the "
