@@ -73,7 +73,7 @@ from microplex_assets.calibration.solver import (  # noqa: E402
     sparse_matvec,
     torch_csr,
 )
-from microplex_assets.sources.synthetic_puf import SOI_NEEDED  # noqa: E402
+from microplex_assets.sources.soi_bands import SOI_NEEDED  # noqa: E402
 
 DEFAULT_WORK_DIR = ROOT / "dagster_home" / "artifacts" / "_work" / "national" / "US" / "latest"
 # The current build's held-out groups: they already chose epochs and settings, so they

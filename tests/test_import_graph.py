@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("microplex_assets", "microplex_resources")
-MAX_LINES = 900
+MAX_LINES = 450
 
 # Known package cycles, as the single imports that close them. The edges below are upward
 # (a stage importing a later stage) and are left on purpose for now, each a larger move
@@ -48,7 +48,9 @@ KNOWN_CYCLE_IMPORTS: dict[tuple[str, str], str] = {
 
 # Modules over MAX_LINES today, with the length they may not exceed until they are split.
 OVERSIZE_ALLOWED: dict[str, int] = {
-    "microplex_assets/sources/synthetic_puf.py": 950,  # 929 lines when this test was added
+    "microplex_assets/calibration/assets.py": 620,  # 599 lines on 2026-12-02
+    "microplex_assets/calibration/solver.py": 580,  # 560
+    "microplex_assets/seed/donor_integration.py": 610,  # 594
 }
 
 

@@ -19,7 +19,6 @@ from microplex_assets.calibration.donor_ablation import ablation_comparison
 from microplex_assets.calibration.feasibility import require_consistent
 from microplex_assets.calibration.fixed_records import fixed_household_ids, fixed_weights
 from microplex_assets.calibration.matrix import (
-    SimulationArrays,
     TargetMatrix,
     candidate_target_matrix,
     materialize_targets,
@@ -50,6 +49,7 @@ from microplex_assets.calibration.scorecard import (
     salient_aggregates_gate,
     wins_and_losses_markdown,
 )
+from microplex_assets.calibration.simulation_arrays import SimulationArrays
 from microplex_assets.calibration.solver import SolverConfig, ecps_method_config
 from microplex_assets.calibration.target_quality import (
     TARGETS_KEPT_GATE,

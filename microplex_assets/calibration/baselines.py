@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from microplex_assets.calibration.matrix import SimulationArrays, TargetMatrix, materialize_targets
+from microplex_assets.calibration.matrix import TargetMatrix, materialize_targets
+from microplex_assets.calibration.simulation_arrays import SimulationArrays
 from microplex_assets.files import file_sha256
 
 

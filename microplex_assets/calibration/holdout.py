@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from microplex_assets.calibration.matrix import TargetMatrix
-from microplex_assets.sources.synthetic_puf import SOI_NEEDED
+from microplex_assets.sources.soi_bands import SOI_NEEDED
 
 # The SOI tables the synthetic PUF-like donor reproduces (Publication 1304 Tables 1.1, 1.2,
 # 1.4 and 2.1; 1.4A and the by-size-of-AGI tables are the same Table 1.4 facts).

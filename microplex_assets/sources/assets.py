@@ -20,7 +20,8 @@ from microplex_assets.sources.puf import load_puf
 from microplex_assets.sources.scf import load_scf
 from microplex_assets.sources.scf_published import cell_reproduction, synthesize_asset_donor
 from microplex_assets.sources.sipp import load_sipp
-from microplex_assets.sources.synthetic_puf import soi_reproduction, synthesize_tax_records
+from microplex_assets.sources.synthetic_puf import synthesize_tax_records
+from microplex_assets.sources.synthetic_puf_evidence import soi_reproduction
 from microplex_assets.sources.tax_records import validate_tax_records
 from microplex_assets.sources.top_tail_income import (
     income_totals,

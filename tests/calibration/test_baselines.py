@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from microplex_assets.calibration.baselines import BaselinePinError, pinned_baseline_estimates
-from microplex_assets.calibration.matrix import SimulationArrays, materialize_targets
+from microplex_assets.calibration.matrix import materialize_targets
+from microplex_assets.calibration.simulation_arrays import SimulationArrays
 from microplex_assets.files import file_sha256
 from microplex_assets.targets.model import Target, TargetFilter, TargetSet
 from microplex_resources.policyengine_runtime import policyengine_microsimulation

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from microplex_assets.calibration.matrix import (
-    SimulationArrays,
     materialize_targets,
     targets_for_geography,
 )
+from microplex_assets.calibration.simulation_arrays import SimulationArrays
 from microplex_assets.targets.model import Target, TargetFilter, TargetSet
 from microplex_resources.policyengine_runtime import policyengine_microsimulation
 

@@ -10,15 +10,9 @@ import pytest
 
 from microplex_assets.files import file_sha256
 from microplex_assets.sources.frame import SourceFormatError
-from microplex_assets.sources.synthetic_puf import (
-    LONG_TERM_SHARE,
-    SOI_FILE,
-    choose_soi_year,
-    read_soi_table,
-    soi_facts,
-    soi_reproduction,
-    synthesize_tax_records,
-)
+from microplex_assets.sources.soi_bands import SOI_FILE, choose_soi_year, read_soi_table, soi_facts
+from microplex_assets.sources.synthetic_puf import LONG_TERM_SHARE, synthesize_tax_records
+from microplex_assets.sources.synthetic_puf_evidence import soi_reproduction
 from microplex_assets.sources.tax_records import TAX_UNIT_TABLE, validate_tax_records
 from microplex_assets.targets.carried import DATA_DIR
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from microplex_assets.calibration.matrix import SimulationArrays
+from microplex_assets.calibration.simulation_arrays import SimulationArrays
 from microplex_assets.publication.h5_combine import restrict_h5
 from microplex_assets.validation.microsim.manifest import BenchmarkManifest, BenchmarkReform
 from microplex_assets.validation.microsim.outputs import (

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from microplex_assets.calibration.matrix import SimulationArrays
+from microplex_assets.calibration.simulation_arrays import SimulationArrays
 
 SSI_RESOURCE_LIMITS = "gov.ssa.ssi.eligibility.resources.limit"
 # policyengine-us 2.68 files that read the SSI resource limits. Each compares a sum of
