@@ -37,7 +37,7 @@ from microdf import MicroSeries
 
 from microplex_assets.seed.canonical import canonical_households
 from microplex_assets.seed.donor_forest import draw_records, fit_donor_forest, neighbourhood
-from microplex_assets.seed.donor_integration import DonorIntegrationConfig
+from microplex_assets.seed.donor_inputs import DonorIntegrationConfig
 from microplex_assets.sources import scf_published_table as scf
 from microplex_assets.sources import tax_records as tr
 from microplex_assets.sources.frame import ObservationFrame, SourceFormatError

@@ -17,7 +17,7 @@ from quantile_forest import RandomForestQuantileRegressor
 from microplex_assets.sources import tax_records as tr
 
 if TYPE_CHECKING:
-    from microplex_assets.seed.donor_integration import DonorIntegrationConfig
+    from microplex_assets.seed.donor_inputs import DonorIntegrationConfig
 
 # Unit features derived from MARS on both sides.
 DERIVED_FROM_FILING_STATUS: dict[str, int] = {"is_joint": 2, "is_head_of_household": 4}

@@ -45,7 +45,7 @@ from microplex_assets.targets.common import state_from_geo_id
 from microplex_assets.targets.state_tables import AGI_STATE_COLUMNS
 
 if TYPE_CHECKING:
-    from microplex_assets.seed.donor_integration import DonorIntegrationConfig
+    from microplex_assets.seed.donor_inputs import DonorIntegrationConfig
 
 SOI_FILE = "agi_state.csv"
 CAPITAL_GAINS: tuple[str, ...] = ("long_term_capital_gains_before_response",

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from microplex_assets.seed.donor_evidence import imputation_evidence
 from microplex_assets.seed.donor_forest import (
     donor_unit_features,
     draw_records,
@@ -13,16 +14,14 @@ from microplex_assets.seed.donor_forest import (
     returns_at_or_above,
     systematic_pps,
 )
-from microplex_assets.seed.donor_integration import (
+from microplex_assets.seed.donor_inputs import (
     OVERRIDE_SOURCE,
     DonorIntegrationConfig,
     choose_conditioning,
     eligible_donor_rows,
-    imputation_evidence,
-    integrate_tax_donor,
-    minimum_depth,
     scaffold_unit_features,
 )
+from microplex_assets.seed.donor_integration import integrate_tax_donor, minimum_depth
 from microplex_assets.sources import tax_records as tr
 from microplex_assets.sources.frame import ObservationFrame, SourceFormatError
 from tests.frames import tiny_scaffold

@@ -5,11 +5,8 @@ import pandas as pd
 import pytest
 
 from microplex_assets.seed.donor_forest import DonorForest
-from microplex_assets.seed.donor_integration import (
-    DonorIntegrationConfig,
-    integrate_tax_donor,
-    scaffold_unit_features,
-)
+from microplex_assets.seed.donor_inputs import DonorIntegrationConfig, scaffold_unit_features
+from microplex_assets.seed.donor_integration import integrate_tax_donor
 from microplex_assets.seed.top_tail_placement import (
     NATIONAL_DRIFT,
     SoiBands,
