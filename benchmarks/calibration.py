@@ -59,11 +59,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from microplex_assets.calibration.loss import target_loss  # noqa: E402
-from microplex_assets.calibration.solver import (  # noqa: E402
-    SolverConfig,
-    calibrate,
-    ecps_method_config,
-)
+from microplex_assets.calibration.solver import calibrate  # noqa: E402
+from microplex_assets.calibration.solver_config import SolverConfig, ecps_method_config  # noqa: E402
 
 
 @dataclass

@@ -66,13 +66,9 @@ sys.path.insert(0, str(ROOT))
 from microplex_assets.calibration.hard_concrete import HardConcreteGates  # noqa: E402
 from microplex_assets.calibration.loss import count_normalisation, target_loss  # noqa: E402
 from microplex_assets.calibration.matrix import MIN_ABS_TARGET, load_saved_matrix  # noqa: E402
-from microplex_assets.calibration.solver import (  # noqa: E402
-    SolverConfig,
-    calibrate,
-    ecps_method_config,
-    sparse_matvec,
-    torch_csr,
-)
+from microplex_assets.calibration.solver import calibrate  # noqa: E402
+from microplex_assets.calibration.solver_config import SolverConfig, ecps_method_config  # noqa: E402
+from microplex_assets.calibration.sparse_torch import sparse_matvec, torch_csr  # noqa: E402
 from microplex_assets.sources.soi_bands import SOI_NEEDED  # noqa: E402
 
 DEFAULT_WORK_DIR = ROOT / "dagster_home" / "artifacts" / "_work" / "national" / "US" / "latest"

@@ -49,7 +49,6 @@ KNOWN_CYCLE_IMPORTS: dict[tuple[str, str], str] = {
 # Modules over MAX_LINES today, with the length they may not exceed until they are split.
 OVERSIZE_ALLOWED: dict[str, int] = {
     "microplex_assets/calibration/assets.py": 620,  # 599 lines on 2026-12-02
-    "microplex_assets/calibration/solver.py": 580,  # 560
 }
 
 

@@ -50,7 +50,7 @@ from microplex_assets.calibration.scorecard import (
     wins_and_losses_markdown,
 )
 from microplex_assets.calibration.simulation_arrays import SimulationArrays
-from microplex_assets.calibration.solver import SolverConfig, ecps_method_config
+from microplex_assets.calibration.solver_config import SolverConfig, ecps_method_config
 from microplex_assets.calibration.target_quality import (
     TARGETS_KEPT_GATE,
     dropped_targets,

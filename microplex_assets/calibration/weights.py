@@ -19,7 +19,8 @@ import pandas as pd
 from microplex_assets.calibration.fixed_records import fixed_household_ids, residual_problem
 from microplex_assets.calibration.loss import kish_ess
 from microplex_assets.calibration.matrix import TargetMatrix, require_finite_matrix
-from microplex_assets.calibration.solver import SolverConfig, calibrate
+from microplex_assets.calibration.solver import calibrate
+from microplex_assets.calibration.solver_config import SolverConfig
 
 CALIBRATION_BACKENDS = ("microplex", "none")
 

@@ -13,13 +13,9 @@ import torch
 from microplex_assets.calibration import solver
 from microplex_assets.calibration.hard_concrete import HardConcreteGates
 from microplex_assets.calibration.loss import target_loss
-from microplex_assets.calibration.solver import (
-    SolverConfig,
-    calibrate,
-    ecps_method_config,
-    sparse_matvec,
-    torch_csr,
-)
+from microplex_assets.calibration.solver import calibrate
+from microplex_assets.calibration.solver_config import SolverConfig, ecps_method_config
+from microplex_assets.calibration.sparse_torch import sparse_matvec, torch_csr
 
 
 def problem(households: int = 300, n_targets: int = 40, noise: float = 0.0, seed: int = 0):

@@ -14,7 +14,8 @@ from microplex_assets.calibration.matrix import (
     require_finite_contributions,
 )
 from microplex_assets.calibration.scorecard import Scorecard, held_out_gate
-from microplex_assets.calibration.solver import SolverConfig, calibrate
+from microplex_assets.calibration.solver import calibrate
+from microplex_assets.calibration.solver_config import SolverConfig
 from microplex_assets.calibration.target_quality import dropped_targets, targets_kept_gate
 from microplex_assets.calibration.weight_health import weight_health, weights_healthy_gate
 from microplex_assets.calibration.weights import CalibrationRun, solve_weights

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from microplex_assets.calibration.fixed_records import drop_fixed_overshoots, residual_problem
-from microplex_assets.calibration.solver import SolverConfig
+from microplex_assets.calibration.solver_config import SolverConfig
 from microplex_assets.calibration.weights import solve_weights
 from microplex_assets.candidate.spine import append_spine, dependent_ages
 from microplex_assets.constants import FIXED_FLAG

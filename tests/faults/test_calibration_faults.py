@@ -26,7 +26,8 @@ from microplex_assets.calibration.scorecard import (
     Scorecard,
     fallback_gate,
 )
-from microplex_assets.calibration.solver import SolverConfig, calibrate
+from microplex_assets.calibration.solver import calibrate
+from microplex_assets.calibration.solver_config import SolverConfig
 from microplex_assets.calibration.weights import design_weights, solve_weights
 from microplex_resources.artifact_store import ArtifactStore
 from tests.calibration.problems import synthetic_matrix

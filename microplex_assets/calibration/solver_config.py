@@ -1,0 +1,114 @@
+"""How the calibration solver runs (``SolverConfig``), and the eCPS method's settings."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from microplex_assets.constants import ECPS_L0_LAMBDA  # the eCPS method's L0 penalty
+
+
+@dataclass(frozen=True)
+class SolverConfig:
+    """How to fit the weights. The defaults are our solver; see ``ecps_method_config``.
+
+    epochs: the most Adam steps.
+    learning_rate: Adam's step size on the log-weights (and gate logits).
+    final_learning_rate: when set, the step size decays to it along a cosine over ``epochs``.
+    gate_learning_rate: Adam's step size on the gate logits (default: ``learning_rate``).
+        Adam moves every logit by about its step size whatever the L0 penalty's size, so
+        this, not ``l0_lambda``, sets how fast gates close.
+    log_weight_penalty: rho in  objective = loss + rho * mean_j (u_j - log w0_j)^2, with u
+        the log-weights and w0 the (noised) starting weights: keeps the weights near the
+        design weights and the effective sample size up, and is what still regularises a
+        run without held-out targets (there 0.1 did better than 0.03 on the synthetic
+        benchmark problems; with held-out selection 0.03 did best). 0 = none.
+    l0_lambda: 0 => no gates at all (plain log-weights); > 0 => hard-concrete gates and
+        objective += l0_lambda * expected open gates.
+    gate_temperature, gate_init_mean, stretch: the hard-concrete gates' parameters.
+    init_noise_sd: the starting weights are the design weights times N(1, sd) (clipped at
+        0.01), drawn from ``seed``.
+    min_abs_target: train targets with |t| < this are not fitted (the eCPS method drops
+        |t| < 0.1 as near-zero targets) and leave the fitted loss's normalisation; they stay
+        in the reported train loss, so every method is scored on the same targets.
+    select_by_holdout: return the weights of the epoch with the lowest held-out loss (else
+        the final ones). Without held-out targets the final weights are returned.
+    train_tolerance: with select_by_holdout, choose the lowest held-out loss only among epochs
+        whose train loss is within (1 + train_tolerance) of the run's best train loss: the
+        held-out targets pick among equally good fits instead of stopping before the fit
+        is done. The run goes the full ``epochs`` (no patience) and is replayed to the
+        chosen epoch (deterministic for the seed), so it costs up to twice the epochs.
+    train_loss_floor: with train_tolerance, any epoch whose train loss is at most this also
+        qualifies: a small problem fits its train targets to 1e-5 and the relative band
+        alone would leave the held-out targets no epoch to choose among.
+    train_target_cap: an epoch the floor admits must also have every train target's squared
+        relative error at most this: a mean of 1e-3 over 34 targets still lets one target
+        drift 18% (a 2-target SNAP family failed its protected-family gate that way); 0.005
+        (7% off) is the protected-family gate's absolute tolerance. inf = no cap.
+    patience: with select_by_holdout, stop after this many epochs without a new best
+        held-out loss (None: run all epochs).
+    seed: seeds the starting noise and the gate samples; same seed => identical weights.
+    device: "auto" (cuda when available, else cpu), "cpu", "cuda", ...
+    dtype: "float32" or "float64" for the on-device arithmetic.
+    threads: torch CPU threads while solving, restored afterwards. None = 1: on the 2-core
+        machines one thread runs an epoch in about 17 ms, two in 13-15 ms when the machine
+        is otherwise idle but 5x slower when another process is busy.
+    max_weight_ratio: when set (r), the weights are w = w0 * exp(b(v)) with b a smooth bound
+        of the fitted log-ratio v onto [-log r, log r] (b(v) = log r * tanh(v / log r), slope
+        1 at 0), so every weight stays within [w0 / r, r * w0] of its design weight w0. On the
+        national matrix the unbounded solver reached ratios of 650 and a Kish ESS of 2% of
+        records (benchmarks/results/calibration_split_2026-12-01.json).
+    kl_penalty: lambda in objective += lambda * sum_j s_j (r_j log r_j - r_j + 1), s the design
+        weights' shares and r = w / w0: the KL divergence of the weights from the design
+        weights, a raking-style pull that keeps the effective sample size up (0 = none).
+    min_ess_share: with held-out selection, epochs whose Kish ESS / records falls below this
+        are not chosen (when any epoch reaches it): an ESS floor in epoch selection.
+    """
+
+    epochs: int = 4_000
+    learning_rate: float = 0.2
+    final_learning_rate: float | None = None
+    gate_learning_rate: float | None = None
+    log_weight_penalty: float = 0.0
+    l0_lambda: float = ECPS_L0_LAMBDA
+    gate_temperature: float = 0.25
+    gate_init_mean: float = 0.999
+    stretch: tuple[float, float] = (-0.1, 1.1)
+    init_noise_sd: float = 0.0
+    min_abs_target: float = 0.0
+    select_by_holdout: bool = True
+    train_tolerance: float | None = 0.01
+    train_loss_floor: float = 0.0
+    train_target_cap: float = math.inf
+    patience: int | None = 100
+    seed: int = 1456
+    device: str = "auto"
+    dtype: str = "float32"
+    threads: int | None = None
+    max_weight_ratio: float | None = None
+    kl_penalty: float = 0.0
+    min_ess_share: float = 0.0
+
+
+def ecps_method_config(seed: int = 1456) -> SolverConfig:
+    """The eCPS method as policyengine-us-data runs it (DESIGN.md "Baselines").
+
+    Survey weights times N(1, 0.1) noise; Adam (lr 0.2, 1,000 steps) on log-weights and
+    hard-concrete gate logits; lambda_L0 = 2.6445e-7, temperature 0.25, init mean 0.999,
+    stretch (-0.1, 1.1); targets with |t| < 0.1 dropped; no penalty, final weights
+    (no held-out selection; the held-out loss is still recorded every epoch).
+    """
+    return SolverConfig(
+        epochs=1_000,
+        learning_rate=0.2,
+        log_weight_penalty=0.0,
+        l0_lambda=ECPS_L0_LAMBDA,
+        gate_temperature=0.25,
+        gate_init_mean=0.999,
+        stretch=(-0.1, 1.1),
+        init_noise_sd=0.1,
+        min_abs_target=0.1,
+        select_by_holdout=False,
+        patience=None,
+        seed=seed,
+    )
