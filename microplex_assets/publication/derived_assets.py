@@ -157,7 +157,11 @@ def local_rich_fanin(
     if not skip_unless(context, cell.derived and cell.product == "local", "local|US"):
         return
     year = int(run_profile["year"])
-    shards = load_shards(lambda state: artifact_store.bundle_dir("local", state), year)
+    shards = load_shards(
+        lambda state: artifact_store.bundle_dir("local", state),
+        year,
+        target_set_hash=calibration_targets.content_hash,
+    )
     context.log.info(f"fan-in of {len(shards)} shards")
     work = artifact_store.work_dir(cell.product, cell.geography)
     h5_path = work / dataset_filename(year)
