@@ -101,6 +101,35 @@ def atomic_target(path: Path, *, overwrite: bool = True) -> Iterator[Path]:
         raise
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_orphaned_temporaries(folder: Path) -> list[Path]:
+    """Remove the temporaries ``atomic_target`` left in ``folder`` when its process was
+    killed (SIGKILL skips every cleanup), i.e. those whose writer's pid is not a live
+    process; a live writer's are kept. Assumes the writers ran on this host (one Dagster
+    instance per machine). Returns what was removed."""
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for entry in folder.iterdir():
+        parts = entry.name.rsplit(".", 3)
+        if not entry.name.startswith(".") or len(parts) != 4 or parts[3] != "tmp":
+            continue
+        if parts[1].isdigit() and not _alive(int(parts[1])):
+            _remove(entry)
+            removed.append(entry)
+    return removed
+
+
 def write_atomic(path: Path, write: Callable[[IO], None], mode: str = "w") -> Path:
     """Write through ``write`` to a temporary sibling, then rename (``atomic_target``)."""
     with atomic_target(path) as tmp, open(tmp, mode) as handle:
