@@ -65,7 +65,9 @@ def new_files(tmp_path: Path) -> dict[str, Path]:
     return {h5.name: h5, "manifest.json": work / "manifest.json"}
 
 
-def test_disk_fills_while_the_bundle_is_copied(cell: Path, tmp_path: Path, monkeypatch) -> None:
+def test_disk_fills_while_the_bundle_is_copied(
+    cell: Path, tmp_path: Path, monkeypatch, record_property
+) -> None:
     sources = new_files(tmp_path)
     before = snapshot(cell)
     size = sources[dataset_filename(YEAR)].stat().st_size
@@ -73,6 +75,7 @@ def test_disk_fills_while_the_bundle_is_copied(cell: Path, tmp_path: Path, monke
     with pytest.raises(DiskFullError) as caught:
         publish_run_bundle(sources, cell, "20240202T000000Z-newrun00", {"run_id": "newrun00"})
     message = str(caught.value)
+    record_property("message", message)
     assert caught.value.errno == errno.ENOSPC and isinstance(caught.value, OSError)
     assert f"{cell / 'runs' / '20240202T000000Z-newrun00'}: not written, No space left" in message
     assert f"/{dataset_filename(YEAR)} (" in message  # the file being written when it failed

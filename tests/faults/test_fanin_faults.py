@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dagster import MultiPartitionKey, build_asset_context
@@ -52,7 +53,7 @@ def fan_in(root: Path) -> None:
         list(local_rich_fanin(context, run_profile=profile, calibration_targets=TARGETS))
 
 
-def refused(root: Path, match: str) -> str:
+def refused(root: Path, match: str, record_property: Any) -> str:
     """Run the fan-in, expect ShardMismatchError matching ``match``, and check local|US."""
     cell = root / "local" / "US"
     before = snapshot(cell)
@@ -61,6 +62,7 @@ def refused(root: Path, match: str) -> str:
     assert snapshot(cell) == before  # no new bundle, same current, same bytes
     assert os.readlink(cell / "current") == "runs/20240101T000000Z-earlier0"
     assert temporaries(root) == []
+    record_property("message", str(caught.value))
     return str(caught.value)
 
 
@@ -69,23 +71,27 @@ def test_shards_of_this_build_pass_the_checks(root: Path) -> None:
     assert len(shards) == 51
 
 
-def test_a_shard_of_another_target_set_is_refused(root: Path) -> None:
+def test_a_shard_of_another_target_set_is_refused(root: Path, record_property: Any) -> None:
     publish_shard(root, "TX", OTHER_HASH, key="r2")
-    message = refused(root, "refuses 1 of 51 shards \\(TX\\)")
+    message = refused(root, "refuses 1 of 51 shards \\(TX\\)", record_property)
     assert f"local|TX ({root / 'local' / 'TX' / 'runs' / 'r2'})" in message
     assert f"target-set hash {OTHER_HASH}, this fan-in's calibration_targets hash is {HASH}" in (
         message
     )
 
 
-def test_a_shard_of_another_year_is_refused(root: Path) -> None:
+def test_a_shard_of_another_year_is_refused(root: Path, record_property: Any) -> None:
     publish_shard(root, "WY", HASH, year=2023, key="r2")
-    message = refused(root, "local\\|WY .*built for year 2023, this fan-in is for year 2024")
+    message = refused(
+        root, "local\\|WY .*built for year 2023, this fan-in is for year 2024", record_property
+    )
     assert "(WY)" in message
 
 
 @pytest.mark.parametrize("damage", ["corrupted", "truncated"])
-def test_a_damaged_shard_h5_is_refused_with_both_hashes(root: Path, damage: str) -> None:
+def test_a_damaged_shard_h5_is_refused_with_both_hashes(
+    root: Path, damage: str, record_property: Any
+) -> None:
     path = shard_h5(root, "CA")
     data = bytearray(path.read_bytes())
     if damage == "corrupted":
@@ -95,14 +101,14 @@ def test_a_damaged_shard_h5_is_refused_with_both_hashes(root: Path, damage: str)
     expected, actual = file_sha256(path), hashlib.sha256(bytes(data)).hexdigest()
     os.chmod(path, 0o644)  # the bundle is read-only: the damage comes from outside
     path.write_bytes(bytes(data))
-    message = refused(root, "refuses 1 of 51 shards \\(CA\\)")
+    message = refused(root, "refuses 1 of 51 shards \\(CA\\)", record_property)
     assert f"local|CA: {path} has SHA256 {actual} ({len(data)} bytes)" in message
     assert f"manifest.json records {expected}" in message
     assert "corrupted or truncated since publication" in message
 
 
-def test_every_refused_shard_is_named_at_once(root: Path) -> None:
+def test_every_refused_shard_is_named_at_once(root: Path, record_property: Any) -> None:
     publish_shard(root, "TX", OTHER_HASH, key="r2")
     publish_shard(root, "NY", HASH, year=2023, key="r2")
-    message = refused(root, "refuses 2 of 51 shards \\(NY, TX\\)")
+    message = refused(root, "refuses 2 of 51 shards \\(NY, TX\\)", record_property)
     assert message.count("\n  - ") == 2
