@@ -20,6 +20,7 @@ from microplex_assets.publication.derived import load_shards
 from microplex_assets.publication.derived_assets import local_rich_fanin
 from microplex_assets.publication.shard_checks import ShardMismatchError
 from microplex_assets.run_profile.profile import resolve_run_profile
+from microplex_assets.source_plan.reuse import StaleUpstreamError
 from microplex_resources.artifact_store import ArtifactStore
 from microplex_resources.build_settings import BuildSettings
 from tests.calibration.problems import synthetic_matrix
@@ -112,3 +113,25 @@ def test_every_refused_shard_is_named_at_once(root: Path, record_property: Any) 
     publish_shard(root, "NY", HASH, year=2023, key="r2")
     message = refused(root, "refuses 2 of 51 shards \\(NY, TX\\)", record_property)
     assert message.count("\n  - ") == 2
+
+
+def test_a_stored_registry_of_another_year_is_blamed_not_the_shards(
+    root: Path, record_property: Any
+) -> None:
+    cell = root / "local" / "US"
+    before = snapshot(cell)
+    profile = resolve_run_profile(
+        {**BuildSettings().model_dump(), "year": 2025}, Cell("local", "US")
+    )
+    with (
+        build_asset_context(
+            partition_key=MultiPartitionKey({"product": "local", "geography": "US"}),
+            resources={"artifact_store": ArtifactStore(root=str(root))},
+        ) as context,
+        pytest.raises(StaleUpstreamError) as caught,
+    ):
+        list(local_rich_fanin(context, run_profile=profile, calibration_targets=TARGETS))
+    record_property("message", str(caught.value))
+    assert "calibration_targets: stored copy was built with year=2024" in str(caught.value)
+    assert "year=2025" in str(caught.value)
+    assert snapshot(cell) == before and temporaries(root) == []

@@ -51,7 +51,7 @@ SETTINGS = {
 def build_job() -> JobDefinition:
     from definitions import defs
 
-    return defs.resolve_implicit_global_asset_job_def()
+    return defs.resolve_job_def("build_cell")  # every asset and check of one cell
 
 
 def upstream_of_h5() -> list:
