@@ -145,6 +145,7 @@ def load_shards(
             f"local|US needs all {total} state shards; {len(missing)} "
             f"missing: {', '.join(missing)}. Materialize them first (make backfill, or the "
             "UI's backfill of local|<state>)."
+            + (f" Refused as well: {'; '.join(problems)}" if problems else "")
         )
     raise_shard_problems(problems, refused, len(shards) + len(refused))
     return shards
