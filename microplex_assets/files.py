@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -34,6 +35,36 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+# A write that failed for lack of room: a full disk, a full quota, a file-size limit.
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+class DiskFullError(OSError):
+    """A write ran out of room; the message names the target, the file being written
+    when it failed, the free space left, and that the target is untouched."""
+
+
+def _is_disk_full(err: OSError) -> bool:
+    """By errno, or by text where a C library (HDF5) reports the failed write in words."""
+    return err.errno in DISK_FULL or "No space left on device" in str(err)
+
+
+def _disk_full(err: OSError, path: Path, tmp: Path, existed: bool) -> DiskFullError:
+    code = err.errno if err.errno in DISK_FULL else errno.ENOSPC
+    writing = err.filename2 or err.filename
+    where = f" while writing {writing}" if writing else ""
+    try:
+        free = f"{shutil.disk_usage(path.parent).free / 2**20:,.1f} MiB free"
+    except OSError:
+        free = "free space unknown"
+    state = "unchanged" if existed else "still absent"
+    return DiskFullError(
+        code,
+        f"{path}: not written, {os.strerror(code)}{where} ({free} on its "
+        f"filesystem); the partial {tmp.name} was removed and {path.name} is {state}",
+    )
+
+
 @contextmanager
 def atomic_target(path: Path, *, overwrite: bool = True) -> Iterator[Path]:
     """The one atomic-write helper: yield a temporary sibling of ``path`` for the caller
@@ -43,10 +74,12 @@ def atomic_target(path: Path, *, overwrite: bool = True) -> Iterator[Path]:
     the temporary is removed and ``path`` is untouched. The sibling is on the same
     filesystem, so the rename is atomic. ``overwrite=False`` refuses an existing
     ``path`` (FileExistsError naming it): an immutable run bundle is never replaced.
+    A write that runs out of room is re-raised as DiskFullError (same errno) saying so.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    existed = path.exists() or path.is_symlink()
     try:
         yield tmp
         if tmp.is_file() and not tmp.is_symlink():
@@ -58,9 +91,43 @@ def atomic_target(path: Path, *, overwrite: bool = True) -> Iterator[Path]:
             raise FileExistsError(f"{path} already exists and is never replaced")
         os.replace(tmp, path)
         fsync_dir(path.parent)
+    except OSError as err:
+        _remove(tmp)
+        if _is_disk_full(err) and not isinstance(err, DiskFullError):
+            raise _disk_full(err, path, tmp, existed) from err
+        raise
     except BaseException:
         _remove(tmp)
         raise
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_orphaned_temporaries(folder: Path) -> list[Path]:
+    """Remove the temporaries ``atomic_target`` left in ``folder`` when its process was
+    killed (SIGKILL skips every cleanup), i.e. those whose writer's pid is not a live
+    process; a live writer's are kept. Assumes the writers ran on this host (one Dagster
+    instance per machine). Returns what was removed."""
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for entry in folder.iterdir():
+        parts = entry.name.rsplit(".", 3)
+        if not entry.name.startswith(".") or len(parts) != 4 or parts[3] != "tmp":
+            continue
+        if parts[1].isdigit() and not _alive(int(parts[1])):
+            _remove(entry)
+            removed.append(entry)
+    return removed
 
 
 def write_atomic(path: Path, write: Callable[[IO], None], mode: str = "w") -> Path:

@@ -30,6 +30,7 @@ from microplex_assets.calibration.published_scores import (
 )
 from microplex_assets.files import file_sha256
 from microplex_assets.geography.states import STATE_FIPS, fips_from_code
+from microplex_assets.publication.shard_checks import raise_shard_problems, shard_problems
 
 NOT_STATE_CALIBRATED = "not state-calibrated"
 
@@ -115,21 +116,38 @@ def state_fallback(
 
 
 def load_shards(
-    root: Callable[[str], Path], year: int, states: Iterable[str] = STATE_FIPS
+    root: Callable[[str], Path],
+    year: int,
+    states: Iterable[str] = STATE_FIPS,
+    target_set_hash: str | None = None,
 ) -> dict[str, PublishedBundle]:
-    """Every ``local|<state>`` bundle, or MissingShardsError listing each missing one."""
-    shards, missing = {}, []
+    """Every ``local|<state>`` bundle, or MissingShardsError listing each missing one.
+
+    With ``target_set_hash`` each shard is first checked (``shard_checks``: its year, its
+    target-set hash, its H5 against the manifest's SHA256) before its H5 is read, and
+    ShardMismatchError names every shard refused."""
+    shards, missing, refused, problems = {}, [], [], []
     for state in states:
+        folder = Path(root(state))
+        if target_set_hash is not None and (folder / "manifest.json").exists():
+            found = shard_problems(f"local|{state}", folder, year, target_set_hash)
+            if found:
+                refused.append(state)
+                problems.extend(found)
+                continue
         try:
             shards[state] = load_published_bundle(root(state), year, f"local|{state}")
         except FileNotFoundError:
             missing.append(state)
     if missing:
+        total = len(shards) + len(missing) + len(refused)
         raise MissingShardsError(
-            f"local|US needs all {len(shards) + len(missing)} state shards; {len(missing)} "
+            f"local|US needs all {total} state shards; {len(missing)} "
             f"missing: {', '.join(missing)}. Materialize them first (make backfill, or the "
             "UI's backfill of local|<state>)."
+            + (f" Refused as well: {'; '.join(problems)}" if problems else "")
         )
+    raise_shard_problems(problems, refused, len(shards) + len(refused))
     return shards
 
 

@@ -26,6 +26,7 @@ from microplex_assets.publication.h5_combine import concatenate_h5, restrict_h5
 from microplex_assets.release.bundle import publish_run_bundle, run_key
 from microplex_assets.release.dataflow import run_snapshot
 from microplex_assets.release.pointer import adopt_legacy_bundle, promote
+from microplex_assets.source_plan.reuse import check_targets
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata, table_metadata
 from microplex_assets.targets.model import TargetSet
 from microplex_resources.artifact_store import ArtifactStore
@@ -157,7 +158,12 @@ def local_rich_fanin(
     if not skip_unless(context, cell.derived and cell.product == "local", "local|US"):
         return
     year = int(run_profile["year"])
-    shards = load_shards(lambda state: artifact_store.bundle_dir("local", state), year)
+    check_targets(calibration_targets, run_profile)  # a stored registry of another year
+    shards = load_shards(
+        lambda state: artifact_store.bundle_dir("local", state),
+        year,
+        target_set_hash=calibration_targets.content_hash,
+    )
     context.log.info(f"fan-in of {len(shards)} shards")
     work = artifact_store.work_dir(cell.product, cell.geography)
     h5_path = work / dataset_filename(year)

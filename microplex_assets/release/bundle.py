@@ -4,7 +4,10 @@ A bundle is copied into a temporary sibling folder, given ``RUN.json`` (which ru
 cell, when) and ``SHA256SUMS`` (every other file's hash, ``sha256sum -c`` format), made
 read-only and renamed into place by the one atomic-write helper (``files.atomic_target``)
 with ``overwrite=False``: a reader sees no bundle or the whole bundle, and an existing
-run bundle is never replaced. Anything a later stage derives goes elsewhere.
+run bundle is never replaced. A run killed while copying (SIGKILL: no cleanup runs)
+leaves its dot-named staging folder, which no reader lists; the next publication of the
+cell removes it (``files.remove_orphaned_temporaries``). Anything a later stage derives
+goes elsewhere.
 """
 
 from __future__ import annotations
@@ -16,7 +19,12 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from microplex_assets.files import atomic_target, file_sha256, json_safe
+from microplex_assets.files import (
+    atomic_target,
+    file_sha256,
+    json_safe,
+    remove_orphaned_temporaries,
+)
 
 RUNS = "runs"
 CHECKSUMS = "SHA256SUMS"
@@ -89,6 +97,7 @@ def publish_run_bundle(
             raise FileNotFoundError(f"cannot publish '{name}' into run {key}: no file {source}")
     if destination.exists():
         raise FileExistsError(f"run bundle {destination} already exists and is never replaced")
+    remove_orphaned_temporaries(runs_dir(cell_dir))  # a killed run's half-copied bundle
     with atomic_target(destination, overwrite=False) as staging:
         staging.mkdir()
         for name, source in files.items():

@@ -27,6 +27,7 @@ from typing import Any
 
 from microplex_assets.files import (
     dataset_filename,
+    remove_orphaned_temporaries,
     replace_symlink,
     write_json_atomic,
 )
@@ -156,6 +157,7 @@ def promote(cell: Path, key: str, product: str, geography: str, reason: str = ""
     """Make run ``key`` current; PromotionRefused names every blocking reason."""
     cell = Path(cell)
     with cell_lock(cell):
+        remove_orphaned_temporaries(cell)  # a killed switch's releases.json or link
         blockers = promotion_blockers(run_dir(cell, key), product, geography)
         if blockers:
             raise PromotionRefused(
