@@ -60,6 +60,18 @@ def test_every_source_is_labelled_with_a_known_kind():
     assert VARIABLE_SOURCES["domestic_production_ald"][1] == "taxdata imputation"
     assert VARIABLE_SOURCES["taxable_interest_income"][1] == "donor"
     assert set(LEFT_OUT) <= set(REFERENCE)
+    new = {
+        "is_separated": "derived",
+        "own_children_in_household": "derived",
+        "congressional_district_geoid": "imputed",
+        "takes_up_eitc": "imputed",
+        "takes_up_aca_if_eligible": "imputed",
+        "takes_up_dc_ptc": "imputed",
+        "takes_up_head_start_if_eligible": "imputed",
+        "takes_up_early_head_start_if_eligible": "imputed",
+    }
+    assert {name: VARIABLE_SOURCES[name][1] for name in new} == new
+    assert set(new) <= set(REFERENCE)
 
 
 def test_coverage_of_an_h5_on_disk(tmp_path):
