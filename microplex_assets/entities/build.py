@@ -40,7 +40,11 @@ Each household gets a ``county_fips`` drawn within its state by population share
 Sex, receipt and take-up. ``is_female`` is imputed from the SSA population by age, sex and
 marital status (``demographics.py``: the CPS file has no sex); SPM-unit receipt flags,
 ``receives_wic``, ``is_self_employed`` and the take-up inputs (reported recipients first,
-then draws to published take-up rates) are set by ``takeup.py``.
+then draws to published take-up rates) are set by ``takeup.py``; take-up of programs the
+file reports no receipt of (EITC, ACA, DC property tax credit, Head Start, Early Head Start)
+is drawn at published rates by ``tax_takeup.py``; ``is_separated`` and
+``own_children_in_household`` come from the tax units (``family.py``). The congressional
+district is drawn within the drawn county (``geography/districts.py``).
 """
 
 from __future__ import annotations
@@ -54,8 +58,10 @@ import pandas as pd
 from microplex_assets.constants import FIXED_FLAG
 from microplex_assets.entities.bundle import ENTITIES, GROUP_ENTITIES, EntityBundle
 from microplex_assets.entities.demographics import assign_is_female
+from microplex_assets.entities.family import add_family_inputs
 from microplex_assets.entities.takeup import add_program_inputs
-from microplex_assets.geography import assign_counties
+from microplex_assets.entities.tax_takeup import add_drawn_take_up
+from microplex_assets.geography import assign_counties, assign_districts
 from microplex_assets.sources.frame import ObservationFrame
 
 PERSON_KEYS = ("person_id", *(f"{e}_id" for e in GROUP_ENTITIES))
@@ -105,6 +111,7 @@ def build_entity_bundle(candidate: ObservationFrame, *, seed: int = 0) -> Entity
         if column in source_household.columns:
             household[column] = source_household[column].to_numpy()
     household["county_fips"] = assign_counties(household, seed).to_numpy()
+    household["congressional_district_geoid"] = assign_districts(household, seed).to_numpy()
     tax_unit = candidate.tables["tax_unit"].copy()
     filing_status = (
         tax_unit.set_index("tax_unit_id")["filing_status"]
@@ -112,10 +119,12 @@ def build_entity_bundle(candidate: ObservationFrame, *, seed: int = 0) -> Entity
         else pd.Series(dtype="int64")
     )
     person["is_female"], sexes = assign_is_female(person, filing_status, candidate.year, seed)
+    family = add_family_inputs(person, filing_status)
     spm_unit = spm_units(person, tax_unit)
     programs = add_program_inputs(
         person, tax_unit, spm_unit, household, seed, scaffold_source(candidate.source)
     )
+    drawn = add_drawn_take_up(person, tax_unit, household, seed)
     group_tables = {
         "household": household,
         "tax_unit": tax_unit,
@@ -145,6 +154,11 @@ def build_entity_bundle(candidate: ObservationFrame, *, seed: int = 0) -> Entity
                 "share, ACS 2024 S0101 district populations x P(county | congressional "
                 f"district) (policyengine-us-data), numpy default_rng(seed={seed})"
             ),
+            "congressional_district_geoid": (
+                "assigned, not observed: drawn within the household's county by the "
+                "district's share of the county's population (same tables), numpy "
+                f"default_rng([seed={seed}, crc32('congressional_district_geoid')])"
+            ),
             "marital_unit": "head and spouse share one; every other person alone",
             "is_female": (
                 "imputed, not observed (the taxcalc CPS has no sex): SSA 2024 Trustees "
@@ -156,6 +170,16 @@ def build_entity_bundle(candidate: ObservationFrame, *, seed: int = 0) -> Entity
                 "reported recipients take up; others drawn to the program's take-up rate "
                 "(weighted; eCPS rates with sources in entities/data/take_up_rates.csv); "
                 f"housing take-up = reported receipt: {programs}"
+            ),
+            "family": (
+                "is_separated = head of a married-filing-separately unit; "
+                "own_children_in_household = the unit's dependents under 18, on head and "
+                f"spouse (entities/family.py): {family}"
+            ),
+            "drawn_take_up": (
+                "EITC (by EITC children), ACA, DC property tax credit, Head Start and Early "
+                "Head Start: no receipt in the file, every unit drawn at the published rate "
+                f"(entities/tax_takeup.py): {drawn}"
             ),
             "receives_wic": "members under 5 of WIC-reporting tax units, else the woman "
             "head/spouse, else the head",

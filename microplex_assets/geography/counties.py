@@ -95,7 +95,13 @@ def county_key(name: pd.Series, state: pd.Series) -> pd.Series:
 
 
 @lru_cache(maxsize=1)
-def _county_shares() -> pd.DataFrame:
+def district_county_people() -> pd.DataFrame:
+    """People per (district, county) pair: ``cd_geoid``, ``state_fips`` (int), ``county_fips``
+    (5-digit str), ``people`` = P(county | district) x the district's ACS population.
+
+    ``attrs`` carries the name-mapping statistics (match rates, unmatched county names).
+    Both the county draw and the district draw (``districts.py``) read it.
+    """
     county_cd = carried_csv(COUNTY_CD_FILE, ("cd_geoid", "county_name", "probability"))
     districts = carried_csv(
         DISTRICT_POPULATION_FILE, ("cd_geoid", "state_fips", "population"), dtype={"district": str}
@@ -134,6 +140,20 @@ def _county_shares() -> pd.DataFrame:
             "counties mapped outside their district's state: "
             f"{crossing[['cd_geoid', 'county_name', 'county_fips']].head().to_dict('records')}"
         )
+    rows = rows[["cd_geoid", "state_fips", "county_fips", "people"]].reset_index(drop=True)
+    rows.attrs = {
+        "match_rate": row_rate,
+        "population_match_rate": population_rate,
+        "unmatched_counties": len(unmatched),
+        "unmatched_county_names": unmatched,
+    }
+    return rows
+
+
+@lru_cache(maxsize=1)
+def _county_shares() -> pd.DataFrame:
+    rows = district_county_people()
+    table = pe_county_table()
     people = rows.groupby(["state_fips", "county_fips"], sort=True)["people"].sum()
     shares = (people / people.groupby(level="state_fips").transform("sum")).rename("share")
     shares = shares[shares > 0].reset_index()
@@ -147,10 +167,7 @@ def _county_shares() -> pd.DataFrame:
     in_states = table["county_fips"].str[:2].astype(int).isin(FIPS_CODES)
     never_drawn = sorted(set(table.loc[in_states, "county_fips"]) - set(shares["county_fips"]))
     shares.attrs = {
-        "match_rate": row_rate,
-        "population_match_rate": population_rate,
-        "unmatched_counties": len(unmatched),
-        "unmatched_county_names": unmatched,
+        **rows.attrs,
         "counties_never_drawn": never_drawn,
         "sources": {
             name: json.loads((DATA_DIR / SOURCES_FILE).read_text())[name]["sha256"]

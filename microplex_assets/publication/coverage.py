@@ -125,6 +125,16 @@ def variable_sources() -> dict[str, tuple[str, str]]:
         "receives_wic": _cps("wic_ben > 0: members under 5, else a woman head/spouse",
                              "derived"),
         "is_self_employed": ("nonzero self-employment or farm income", "derived"),
+        "congressional_district_geoid": ("drawn within the drawn county by the district's "
+                                         "share of its population (ACS 2024 S0101 x "
+                                         "P(county | district); geography/districts.py)",
+                                         "imputed"),
+        "is_separated": _cps("MARS == 3: the head of a married-filing-separately unit "
+                             "(entities/family.py)", "derived"),
+        "own_children_in_household": ("the tax unit's dependents under 18, on head and spouse "
+                                      "(entities/family.py)", "derived"),
+        "takes_up_eitc": ("drawn to the EITC take-up rate by EITC children (taxcalc CPS EIC): "
+                          + TAKE_UP.format(rate="0.65/0.86/0.85/0.85"), "imputed"),
     }  # fmt: skip
     for entity in ("household", "tax_unit", "family", "spm_unit", "marital_unit"):
         sources[f"person_{entity}_id"] = (f"each person's {entity}", "structural")
@@ -137,6 +147,16 @@ def variable_sources() -> dict[str, tuple[str, str]]:
         sources[variable] = (
             f"reported {program} receipt (taxcalc CPS {reported}) takes up; others drawn to "
             + TAKE_UP.format(rate=rate),
+            "imputed",
+        )
+    for variable, (program, rate) in {
+        "takes_up_aca_if_eligible": ("ACA", "0.672"),
+        "takes_up_dc_ptc": ("DC property tax credit", "0.32"),
+        "takes_up_head_start_if_eligible": ("Head Start", "0.30"),
+        "takes_up_early_head_start_if_eligible": ("Early Head Start", "0.09"),
+    }.items():
+        sources[variable] = (
+            f"no {program} receipt in the file: every unit drawn to " + TAKE_UP.format(rate=rate),
             "imputed",
         )
     for variable, (head, spouse) in cps.SPLIT_AMOUNTS.items():
@@ -167,8 +187,23 @@ LEFT_OUT: dict[str, str] = {
         "near-universal, so PolicyEngine's default (true) stands"
     ),
     "is_wic_at_nutritional_risk": (
-        "PolicyEngine's default (true) kept; the eCPS draws it by WIC category, no source carried"
+        "PolicyEngine's default (true) kept; the eCPS draws it by WIC category at rates "
+        "(policyengine-us-data wic_nutritional_risk.yaml) that cite no source"
     ),
+    "would_file_taxes_voluntarily": (
+        "PolicyEngine's default (false) kept; the eCPS's 5% rate (voluntary_filing.yaml) cites "
+        "no source"
+    ),
+    "is_full_time_college_student": (
+        "the taxcalc CPS has no school enrolment; its dependents' ages are drawn within bands "
+        "(18-20, 21-64), too coarse to tell 19-23-year-old students from qualifying relatives"
+    ),
+    "is_surviving_spouse": "the taxcalc CPS has no MARS 5 (surviving spouse) units",
+    "social_security_survivors": (
+        "taxcalc CPS e02400 is one Social Security total; under-62 benefits go to "
+        "social_security_disability (no benefit-type split)"
+    ),
+    "social_security_dependents": "as social_security_survivors: e02400 has no type split",
 }
 
 

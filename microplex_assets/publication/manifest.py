@@ -22,6 +22,7 @@ import pandas as pd
 
 from microplex_assets.files import file_sha256
 from microplex_assets.publication.coverage import LEFT_OUT, coverage_table
+from microplex_assets.publication.missing_reasons import NO_SOURCE
 from microplex_resources.policyengine_runtime import is_input_variable
 
 ECPS_COLUMNS_PATH = Path(__file__).with_name("ecps_columns.json")
@@ -63,7 +64,7 @@ def missing_reason(
 ) -> str:
     """Why an eCPS input is not provided: one value on every record, dropped at export,
     absent from or computed by this policyengine-us, deliberately left out, or no source
-    for it yet."""
+    for it yet (with what could supply it, ``missing_reasons.py``)."""
     if constant and name in constant:
         return (
             f"constant fill: exported with one value ({constant[name]!r}) on every record, not data"
@@ -81,6 +82,8 @@ def missing_reason(
             return "computed by this policyengine-us (formula variable)"
     if name in left_out:
         return f"deliberately left out: {left_out[name]}"
+    if name in NO_SOURCE:
+        return f"no source yet: {NO_SOURCE[name]}"
     return "no source for it yet"
 
 

@@ -13,6 +13,7 @@ from microplex_assets.publication.coverage import (
     h5_coverage,
 )
 from microplex_assets.publication.manifest import ecps_columns, ecps_coverage
+from microplex_assets.publication.missing_reasons import NO_SOURCE
 
 REFERENCE = ecps_columns()["ecps_exported_inputs"]
 
@@ -60,6 +61,18 @@ def test_every_source_is_labelled_with_a_known_kind():
     assert VARIABLE_SOURCES["domestic_production_ald"][1] == "taxdata imputation"
     assert VARIABLE_SOURCES["taxable_interest_income"][1] == "donor"
     assert set(LEFT_OUT) <= set(REFERENCE)
+    new = {
+        "is_separated": "derived",
+        "own_children_in_household": "derived",
+        "congressional_district_geoid": "imputed",
+        "takes_up_eitc": "imputed",
+        "takes_up_aca_if_eligible": "imputed",
+        "takes_up_dc_ptc": "imputed",
+        "takes_up_head_start_if_eligible": "imputed",
+        "takes_up_early_head_start_if_eligible": "imputed",
+    }
+    assert {name: VARIABLE_SOURCES[name][1] for name in new} == new
+    assert set(new) <= set(REFERENCE)
 
 
 def test_coverage_of_an_h5_on_disk(tmp_path):
@@ -70,3 +83,13 @@ def test_coverage_of_an_h5_on_disk(tmp_path):
         h5.create_group("person_id").create_dataset("2024", data=np.array([1, 2]))
     result = h5_coverage(str(path))
     assert result["provided"] == 2 and result["constant_fills"] == {"is_disabled": False}
+
+
+def test_missing_reasons_name_what_could_supply_each_variable():
+    assert set(NO_SOURCE) <= set(REFERENCE)
+    assert not set(NO_SOURCE) & set(LEFT_OUT)
+    assert not set(NO_SOURCE) & set(VARIABLE_SOURCES)  # a provided one is never "no source"
+    coverage = ecps_coverage(["person_id"])
+    assert coverage["missing"]["tenure_type"].startswith("no source yet: housing")
+    assert coverage["missing"]["cps_race"].startswith("no source yet: the CPS ASEC asks it")
+    assert coverage["missing_by_reason"]["no source yet"] == len(NO_SOURCE)
