@@ -10,7 +10,7 @@ HOUSEHOLDS ?=
 YEAR ?=
 SETTINGS ?=
 
-.PHONY: build test ui lint backfill benchmark benchmark-faults benchmark-calibration benchmark-solver-speed benchmark-local benchmark-local-solver benchmark-suite clean-artifacts
+.PHONY: build test ui lint backfill benchmark benchmark-faults benchmark-calibration benchmark-solver-speed benchmark-local benchmark-joint-local benchmark-local-solver benchmark-suite clean-artifacts
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON_BASE) -m venv $(VENV)
@@ -60,6 +60,10 @@ benchmark-solver-speed: $(VENV)/.installed
 # The 51-shard backfill with per-shard wall time, peak memory and shard-vs-fallback loss.
 benchmark-local: $(VENV)/.installed
 	$(PY) benchmarks/local.py
+
+# local-rich as one joint fit (calibration/joint_local.py) on the backfill's saved shard matrices.
+benchmark-joint-local: $(VENV)/.installed
+	$(PY) benchmarks/joint_local.py
 
 benchmark-local-solver: $(VENV)/.installed
 	$(PY) benchmarks/local_solver.py
