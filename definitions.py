@@ -14,12 +14,13 @@ from microplex_assets.calibration import assets as calibration_assets
 from microplex_assets.calibration import weight_checks
 from microplex_assets.candidate import assets as candidate_assets
 from microplex_assets.entities import assets as entities_assets
+from microplex_assets.lineage import national_us_release
 from microplex_assets.publication import assets as publication_assets
 from microplex_assets.publication import derived_assets
 from microplex_assets.release import assets as release_assets
 from microplex_assets.release.jobs import RELEASE_JOBS
 from microplex_assets.run_profile import assets as run_profile_assets
-from microplex_assets.schedules import JOBS, SCHEDULES
+from microplex_assets.schedules import JOBS, SCHEDULES, SENSORS
 from microplex_assets.seed import assets as seed_assets
 from microplex_assets.source_plan import assets as source_plan_assets
 from microplex_assets.sources import assets as sources_assets
@@ -47,10 +48,14 @@ STAGE_MODULES = (
 )
 
 defs = Definitions(
-    assets=with_source_code_references(load_assets_from_modules(STAGE_MODULES)),
+    assets=[
+        *with_source_code_references(load_assets_from_modules(STAGE_MODULES)),
+        national_us_release,
+    ],
     asset_checks=load_asset_checks_from_modules(STAGE_MODULES),
     jobs=[*JOBS, *RELEASE_JOBS],
     schedules=list(SCHEDULES),
+    sensors=list(SENSORS),
     resources={
         "build_settings": BuildSettings(),
         "policyengine": PolicyEngineRuntime(),

@@ -70,6 +70,7 @@ from microplex_assets.entities.build import build_entity_bundle
 from microplex_assets.entities.bundle import EntityBundle
 from microplex_assets.gate_checks import blocking_gate_check
 from microplex_assets.geography.states import STATE_FIPS
+from microplex_assets.lineage import NATIONAL_US_RELEASE
 from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.plots import loss_curves_png, png_markdown, save_png
 from microplex_assets.publication.h5_export import write_policyengine_h5
@@ -326,7 +327,8 @@ def pinned_baseline_scores(
     return scores
 
 
-@stage_asset("calibration", partitions_def=product_geography_partitions)
+# A shard's scorecard scores its fallback against the current national|US bundle.
+@stage_asset("calibration", partitions_def=product_geography_partitions, deps=[NATIONAL_US_RELEASE])
 def calibration_scorecard(
     context: AssetExecutionContext,
     run_profile: dict[str, Any],
