@@ -59,7 +59,8 @@ national_state_partitions = sub_grid(["national"], list(STATES))
 local_us_partitions = sub_grid(["local"], ["US"])
 
 
-def _geography_mapping(downstream_by_upstream: dict[str, str | set[str]]) -> MultiPartitionMapping:
+def geography_mapping(downstream_by_upstream: dict[str, str | set[str]]) -> MultiPartitionMapping:
+    """Same product; geography mapped as given (upstream geography -> downstream ones)."""
     return MultiPartitionMapping(
         {
             "product": DimensionPartitionMapping("product", IdentityPartitionMapping()),
@@ -71,9 +72,9 @@ def _geography_mapping(downstream_by_upstream: dict[str, str | set[str]]) -> Mul
 
 
 # national|<state> is made from national|US (same product, geography US -> each state).
-FALLBACK_FROM_NATIONAL_US = _geography_mapping({"US": set(STATES)})
+FALLBACK_FROM_NATIONAL_US = geography_mapping({"US": set(STATES)})
 # local|US is made from every local|<state> shard (each state -> US).
-FAN_IN_FROM_SHARDS = _geography_mapping({state: "US" for state in STATES})
+FAN_IN_FROM_SHARDS = geography_mapping({state: "US" for state in STATES})
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,7 @@ from microplex_assets.calibration.weights import (
     weight_diagnostics,
 )
 from microplex_assets.candidate.make import make_candidate
+from microplex_assets.code_version import TARGETS_CODE_VERSION
 from microplex_assets.entities.build import build_entity_bundle
 from microplex_assets.entities.bundle import EntityBundle
 from microplex_assets.gate_checks import blocking_gate_check
@@ -84,7 +85,7 @@ from microplex_resources.build_settings import BuildSettings
 from microplex_resources.policyengine_runtime import PolicyEngineRuntime
 
 
-@stage_asset("calibration")
+@stage_asset("calibration", code_version=TARGETS_CODE_VERSION)
 def calibration_targets(
     context: AssetExecutionContext, build_settings: BuildSettings, policyengine: PolicyEngineRuntime
 ) -> TargetSet:
