@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dagster import (
     Definitions,
-    in_process_executor,
     load_asset_checks_from_modules,
     load_assets_from_modules,
     with_source_code_references,
@@ -14,6 +13,7 @@ from microplex_assets.calibration import assets as calibration_assets
 from microplex_assets.calibration import weight_checks
 from microplex_assets.candidate import assets as candidate_assets
 from microplex_assets.entities import assets as entities_assets
+from microplex_assets.executor import executor_from_env
 from microplex_assets.lineage import national_us_release
 from microplex_assets.publication import assets as publication_assets
 from microplex_assets.publication import derived_assets
@@ -63,7 +63,7 @@ defs = Definitions(
         # Concurrent runs share the unpartitioned assets' pickles: write them atomically.
         "io_manager": AtomicFilesystemIOManager(),
     },
-    # One process per run: the PolicyEngine system (25 s to import) is built once and
-    # shared by every stage; two cores give nothing to parallel steps within a run.
-    executor=in_process_executor,
+    # In-process unless MICROPLEX_EXECUTOR=dask (microplex_assets.executor): one process
+    # per run builds the PolicyEngine system (25 s to import) once for every stage.
+    executor=executor_from_env(),
 )
