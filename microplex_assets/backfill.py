@@ -277,16 +277,17 @@ def run_backfill(
     households: int | None = None,
     settings: dict[str, Any] | None = None,
     log: Callable[[str], Any] = print,
+    artifacts_root: str | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Launch the plan as one asset backfill on the instance (DAGSTER_HOME), with a daemon,
     and follow it to the end: one row per run (shards with their losses) and a summary."""
     from definitions import defs
     from microplex_assets.daemon import running_daemon
-    from microplex_assets.release.pointer import artifacts_root
+    from microplex_assets.release.pointer import artifacts_root as resolve_root
     from microplex_assets.runner import run_config
 
     graph = defs.resolve_asset_graph()
-    artifacts = artifacts_root(None)
+    artifacts = resolve_root(artifacts_root)
     with DagsterInstance.get() as instance:
         if plan.shards:
             require_national_release(instance, artifacts)
@@ -297,7 +298,9 @@ def run_backfill(
                 instance,
                 graph,
                 targets,
-                run_config(households, settings=settings, product="local"),
+                run_config(
+                    households, artifacts_root=artifacts_root, settings=settings, product="local"
+                ),
                 title=f"local backfill: {len(plan.shards)} shards",
             )
             log(
