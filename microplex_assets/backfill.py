@@ -122,6 +122,35 @@ def plan_targets(graph: Any, instance: DagsterInstance, plan: BackfillPlan) -> s
     return targets
 
 
+def missing_parents(
+    graph: Any, instance: DagsterInstance, targets: set[Target]
+) -> dict[str, list[str]]:
+    """For each target, the parent partitions (by the graph's partition mappings) that are
+    neither materialized in the instance nor in the backfill: what would make it fail."""
+    materialized: dict[AssetKey, set[str]] = {}
+
+    def done(parent: Target) -> bool:
+        if parent.partition_key is None:
+            return instance.get_latest_materialization_event(parent.asset_key) is not None
+        if parent.asset_key not in materialized:
+            materialized[parent.asset_key] = set(
+                instance.get_materialized_partitions(parent.asset_key)
+            )
+        return str(parent.partition_key) in materialized[parent.asset_key]
+
+    missing: dict[str, list[str]] = {}
+    for target in sorted(targets, key=str):
+        parents = graph.get_parents_partitions(target.asset_key, target.partition_key)
+        gone = sorted(
+            f"{p.asset_key.to_user_string()}[{p.partition_key or ''}]"
+            for p in parents.parent_partitions
+            if graph.get(p.asset_key).is_executable and p not in targets and not done(p)
+        )
+        if gone:
+            missing[f"{target.asset_key.to_user_string()}[{target.partition_key or ''}]"] = gone
+    return missing
+
+
 def launch_backfill(
     instance: DagsterInstance,
     graph: Any,
@@ -293,6 +322,14 @@ def run_backfill(
             require_national_release(instance, artifacts)
         targets = plan_targets(graph, instance, plan)
         rebuilt = sorted(t.asset_key.to_user_string() for t in targets if t.partition_key is None)
+        for target, parents in missing_parents(graph, instance, targets).items():
+            shown = ", ".join(parents[:5]) + (
+                f" and {len(parents) - 5} more" if len(parents) > 5 else ""
+            )
+            log(
+                f"warning: {target} has {len(parents)} parents neither built nor in this "
+                f"backfill ({shown}): it will fail"
+            )
         with running_daemon(instance, WORKSPACE, log=log):
             backfill_id = launch_backfill(
                 instance,

@@ -6,7 +6,12 @@ import pytest
 from dagster import AssetKey, DagsterInstance, MultiPartitionKey
 
 from definitions import defs
-from microplex_assets.backfill import BackfillPlan, plan_targets, require_national_release
+from microplex_assets.backfill import (
+    BackfillPlan,
+    missing_parents,
+    plan_targets,
+    require_national_release,
+)
 from microplex_assets.lineage import NATIONAL_US_RELEASE
 
 UNPARTITIONED = {"cps_source_frame", "tax_donor_frame", "asset_donor_frame",
@@ -51,3 +56,18 @@ def test_shards_need_a_current_national_bundle(tmp_path):
         require_national_release(instance, tmp_path)
         assert instance.get_latest_materialization_event(NATIONAL_US_RELEASE) is not None
         assert AssetKey("national_us_release") == NATIONAL_US_RELEASE
+
+
+def test_parents_outside_the_backfill_and_never_built_are_named_before_launch():
+    graph = defs.resolve_asset_graph()
+    with DagsterInstance.ephemeral() as instance:
+        targets = plan_targets(graph, instance, BackfillPlan.local(["DE", "VT"]))
+        missing = missing_parents(graph, instance, targets)
+    fan_in = missing[f"local_rich_fanin[{cell('local', 'US')}]"]
+    assert len(fan_in) == 49  # every shard but the two in the backfill
+    assert f"published_dataset[{cell('local', 'WY')}]" in fan_in
+    assert f"published_dataset[{cell('local', 'DE')}]" not in fan_in
+    fallback = missing[f"national_state_fallback[{cell('national', 'DE')}]"]
+    assert fallback == [f"published_dataset[{cell('national', 'US')}]"]
+    # The shards' own chain is complete within the backfill (the unpartitioned parents too).
+    assert not any(key.endswith(f"[{cell('local', 'DE')}]") for key in missing)
