@@ -24,11 +24,15 @@ build: $(VENV)/.installed
 	PRODUCT=$(PRODUCT) GEOGRAPHY=$(GEOGRAPHY) HOUSEHOLDS=$(HOUSEHOLDS) YEAR=$(YEAR) SETTINGS='$(SETTINGS)' \
 		$(PY) -m microplex_assets.runner
 
-# All 51 local|<state> shards (two at a time), their national|<state> fallbacks and the
-# local|US fan-in; needs national|US built first (`make build`). STATES=CA,TX for a few.
+# One Dagster asset backfill (daemon + run queue, max_concurrent_runs in dagster.yaml) of
+# the 51 local|<state> shards, their national|<state> fallbacks and the local|US fan-in,
+# followed to the end (non-zero exit on a failed cell); starts dagster-daemon unless one
+# runs (`make ui`). Needs national|US built first (`make build`). STATES=CA,TX for a few,
+# HOUSEHOLDS=N per shard.
 STATES ?=
 backfill: $(VENV)/.installed
-	$(PY) -m microplex_assets.backfill $(if $(STATES),--states $(STATES),)
+	$(PY) -m microplex_assets.backfill $(if $(STATES),--states $(STATES),) \
+		$(if $(HOUSEHOLDS),--households $(HOUSEHOLDS),)
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -ra

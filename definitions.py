@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dagster import (
     Definitions,
-    in_process_executor,
     load_asset_checks_from_modules,
     load_assets_from_modules,
     with_source_code_references,
@@ -14,12 +13,14 @@ from microplex_assets.calibration import assets as calibration_assets
 from microplex_assets.calibration import weight_checks
 from microplex_assets.candidate import assets as candidate_assets
 from microplex_assets.entities import assets as entities_assets
+from microplex_assets.executor import executor_from_env
+from microplex_assets.lineage import national_us_release
 from microplex_assets.publication import assets as publication_assets
 from microplex_assets.publication import derived_assets
 from microplex_assets.release import assets as release_assets
 from microplex_assets.release.jobs import RELEASE_JOBS
 from microplex_assets.run_profile import assets as run_profile_assets
-from microplex_assets.schedules import JOBS, SCHEDULES
+from microplex_assets.schedules import JOBS, SCHEDULES, SENSORS
 from microplex_assets.seed import assets as seed_assets
 from microplex_assets.source_plan import assets as source_plan_assets
 from microplex_assets.sources import assets as sources_assets
@@ -47,10 +48,14 @@ STAGE_MODULES = (
 )
 
 defs = Definitions(
-    assets=with_source_code_references(load_assets_from_modules(STAGE_MODULES)),
+    assets=[
+        *with_source_code_references(load_assets_from_modules(STAGE_MODULES)),
+        national_us_release,
+    ],
     asset_checks=load_asset_checks_from_modules(STAGE_MODULES),
     jobs=[*JOBS, *RELEASE_JOBS],
     schedules=list(SCHEDULES),
+    sensors=list(SENSORS),
     resources={
         "build_settings": BuildSettings(),
         "policyengine": PolicyEngineRuntime(),
@@ -58,7 +63,7 @@ defs = Definitions(
         # Concurrent runs share the unpartitioned assets' pickles: write them atomically.
         "io_manager": AtomicFilesystemIOManager(),
     },
-    # One process per run: the PolicyEngine system (25 s to import) is built once and
-    # shared by every stage; two cores give nothing to parallel steps within a run.
-    executor=in_process_executor,
+    # In-process unless MICROPLEX_EXECUTOR=dask (microplex_assets.executor): one process
+    # per run builds the PolicyEngine system (25 s to import) once for every stage.
+    executor=executor_from_env(),
 )

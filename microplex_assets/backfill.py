@@ -1,44 +1,71 @@
-"""Backfill the local product from one command: 51 shards, their fallbacks, the fan-in.
+"""Backfill the local product through Dagster's own asset backfill.
 
-    python -m microplex_assets.backfill [--states CA,TX] [--workers 2] [--households N]
+    python -m microplex_assets.backfill [--states CA,TX] [--households N] [--no-fan-in]
 
-Each cell is one Dagster run in the instance (tagged ``microplex/backfill=<id>``, so the
-UI's Runs page filters a backfill), exactly what the UI's backfill of the same
-partitions runs. Scheduling suits the 2-core machine: at most ``workers`` (default 2)
-runs at once, each in a process forked from a parent that has already imported
-policyengine-us and built the source frames, target registry and donor forest, so a
-shard pays its own simulation and calibration, nothing shared. Order: shards first (in
-parallel), then each ``national|<state>`` fallback and the ``local|US``
-fan-in, which read the shards' and national|US's published bundles. The UI backfill
-gets the same two-run limit from ``run_queue.max_concurrent_runs`` in dagster.yaml.
+This adds one asset backfill to the instance (DAGSTER_HOME), exactly what the UI's
+"Materialize" over the same partitions adds: the backfill daemon submits a run per cell
+as soon as the cell's parents are materialized (the lineage in the graph: shards, then
+each ``national|<state>`` fallback and the ``local|US`` fan-in), the run queue holds them
+to ``run_queue.max_concurrent_runs`` (dagster.yaml) and every run is a real run of the
+code location, listed under the backfill in the UI, where failed cells can be
+re-executed. The unpartitioned parents (source frames, target registry) join the
+backfill only when Dagster finds them missing or stale (their code version changed), so
+they are built once and every shard run reads them from storage.
+
+With no daemon running (``make ui`` runs one) this starts ``dagster-daemon`` for the
+backfill's duration; it follows the backfill to the end, printing each run as it
+finishes, and exits non-zero when a cell failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import sys
 import time
-import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from dagster import DagsterInstance
+from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRunStatus,
+    RunsFilter,
+)
+from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
+from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
+from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+from dagster._core.definitions.events import AssetKeyPartitionKey
+from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+from dagster._core.storage.tags import BACKFILL_ID_TAG, PARTITION_NAME_TAG
+from dagster._core.utils import make_new_backfill_id
+from dagster._time import get_current_datetime
 
 from microplex_assets.files import write_json_atomic
 from microplex_assets.geography.states import STATE_FIPS
-from microplex_assets.partitions import Cell
+from microplex_assets.lineage import NATIONAL_US_RELEASE
+from microplex_assets.partitions import Cell, product_geography_partitions
 
-BACKFILL_TAG = "microplex/backfill"
+Target = AssetKeyPartitionKey
+DONE = {
+    BulkActionStatus.COMPLETED,
+    BulkActionStatus.COMPLETED_SUCCESS,
+    BulkActionStatus.COMPLETED_FAILED,
+    BulkActionStatus.FAILED,
+    BulkActionStatus.CANCELED,
+}
+SUCCEEDED = {BulkActionStatus.COMPLETED, BulkActionStatus.COMPLETED_SUCCESS}
+WORKSPACE = Path(__file__).resolve().parents[1] / "workspace.yaml"
 
 
 @dataclass
 class BackfillPlan:
-    """The cells of one backfill, in the order they can run."""
+    """The cells of one local backfill: the shards and the derived cells made from them."""
 
     shards: list[Cell]
     derived: list[Cell] = field(default_factory=list)
@@ -55,120 +82,286 @@ class BackfillPlan:
         return cls([Cell("local", s) for s in states], derived)
 
 
-def peak_rss_gb() -> float:
-    """This process's peak resident set (VmHWM), in GB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024**2
-    return float("nan")
+def derived_asset(cell: Cell) -> AssetKey:
+    return AssetKey("national_state_fallback" if cell.product == "national" else "local_rich_fanin")
 
 
-def run_cell(task: tuple[Cell, int | None, dict[str, Any] | None, str, bool]) -> dict[str, Any]:
-    """Build one cell (in a worker process) and return its row of the backfill report."""
-    from microplex_assets.runner import build_cell
+def stale_unpartitioned(graph: Any, instance: DagsterInstance) -> list[AssetKey]:
+    """The unpartitioned executable assets Dagster finds missing or stale (code version or
+    an upstream changed since their last materialization): the ones a backfill rebuilds."""
+    view = AssetGraphView(
+        temporal_context=TemporalContext(effective_dt=get_current_datetime(), last_event_id=None),
+        instance=instance,
+        asset_graph=graph,
+    )
+    resolver = CachingStaleStatusResolver(instance, graph, loading_context=view)
+    return sorted(
+        (
+            key
+            for key in graph.get_all_asset_keys()
+            if graph.get(key).is_executable
+            and graph.get(key).partitions_def is None
+            and resolver.get_status(key) != StaleStatus.FRESH
+        ),
+        key=lambda k: k.to_user_string(),
+    )
 
-    cell, households, settings, backfill_id, reuse = task
-    started = time.perf_counter()
-    try:
-        summary = build_cell(
-            cell.product,
-            cell.geography,
-            households,
-            settings=settings,
-            tags={BACKFILL_TAG: backfill_id, "microplex/cell": cell.label},
-            reuse_unpartitioned=reuse,
+
+def plan_targets(graph: Any, instance: DagsterInstance, plan: BackfillPlan) -> set[Target]:
+    """Every (asset, cell) of the plan: each shard's record chain (the executable assets on
+    the full grid), each derived cell's asset, and the stale unpartitioned parents."""
+    chain = [
+        key
+        for key in graph.get_all_asset_keys()
+        if graph.get(key).is_executable
+        and graph.get(key).partitions_def == product_geography_partitions
+    ]
+    targets = {Target(key, str(cell.key)) for cell in plan.shards for key in chain}
+    targets |= {Target(derived_asset(cell), str(cell.key)) for cell in plan.derived}
+    targets |= {Target(key, None) for key in stale_unpartitioned(graph, instance)}
+    return targets
+
+
+def missing_parents(
+    graph: Any, instance: DagsterInstance, targets: set[Target]
+) -> dict[str, list[str]]:
+    """For each target, the parent partitions (by the graph's partition mappings) that are
+    neither materialized in the instance nor in the backfill: what would make it fail."""
+    materialized: dict[AssetKey, set[str]] = {}
+
+    def done(parent: Target) -> bool:
+        if parent.partition_key is None:
+            return instance.get_latest_materialization_event(parent.asset_key) is not None
+        if parent.asset_key not in materialized:
+            materialized[parent.asset_key] = set(
+                instance.get_materialized_partitions(parent.asset_key)
+            )
+        return str(parent.partition_key) in materialized[parent.asset_key]
+
+    missing: dict[str, list[str]] = {}
+    for target in sorted(targets, key=str):
+        parents = graph.get_parents_partitions(target.asset_key, target.partition_key)
+        gone = sorted(
+            f"{p.asset_key.to_user_string()}[{p.partition_key or ''}]"
+            for p in parents.parent_partitions
+            if graph.get(p.asset_key).is_executable and p not in targets and not done(p)
         )
-    except Exception as error:  # one bad cell must not lose the others' results
-        return {"cell": cell.label, "success": False, "failures": [repr(error)]}
-    losses = summary.losses.set_index("method") if summary.losses is not None else None
+        if gone:
+            missing[f"{target.asset_key.to_user_string()}[{target.partition_key or ''}]"] = gone
+    return missing
+
+
+def launch_backfill(
+    instance: DagsterInstance,
+    graph: Any,
+    targets: set[Target],
+    run_config: dict[str, Any] | None = None,
+    tags: dict[str, str] | None = None,
+    title: str | None = None,
+) -> str:
+    """Add an asset backfill of ``targets`` to the instance (what the UI's launch does);
+    the daemon carries it out. Returns its id."""
+    backfill_id = make_new_backfill_id()
+    subset = AssetGraphSubset.from_asset_partition_set(targets, graph)
+    instance.add_backfill(
+        PartitionBackfill.from_asset_graph_subset(
+            backfill_id=backfill_id,
+            backfill_timestamp=time.time(),
+            tags=tags or {},
+            dynamic_partitions_store=instance,
+            asset_graph_subset=subset,
+            title=title,
+            description=None,
+            run_config=run_config,
+        )
+    )
+    return backfill_id
+
+
+def run_label(tags: dict[str, str]) -> str:
+    """``product|geography`` of a run from its partition tags; "unpartitioned" without."""
+    product = tags.get(f"{PARTITION_NAME_TAG}/product")
+    geography = tags.get(f"{PARTITION_NAME_TAG}/geography")
+    return f"{product}|{geography}" if product and geography else "unpartitioned"
+
+
+def backfill_runs(instance: DagsterInstance, backfill_id: str) -> list[dict[str, Any]]:
+    """One row per run of the backfill: cell, run id, status and wall seconds."""
+    rows = []
+    for run in instance.get_runs(RunsFilter(tags={BACKFILL_ID_TAG: backfill_id})):
+        stats = instance.get_run_stats(run.run_id)
+        wall = (
+            round(stats.end_time - stats.start_time, 1)
+            if stats.start_time and stats.end_time
+            else None
+        )
+        rows.append(
+            {"cell": run_label(dict(run.tags)), "run_id": run.run_id,
+             "status": run.status.value, "wall_s": wall,
+             "assets": len(run.asset_selection or ()),
+             "error": first_failure(instance, run.run_id)
+             if run.status == DagsterRunStatus.FAILURE else None}
+        )  # fmt: skip
+    return sorted(rows, key=lambda r: r["run_id"])
+
+
+def first_failure(instance: DagsterInstance, run_id: str) -> str | None:
+    """The first failed step's (or else the run's) error message of a run."""
+    for kind in (DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE):
+        for entry in instance.all_logs(run_id, of_type=kind):
+            data = entry.dagster_event.event_specific_data
+            error = getattr(data, "error", None)
+            return f"{entry.step_key or 'run'}: {error.message.strip() if error else entry.message}"
+    return None
+
+
+def follow_backfill(
+    instance: DagsterInstance,
+    backfill_id: str,
+    log: Callable[[str], Any] = print,
+    poll_s: float = 5.0,
+    timeout_s: float | None = None,
+) -> dict[str, Any]:
+    """Poll the backfill until it and all its runs are done, logging each run as it ends.
+    Returns the summary (``success`` false on any failed run or a failed backfill)."""
+    started = time.time()
+    seen: dict[str, str] = {}
+    terminal = {s.value for s in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE,
+                                  DagsterRunStatus.CANCELED)}  # fmt: skip
+    while True:
+        backfill = instance.get_backfill(backfill_id)
+        rows = backfill_runs(instance, backfill_id)
+        for row in rows:
+            if seen.get(row["run_id"]) != row["status"]:
+                seen[row["run_id"]] = row["status"]
+                done = sum(r["status"] in terminal for r in rows)
+                log(
+                    f"[{time.time() - started:7.0f}s] {row['cell']:<14} {row['status']:<9} "
+                    f"run {row['run_id'][:8]} ({row['assets']} assets"
+                    + (f", {row['wall_s']}s" if row["wall_s"] else "")
+                    + f"); {done}/{len(rows)} runs done, backfill {backfill.status.value}"
+                    + (f"\n    {row['error'][:400]}" if row["error"] else "")
+                )
+        if backfill.status in DONE and all(r["status"] in terminal for r in rows):
+            break
+        if timeout_s is not None and time.time() - started > timeout_s:
+            raise TimeoutError(f"backfill {backfill_id} still {backfill.status.value}")
+        time.sleep(poll_s)
+    failed = [r["cell"] for r in rows if r["status"] != DagsterRunStatus.SUCCESS.value]
+    return {
+        "backfill_id": backfill_id,
+        "status": backfill.status.value,
+        "success": backfill.status in SUCCEEDED and not failed,
+        "wall_s": round(time.time() - started, 1),
+        "runs": rows,
+        "failed": failed,
+        "error": backfill.error.to_string() if backfill.error else None,
+    }
+
+
+def require_national_release(instance: DagsterInstance, artifacts: Path) -> None:
+    """Shards score their fallback against the current national|US bundle: refuse before
+    any run starts when there is none. A bundle made current before the asset existed is
+    recorded once as a materialization of ``national_us_release``."""
+    if instance.get_latest_materialization_event(NATIONAL_US_RELEASE) is not None:
+        return
+    current = artifacts / "national" / "US" / "current"
+    if not current.exists():
+        raise SystemExit(
+            f"national|US has no current bundle ({current}): the shards score against it. "
+            "Build it first: make build"
+        )
+    instance.report_runless_asset_event(
+        AssetMaterialization(
+            NATIONAL_US_RELEASE,
+            description="recorded by make backfill from the existing current pointer",
+            metadata={"bundle_dir": str(current.resolve())},
+        )
+    )
+
+
+def shard_losses(artifacts: Path, state: str) -> dict[str, Any]:
+    """A shard's held-in and held-out loss and its fallback's, from its current loss record."""
+    path = artifacts / "local" / state / "loss_record.json"
+    if not path.exists():
+        return {}
+    record = json.loads(path.read_text())
+    losses = record["losses"]
 
     def loss(method: str, split: str) -> float | None:
-        if losses is None or method not in losses.index:
-            return None
-        value = losses.loc[method, split]
-        return None if pd.isna(value) else float(value)
+        value = losses.get(method, {}).get(split)
+        return None if value is None else float(value)
 
-    if summary.derived_scores is not None:  # a derived cell: its own method's state scores
-        scores = summary.derived_scores
-        state = scores[(scores["level"] == "state") & (scores["method"] != "national|US")]
-        losses = state.set_index("method").rename(index={"local|US": "candidate"})
     return {
-        "cell": cell.label,
-        "success": summary.success,
-        "run_id": summary.run_id,
-        "wall_s": round(time.perf_counter() - started, 1),
-        "peak_rss_gb": round(peak_rss_gb(), 2),
-        "households": summary.record_counts.get("household"),
+        "households": record.get("record_counts", {}).get("household"),
         "train_loss": loss("candidate", "train"),
         "held_out_loss": loss("candidate", "held_out"),
         "fallback_train_loss": loss("national_fallback", "train"),
         "fallback_held_out_loss": loss("national_fallback", "held_out"),
-        "failures": summary.failures[:3],
     }
 
 
 def run_backfill(
     plan: BackfillPlan,
-    workers: int = 2,
     households: int | None = None,
     settings: dict[str, Any] | None = None,
-    log=print,
+    log: Callable[[str], Any] = print,
+    artifacts_root: str | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Run the plan with ``workers`` concurrent runs; one row per cell and a summary."""
-    from definitions import defs  # noqa: F401  (import once, before forking)
-    from microplex_resources.policyengine_runtime import policyengine_system
+    """Launch the plan as one asset backfill on the instance (DAGSTER_HOME), with a daemon,
+    and follow it to the end: one row per run (shards with their losses) and a summary."""
+    from definitions import defs
+    from microplex_assets.daemon import running_daemon
+    from microplex_assets.release.pointer import artifacts_root as resolve_root
+    from microplex_assets.runner import run_config
 
-    backfill_id = uuid.uuid4().hex[:8]
-    started = time.perf_counter()
-    # Create the instance's storage once here: forked runs creating it together race.
+    graph = defs.resolve_asset_graph()
+    artifacts = resolve_root(artifacts_root)
     with DagsterInstance.get() as instance:
-        instance.get_runs(limit=1)
-    policyengine_system()
-    parent_rss = peak_rss_gb()
-    log(
-        f"backfill {backfill_id}: {len(plan.shards)} shards, then {len(plan.derived)} derived "
-        f"cells; {workers} at a time (policyengine-us imported once: {parent_rss:.2f} GB)"
-    )
-    rows: list[dict[str, Any]] = []
-    context = multiprocessing.get_context("fork")
-    for stage, cells in (("shards", plan.shards), ("derived", plan.derived)):
-        tasks = [(cell, households, settings, backfill_id, True) for cell in cells]
-        if stage == "shards" and tasks:
-            # The first shard runs here with the whole graph: it builds the source frames
-            # and the target registry the others read from storage, and every forked shard
-            # inherits its fitted donor forest (the same for all shards).
-            row = run_cell((*tasks.pop(0)[:4], False))
-            rows.append({"stage": stage, **row})
-            log(
-                f"[{time.perf_counter() - started:7.0f}s] {row['cell']:<12} "
-                f"{'ok' if row['success'] else 'FAILED'} {row.get('wall_s', '?')}s (in parent)"
+        if plan.shards:
+            require_national_release(instance, artifacts)
+        targets = plan_targets(graph, instance, plan)
+        rebuilt = sorted(t.asset_key.to_user_string() for t in targets if t.partition_key is None)
+        for target, parents in missing_parents(graph, instance, targets).items():
+            shown = ", ".join(parents[:5]) + (
+                f" and {len(parents) - 5} more" if len(parents) > 5 else ""
             )
-        with context.Pool(workers, maxtasksperchild=1) as pool:
-            for row in pool.imap_unordered(run_cell, tasks):
-                rows.append({"stage": stage, **row})
-                done = sum(r["stage"] == stage for r in rows)
-                log(
-                    f"[{time.perf_counter() - started:7.0f}s] {row['cell']:<12} "
-                    f"{'ok' if row['success'] else 'FAILED'} {row.get('wall_s', '?')}s "
-                    f"({done}/{len(cells)} {stage})"
-                    + (f" {row['failures'][:1]}" if not row["success"] else "")
-                )
-    table = pd.DataFrame(rows)
-    summary = {
-        "backfill_id": backfill_id,
-        "wall_s": round(time.perf_counter() - started, 1),
-        "workers": workers,
-        "cells": len(rows),
-        "failed": table.loc[~table["success"], "cell"].tolist(),
-        "parent_rss_gb": round(parent_rss, 2),
-    }
-    return table, summary
+            log(
+                f"warning: {target} has {len(parents)} parents neither built nor in this "
+                f"backfill ({shown}): it will fail"
+            )
+        with running_daemon(instance, WORKSPACE, log=log):
+            backfill_id = launch_backfill(
+                instance,
+                graph,
+                targets,
+                run_config(
+                    households, artifacts_root=artifacts_root, settings=settings, product="local"
+                ),
+                title=f"local backfill: {len(plan.shards)} shards",
+            )
+            log(
+                f"backfill {backfill_id}: {len(plan.shards)} shards, {len(plan.derived)} derived "
+                f"cells; unpartitioned rebuilt: {rebuilt or 'none (fresh in storage)'}; "
+                f"UI: Overview > Backfills > {backfill_id}"
+            )
+            summary = follow_backfill(instance, backfill_id, log=log)
+    shards = {cell.label for cell in plan.shards}
+    rows = []
+    for run in summary.pop("runs"):
+        stage = "shards" if run["cell"] in shards else (
+            "unpartitioned" if run["cell"] == "unpartitioned" else "derived")  # fmt: skip
+        row = {"stage": stage, **run, "success": run["status"] == "SUCCESS"}
+        if stage == "shards":
+            row.update(shard_losses(artifacts, run["cell"].split("|")[1]))
+        rows.append(row)
+    summary["cells"] = len(rows)
+    return pd.DataFrame(rows), summary
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--states", default=None, help="comma-separated; default all 51")
-    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--households", type=int, default=None, help="per shard")
     parser.add_argument("--settings", default=None, help="other BuildSettings fields, JSON")
     parser.add_argument("--no-fan-in", action="store_true")
@@ -177,12 +370,13 @@ def main(argv: list[str] | None = None) -> int:
     states = args.states.split(",") if args.states else list(STATE_FIPS)
     plan = BackfillPlan.local(states, fan_in=not args.no_fan_in)
     settings = json.loads(args.settings) if args.settings else None
-    table, summary = run_backfill(plan, args.workers, args.households, settings)
-    print(table.drop(columns=["failures"]).to_markdown(index=False, floatfmt=".4g"))
+    table, summary = run_backfill(plan, args.households, settings)
+    shown = table.drop(columns=["run_id", "error"], errors="ignore")
+    print(shown.to_markdown(index=False, floatfmt=".4g"))
     print(json.dumps(summary, indent=2))
     if args.report:
         write_json_atomic(args.report, {"summary": summary, "cells": table.to_dict("records")})
-    return 0 if not summary["failed"] else 1
+    return 0 if summary["success"] else 1
 
 
 if __name__ == "__main__":

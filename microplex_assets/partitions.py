@@ -6,13 +6,26 @@ single place that says what each cell is. Two kinds of cell exist:
 - record cells (``national|US``, ``local|<state>``) run the nine-stage chain on records;
 - derived cells (``national|<state>``, ``local|US``) are made from record cells' published
   bundles by the derived-bundle assets; the record chain yields nothing for them.
+
+The derived assets live on sub-grids of the same two dimensions (so their keys read
+``national|CA`` and ``local|US`` like every other cell), and partition mappings name the
+record cells each derived cell is made from: Dagster draws those edges, orders backfills
+by them and reports a missing upstream partition.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dagster import MultiPartitionKey, MultiPartitionsDefinition, StaticPartitionsDefinition
+from dagster import (
+    DimensionPartitionMapping,
+    IdentityPartitionMapping,
+    MultiPartitionKey,
+    MultiPartitionMapping,
+    MultiPartitionsDefinition,
+    StaticPartitionMapping,
+    StaticPartitionsDefinition,
+)
 
 from microplex_assets.geography.states import STATE_FIPS, fips_from_code
 
@@ -27,6 +40,41 @@ product_geography_partitions = MultiPartitionsDefinition(
         "geography": StaticPartitionsDefinition(list(GEOGRAPHIES)),
     }
 )
+
+STATES: tuple[str, ...] = tuple(STATE_FIPS)
+
+
+def sub_grid(products: list[str], geographies: list[str]) -> MultiPartitionsDefinition:
+    """Part of the grid, with the grid's dimension names (so keys print the same)."""
+    return MultiPartitionsDefinition(
+        {
+            "product": StaticPartitionsDefinition(products),
+            "geography": StaticPartitionsDefinition(geographies),
+        }
+    )
+
+
+# The derived cells: the 51 national|<state> fallbacks and the local|US fan-in.
+national_state_partitions = sub_grid(["national"], list(STATES))
+local_us_partitions = sub_grid(["local"], ["US"])
+
+
+def geography_mapping(downstream_by_upstream: dict[str, str | set[str]]) -> MultiPartitionMapping:
+    """Same product; geography mapped as given (upstream geography -> downstream ones)."""
+    return MultiPartitionMapping(
+        {
+            "product": DimensionPartitionMapping("product", IdentityPartitionMapping()),
+            "geography": DimensionPartitionMapping(
+                "geography", StaticPartitionMapping(downstream_by_upstream)
+            ),
+        }
+    )
+
+
+# national|<state> is made from national|US (same product, geography US -> each state).
+FALLBACK_FROM_NATIONAL_US = geography_mapping({"US": set(STATES)})
+# local|US is made from every local|<state> shard (each state -> US).
+FAN_IN_FROM_SHARDS = geography_mapping({state: "US" for state in STATES})
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 from dagster import AssetKey, DagsterEventType, DagsterInstance, MultiPartitionKey
 
-from microplex_assets.partitions import Cell
+from microplex_assets.partitions import Cell, product_geography_partitions
 from microplex_assets.release.disk import require_free_space
 from microplex_assets.release.pointer import artifacts_root as artifacts_root_path
 from microplex_assets.stages import STAGES
@@ -289,9 +289,7 @@ def build_cell(
         record_counts=bundle["manifest"]["record_counts"] if bundle else {},
         stage_seconds=step_timings(instance, result.run_id),
         stage_status=stage_status_table(
-            result,
-            asset_groups,
-            None if selection is None else {key.to_user_string() for key in selection},
+            result, asset_groups, {key.to_user_string() for key in selection}
         ),
         gates=gate_table(instance, result.run_id),
         aggregates=aggregates,
@@ -304,18 +302,24 @@ def build_cell(
     )
 
 
-def cell_selection(graph: Any, cell: Cell, reuse_unpartitioned: bool) -> list[AssetKey] | None:
-    """The assets a cell's run materializes (None: all). A derived cell needs its profile,
-    the registry the fan-in scores on and its derived bundle; the record chain and the
-    sources would only be skipped. With ``reuse_unpartitioned`` the unpartitioned assets
-    are read from storage, not rebuilt."""
-    keys = list(graph.get_all_asset_keys())
+def cell_selection(graph: Any, cell: Cell, reuse_unpartitioned: bool) -> list[AssetKey]:
+    """The assets a cell's run materializes. A derived cell runs its derived asset (on its
+    own sub-grid; a run holds one partitioning) and, for the fan-in, the registry it scores
+    on; a record cell runs every executable asset on the full grid and the unpartitioned
+    ones, which ``reuse_unpartitioned`` reads from storage instead of rebuilding."""
     if cell.derived:
-        derived = "national_state_fallback" if cell.product == "national" else "local_rich_fanin"
-        names = ("run_profile", "calibration_targets", derived, "run_index", "readiness_dashboard")
-        keys = [AssetKey(n) for n in names]
-    elif not reuse_unpartitioned:
-        return None
+        keys = (
+            [AssetKey("national_state_fallback")]
+            if cell.product == "national"
+            else [AssetKey("calibration_targets"), AssetKey("local_rich_fanin")]
+        )
+    else:
+        keys = [
+            key
+            for key in graph.get_all_asset_keys()
+            if graph.get(key).is_executable
+            and graph.get(key).partitions_def in (None, product_geography_partitions)
+        ]
     if reuse_unpartitioned:
         keys = [key for key in keys if graph.get(key).partitions_def is not None]
     return keys
@@ -329,6 +333,7 @@ def require_stored_unpartitioned(instance: DagsterInstance, graph: Any) -> None:
         key.to_user_string()
         for key in graph.get_all_asset_keys()
         if graph.get(key).partitions_def is None
+        and graph.get(key).is_executable
         and instance.get_latest_materialization_event(key) is None
     )
     if missing:

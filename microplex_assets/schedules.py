@@ -1,10 +1,14 @@
-"""Scheduled rebuilds: the national dataset weekly, the local state shards monthly.
+"""Scheduled rebuilds (shipped STOPPED): national|US weekly, the 51 local shards monthly;
+the derived cells by automation condition once their upstream cells are done.
 
-Record cells run the whole graph through one partitioned asset job, so a scheduled run
-is exactly what `make build` or the UI's "Materialize all" does for that cell. The
-derived cells (each ``national|<state>`` fallback and the ``local|US`` fan-in) read the
-shards' published bundles, so they have their own small job and run six hours after the
-shards are queued (51 shards take about half an hour two at a time).
+Record cells run the whole record chain through one partitioned asset job, so a scheduled
+run is what `make build` or the UI's "Materialize" does for that cell. The derived cells
+(each ``national|<state>`` fallback and the ``local|US`` fan-in) are not on a clock: their
+automation condition (``publication.derived_assets.when_upstream_cells_done``) requests
+them when the ``published_dataset`` cells they map to have been updated and none is
+missing or still queued or running, and the ``derived_cells_when_ready`` sensor evaluates
+it. Everything ships stopped, so `make ui` on a laptop launches nothing unasked: start
+them in the UI (Automation) or with ``dagster schedule start`` / ``dagster sensor start``.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from collections.abc import Iterator
 
 from dagster import (
     AssetSelection,
+    AutomationConditionSensorDefinition,
     DefaultScheduleStatus,
+    DefaultSensorStatus,
     RunRequest,
     ScheduleEvaluationContext,
     define_asset_job,
@@ -23,35 +29,25 @@ from dagster import (
 from microplex_assets.geography.states import STATE_FIPS
 from microplex_assets.partitions import Cell, product_geography_partitions
 
+DERIVED_ASSETS = ("national_state_fallback", "local_rich_fanin")
+
 build_cell_job = define_asset_job(
     "build_cell",
-    selection=AssetSelection.all(),
+    # The record chain and everything on the full grid; the derived assets have sub-grids.
+    selection=AssetSelection.all() - AssetSelection.assets(*DERIVED_ASSETS),
     partitions_def=product_geography_partitions,
-    description="Every asset and check of one product x geography cell.",
-)
-derived_cell_job = define_asset_job(
-    "build_derived_cell",
-    selection=AssetSelection.assets(
-        "run_profile",
-        "calibration_targets",
-        "national_state_fallback",
-        "local_rich_fanin",
-    ),
-    partitions_def=product_geography_partitions,
-    description="A derived cell (national|<state> fallback or the local|US fan-in) from the "
-    "published bundles it reads.",
+    description="Every asset and check of one record cell (national|US or local|<state>).",
 )
 NATIONAL = Cell("national", "US")
 WEEKLY_NATIONAL_CRON = "0 3 * * 0"  # Sundays 03:00 UTC
 MONTHLY_LOCAL_CRON = "0 4 1 * *"  # the 1st of each month, 04:00 UTC
-MONTHLY_DERIVED_CRON = "0 10 1 * *"  # the same day, 10:00 UTC, after the shards
 
 
 @schedule(
     job=build_cell_job,
     cron_schedule=WEEKLY_NATIONAL_CRON,
     execution_timezone="UTC",
-    default_status=DefaultScheduleStatus.RUNNING,
+    default_status=DefaultScheduleStatus.STOPPED,
     description="Weekly rebuild of national|US (mp-national).",
 )
 def weekly_national_rebuild(context: ScheduleEvaluationContext) -> RunRequest:
@@ -66,8 +62,9 @@ def weekly_national_rebuild(context: ScheduleEvaluationContext) -> RunRequest:
     job=build_cell_job,
     cron_schedule=MONTHLY_LOCAL_CRON,
     execution_timezone="UTC",
-    default_status=DefaultScheduleStatus.RUNNING,
-    description="Monthly rebuild of the 51 local|<state> shards.",
+    default_status=DefaultScheduleStatus.STOPPED,
+    description="Monthly rebuild of the 51 local|<state> shards (the fan-in follows them "
+    "through derived_cells_when_ready).",
 )
 def monthly_local_rebuild(context: ScheduleEvaluationContext) -> Iterator[RunRequest]:
     for state in STATE_FIPS:
@@ -79,23 +76,15 @@ def monthly_local_rebuild(context: ScheduleEvaluationContext) -> Iterator[RunReq
         )
 
 
-@schedule(
-    job=derived_cell_job,
-    cron_schedule=MONTHLY_DERIVED_CRON,
-    execution_timezone="UTC",
-    default_status=DefaultScheduleStatus.RUNNING,
-    description="Monthly rebuild of the 51 national|<state> fallbacks and the local|US fan-in, "
-    "after the shards.",
+derived_cells_when_ready = AutomationConditionSensorDefinition(
+    "derived_cells_when_ready",
+    target=AssetSelection.assets(*DERIVED_ASSETS),
+    default_status=DefaultSensorStatus.STOPPED,
+    minimum_interval_seconds=60,
+    description="Requests each national|<state> fallback after national|US is republished "
+    "and the local|US fan-in after its shards are done (their automation conditions).",
 )
-def monthly_local_fan_in(context: ScheduleEvaluationContext) -> Iterator[RunRequest]:
-    month = f"{context.scheduled_execution_time:%Y-%m}"
-    for cell in [*(Cell("national", state) for state in STATE_FIPS), Cell("local", "US")]:
-        yield RunRequest(
-            run_key=f"{cell.label}@{month}",
-            partition_key=cell.key,
-            tags={"microplex/cell": cell.label, "microplex/schedule": "monthly"},
-        )
 
-
-SCHEDULES = (weekly_national_rebuild, monthly_local_rebuild, monthly_local_fan_in)
-JOBS = (build_cell_job, derived_cell_job)
+SCHEDULES = (weekly_national_rebuild, monthly_local_rebuild)
+SENSORS = (derived_cells_when_ready,)
+JOBS = (build_cell_job,)

@@ -1,9 +1,13 @@
 """The code location loads, and every asset honours its stage contract."""
 
-from dagster import AssetKey, Definitions
+from dagster import AssetKey, Definitions, MultiPartitionKey
 
 from definitions import defs
-from microplex_assets.partitions import product_geography_partitions
+from microplex_assets.partitions import (
+    local_us_partitions,
+    national_state_partitions,
+    product_geography_partitions,
+)
 from microplex_assets.stages import STAGES
 
 EXPECTED_ASSETS = {
@@ -44,6 +48,13 @@ UNPARTITIONED = {
     "survey_source_frames",
     "calibration_targets",
 }
+# Derived cells: each on its sub-grid of the same two dimensions.
+DERIVED = {
+    "national_state_fallback": national_state_partitions,
+    "local_rich_fanin": local_us_partitions,
+}
+# Reported, not computed: the current national|US bundle the shards read.
+EXTERNAL = {"national_us_release"}
 BLOCKING_CHECKS = {
     ("entity_bundle", "entity_links_intact"),
     ("calibrated_weights", "weights_valid"),
@@ -63,7 +74,8 @@ def test_definitions_validate():
     Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == set(EXPECTED_ASSETS)
+    assert keys == set(EXPECTED_ASSETS) | EXTERNAL
+    assert not any(graph.get(AssetKey(name)).is_executable for name in EXTERNAL)
 
 
 def test_every_asset_sits_in_its_stage_group_with_the_stage_description():
@@ -89,6 +101,8 @@ def test_partitioned_assets_share_the_product_geography_grid():
         node = graph.get(AssetKey(name))
         if name in UNPARTITIONED:
             assert node.partitions_def is None  # one frame / registry serves every cell
+        elif name in DERIVED:
+            assert node.partitions_def == DERIVED[name], name
         else:
             assert node.partitions_def == product_geography_partitions, name
 
@@ -101,3 +115,36 @@ def test_release_gates_are_blocking_checks():
         if spec.blocking:
             found.add((check_key.asset_key.to_user_string(), check_key.name))
     assert found >= BLOCKING_CHECKS
+
+
+def key(product: str, geography: str) -> MultiPartitionKey:
+    return MultiPartitionKey({"product": product, "geography": geography})
+
+
+def test_derived_cells_depend_on_the_cells_they_are_made_from():
+    """The cross-cell order is in the graph: Dagster maps each derived cell to its parents."""
+    graph = defs.resolve_asset_graph()
+    published = AssetKey("published_dataset")
+    fallback = graph.get_parents_partitions(
+        AssetKey("national_state_fallback"), key("national", "CA")
+    )
+    assert {(p.asset_key, p.partition_key) for p in fallback.parent_partitions} == {
+        (published, key("national", "US"))
+    }
+    fan_in = graph.get_parents_partitions(AssetKey("local_rich_fanin"), key("local", "US"))
+    shards = {p.partition_key for p in fan_in.parent_partitions if p.asset_key == published}
+    assert (
+        len(shards) == 51 and key("local", "WY") in shards and key("national", "WY") not in shards
+    )
+    # ... and a shard's scorecard reads the current national|US bundle (an external asset:
+    # an edge from published_dataset would be a cycle, the shards run the same assets).
+    scorecard = graph.get(AssetKey("calibration_scorecard"))
+    assert AssetKey("national_us_release") in scorecard.parent_keys
+
+
+def test_derived_assets_do_not_exist_for_record_cells():
+    """No "yield nothing" branches: the sub-grids hold only the cells each derived asset makes."""
+    assert key("national", "US") not in national_state_partitions.get_partition_keys()
+    assert key("local", "CA") not in national_state_partitions.get_partition_keys()
+    assert local_us_partitions.get_partition_keys() == [key("local", "US")]
+    assert len(national_state_partitions.get_partition_keys()) == 51

@@ -66,10 +66,12 @@ from microplex_assets.calibration.weights import (
     weight_diagnostics,
 )
 from microplex_assets.candidate.make import make_candidate
+from microplex_assets.code_version import TARGETS_CODE_VERSION
 from microplex_assets.entities.build import build_entity_bundle
 from microplex_assets.entities.bundle import EntityBundle
 from microplex_assets.gate_checks import blocking_gate_check
 from microplex_assets.geography.states import STATE_FIPS
+from microplex_assets.lineage import NATIONAL_US_RELEASE
 from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.plots import loss_curves_png, png_markdown, save_png
 from microplex_assets.publication.h5_export import write_policyengine_h5
@@ -83,7 +85,7 @@ from microplex_resources.build_settings import BuildSettings
 from microplex_resources.policyengine_runtime import PolicyEngineRuntime
 
 
-@stage_asset("calibration")
+@stage_asset("calibration", code_version=TARGETS_CODE_VERSION)
 def calibration_targets(
     context: AssetExecutionContext, build_settings: BuildSettings, policyengine: PolicyEngineRuntime
 ) -> TargetSet:
@@ -326,7 +328,8 @@ def pinned_baseline_scores(
     return scores
 
 
-@stage_asset("calibration", partitions_def=product_geography_partitions)
+# A shard's scorecard scores its fallback against the current national|US bundle.
+@stage_asset("calibration", partitions_def=product_geography_partitions, deps=[NATIONAL_US_RELEASE])
 def calibration_scorecard(
     context: AssetExecutionContext,
     run_profile: dict[str, Any],

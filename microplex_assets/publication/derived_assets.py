@@ -1,18 +1,33 @@
 """Stage 8 assets for derived cells: the ``national|<state>`` fallback bundle and the
-``local|US`` fan-in. Each yields nothing for the other cells, whose record chain runs
-instead, so "materialize all" on any cell does the right thing."""
+``local|US`` fan-in. Each lives on its own sub-grid (``partitions``), so it exists only for
+the cells it makes, and depends through a partition mapping on the ``published_dataset``
+cells it is made from: the UI draws those edges, a backfill runs it after them, and the
+automation condition below runs it once they are done (never at a fixed hour)."""
 
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from dagster import AssetExecutionContext, MetadataValue, Output
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    AssetSelection,
+    AutomationCondition,
+    MetadataValue,
+    Output,
+)
 
 from microplex_assets.calibration.published_scores import load_published_bundle
 from microplex_assets.files import dataset_filename, file_sha256, write_json_atomic
 from microplex_assets.geography.states import STATE_FIPS
-from microplex_assets.partitions import Cell, product_geography_partitions
+from microplex_assets.partitions import (
+    FALLBACK_FROM_NATIONAL_US,
+    FAN_IN_FROM_SHARDS,
+    Cell,
+    local_us_partitions,
+    national_state_partitions,
+)
 from microplex_assets.publication.derived import (
     NOT_STATE_CALIBRATED,
     entity_lookup,
@@ -24,12 +39,37 @@ from microplex_assets.publication.derived import (
 )
 from microplex_assets.publication.h5_combine import concatenate_h5, restrict_h5
 from microplex_assets.release.bundle import publish_run_bundle, run_key
+from microplex_assets.release.dashboard import write_dashboard
 from microplex_assets.release.dataflow import run_snapshot
+from microplex_assets.release.index import INDEX_NAME, sync
 from microplex_assets.release.pointer import adopt_legacy_bundle, promote
+from microplex_assets.run_profile.profile import resolve_run_profile
 from microplex_assets.source_plan.reuse import check_targets
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata, table_metadata
 from microplex_assets.targets.model import TargetSet
 from microplex_resources.artifact_store import ArtifactStore
+from microplex_resources.build_settings import BuildSettings
+
+
+def when_upstream_cells_done() -> AutomationCondition:
+    """Request a derived cell once the record cells it is made from have been updated and
+    none is missing or still queued or running (a monthly shard schedule queues all 51 at
+    once, so the fan-in waits for the last). The target registry is not a trigger: every
+    national build rewrites it."""
+    registry = AssetSelection.assets("calibration_targets")
+    return (
+        AutomationCondition.any_deps_updated().ignore(registry).since_last_handled()
+        & ~AutomationCondition.any_deps_missing()
+        & ~AutomationCondition.any_deps_in_progress()
+        & ~AutomationCondition.in_progress()
+    ).with_label("when its upstream cells are done")
+
+
+def derived_profile(build_settings: BuildSettings, context: AssetExecutionContext) -> dict:
+    """The derived cell's run profile, resolved as the ``run_profile`` asset does; derived
+    cells resolve it themselves so that nothing but the record cells they are made from
+    gates them."""
+    return resolve_run_profile(build_settings.model_dump(), context_cell(context))
 
 
 def derived_manifest(
@@ -54,6 +94,9 @@ def derived_manifest(
     }
 
 
+DASHBOARD_NAME = "readiness.html"  # release.assets.DASHBOARD_NAME (not imported: no cycle)
+
+
 def publish_derived(
     context: AssetExecutionContext,
     artifact_store: ArtifactStore,
@@ -72,26 +115,28 @@ def publish_derived(
             "data_flow": run_snapshot(context, context.asset_key.to_user_string())}  # fmt: skip
     destination = publish_run_bundle(files, cell_dir, key, info)
     promote(cell_dir, key, cell.product, cell.geography, reason=f"derived build {context.run_id}")
+    # A derived cell runs on its own sub-grid, apart from run_index and readiness_dashboard
+    # (full grid): bring the index and the dashboard up to date here.
+    release = artifact_store.release_dir()
+    sync(release / INDEX_NAME, artifact_store.root_path())
+    write_dashboard(release / INDEX_NAME, release / DASHBOARD_NAME)
     return destination, {name: destination / name for name in files}
 
 
-def skip_unless(context: AssetExecutionContext, wanted: bool, what: str) -> bool:
-    """Log why a derived asset yields nothing for this cell; True when it should run."""
-    if not wanted:
-        context.log.info(f"{context_cell(context).label} is not {what}: nothing to derive")
-    return wanted
-
-
-@stage_asset("publication", partitions_def=product_geography_partitions, output_required=False)
+@stage_asset(
+    "publication",
+    partitions_def=national_state_partitions,
+    deps=[AssetDep("published_dataset", partition_mapping=FALLBACK_FROM_NATIONAL_US)],
+    automation_condition=when_upstream_cells_done(),
+)
 def national_state_fallback(
-    context: AssetExecutionContext, run_profile: dict[str, Any], artifact_store: ArtifactStore
+    context: AssetExecutionContext, build_settings: BuildSettings, artifact_store: ArtifactStore
 ) -> Iterator[Output[dict[str, Any]]]:
     """national|<state>: the published national|US records of the state with their national
     weights (not state-calibrated), scored on the state's targets with the local shards'
     split: the fallback each local|<state> shard must beat. Needs national|US published."""
     cell = context_cell(context)
-    if not skip_unless(context, cell.derived and cell.product == "national", "national|<state>"):
-        return
+    run_profile = derived_profile(build_settings, context)
     year = int(run_profile["year"])
     national = load_published_bundle(
         artifact_store.bundle_dir("national", "US"), year, "national|US"
@@ -144,10 +189,15 @@ def national_state_fallback(
     )
 
 
-@stage_asset("publication", partitions_def=product_geography_partitions, output_required=False)
+@stage_asset(
+    "publication",
+    partitions_def=local_us_partitions,
+    deps=[AssetDep("published_dataset", partition_mapping=FAN_IN_FROM_SHARDS)],
+    automation_condition=when_upstream_cells_done(),
+)
 def local_rich_fanin(
     context: AssetExecutionContext,
-    run_profile: dict[str, Any],
+    build_settings: BuildSettings,
     calibration_targets: TargetSet,
     artifact_store: ArtifactStore,
 ) -> Iterator[Output[dict[str, Any]]]:
@@ -155,8 +205,7 @@ def local_rich_fanin(
     (ids offset per shard) and scored on the whole target suite next to national|US.
     A missing shard is an error listing every missing one."""
     cell = context_cell(context)
-    if not skip_unless(context, cell.derived and cell.product == "local", "local|US"):
-        return
+    run_profile = derived_profile(build_settings, context)
     year = int(run_profile["year"])
     check_targets(calibration_targets, run_profile)  # a stored registry of another year
     shards = load_shards(

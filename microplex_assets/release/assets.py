@@ -14,6 +14,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, Config, MetadataValue
 from pydantic import Field
 
+from microplex_assets.lineage import national_release_event
 from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.release.dashboard import write_dashboard
 from microplex_assets.release.gates import promotion_blockers
@@ -57,6 +58,10 @@ def current_release(
         why = blockers or ["auto_promote is off"]
         context.log.warning(f"{cell.label}: run {key} stays a candidate: {'; '.join(why)}")
     state = pointer_state(cell_dir)
+    if promoted and cell.label == "national|US":  # what the shards read changed
+        context.log_event(
+            national_release_event(state.current, str(bundle), f"build {context.run_id}")
+        )
     context.add_output_metadata(
         stage_metadata(
             "validation",
@@ -74,9 +79,8 @@ def current_release(
 @stage_asset(
     "validation",
     partitions_def=product_geography_partitions,
-    # Not on the derived assets: in any run one of them yields nothing, and Dagster then
-    # skips what depends on it. A derived cell's bundle is indexed by the next sync (the
-    # next record build, or `make release-index`).
+    # Record cells only: a derived cell's asset lives on its own sub-grid and refreshes the
+    # index and the dashboard itself when it publishes (derived_assets.publish_derived).
     deps=["current_release"],
 )
 def run_index(context: AssetExecutionContext, artifact_store: ArtifactStore) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 from dagster import Config, Failure, OpExecutionContext, job, op
 from pydantic import Field
 
+from microplex_assets.lineage import national_release_event
 from microplex_assets.release.dashboard import write_dashboard
 from microplex_assets.release.index import INDEX_NAME, sync
 from microplex_assets.release.pointer import (
@@ -37,8 +38,13 @@ def _refresh(artifact_store: ArtifactStore) -> None:
 
 
 def _report(context: OpExecutionContext, config: CellConfig, store: ArtifactStore) -> dict:
-    state = pointer_state(store.cell_dir(config.product, config.geography))
+    cell_dir = store.cell_dir(config.product, config.geography)
+    state = pointer_state(cell_dir)
     _refresh(store)
+    if (config.product, config.geography) == ("national", "US"):  # what the shards read
+        context.log_event(
+            national_release_event(state.current, str(cell_dir / "current"), config.reason)
+        )
     context.log.info(f"{config.product}|{config.geography}: current {state.current}")
     return {"current": state.current, "stack": state.stack}
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from dagster import AssetExecutionContext, MetadataValue
 
+from microplex_assets.code_version import SOURCES_CODE_VERSION
 from microplex_assets.sources.acs_pums import load_acs_pums
 from microplex_assets.sources.cps_asec import load_cps_asec
 from microplex_assets.sources.cps_taxcalc import load_taxcalc_cps
@@ -34,7 +35,7 @@ from microplex_resources.build_settings import BuildSettings
 from microplex_resources.policyengine_runtime import PolicyEngineRuntime
 
 
-@stage_asset("sources")
+@stage_asset("sources", code_version=SOURCES_CODE_VERSION)
 def cps_source_frame(
     context: AssetExecutionContext,
     build_settings: BuildSettings,
@@ -88,7 +89,7 @@ def record_uprater(system: Any) -> Callable[[str, int, int], float]:
     return factor
 
 
-@stage_asset("sources")
+@stage_asset("sources", code_version=SOURCES_CODE_VERSION)
 def tax_donor_frame(
     context: AssetExecutionContext,
     build_settings: BuildSettings,
@@ -128,7 +129,7 @@ def tax_donor_frame(
     return frame
 
 
-@stage_asset("sources")
+@stage_asset("sources", code_version=SOURCES_CODE_VERSION)
 def asset_donor_frame(
     context: AssetExecutionContext,
     build_settings: BuildSettings,
@@ -160,7 +161,7 @@ def asset_donor_frame(
     return frame
 
 
-@stage_asset("sources")
+@stage_asset("sources", code_version=SOURCES_CODE_VERSION)
 def top_wealth_frame(
     context: AssetExecutionContext, build_settings: BuildSettings
 ) -> ObservationFrame:
@@ -210,7 +211,7 @@ def load_survey_files(files: dict[str, list[str]], year: int) -> dict[str, Obser
     return {name: SURVEY_LOADERS[name](paths, year) for name, paths in files.items()}
 
 
-@stage_asset("sources")
+@stage_asset("sources", code_version=SOURCES_CODE_VERSION)
 def survey_source_frames(
     context: AssetExecutionContext, build_settings: BuildSettings
 ) -> dict[str, ObservationFrame]:

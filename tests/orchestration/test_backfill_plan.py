@@ -1,0 +1,73 @@
+"""What ``make backfill`` asks Dagster for, on the real graph (nothing is executed)."""
+
+from __future__ import annotations
+
+import pytest
+from dagster import AssetKey, DagsterInstance, MultiPartitionKey
+
+from definitions import defs
+from microplex_assets.backfill import (
+    BackfillPlan,
+    missing_parents,
+    plan_targets,
+    require_national_release,
+)
+from microplex_assets.lineage import NATIONAL_US_RELEASE
+
+UNPARTITIONED = {"cps_source_frame", "tax_donor_frame", "asset_donor_frame",
+                 "top_wealth_frame", "survey_source_frames", "calibration_targets"}  # fmt: skip
+
+
+def cell(product: str, geography: str) -> str:
+    return str(MultiPartitionKey({"product": product, "geography": geography}))
+
+
+def test_two_shard_plan_targets_the_chain_the_derived_cells_and_missing_parents():
+    graph = defs.resolve_asset_graph()
+    plan = BackfillPlan.local(["DE", "VT"])
+    with DagsterInstance.ephemeral() as instance:
+        targets = plan_targets(graph, instance, plan)
+    by_cell: dict[str | None, set[str]] = {}
+    for target in targets:
+        by_cell.setdefault(target.partition_key, set()).add(target.asset_key.to_user_string())
+    assert set(by_cell) == {None, cell("local", "DE"), cell("local", "VT"),
+                            cell("national", "DE"), cell("national", "VT"),
+                            cell("local", "US")}  # fmt: skip
+    assert by_cell[None] == UNPARTITIONED  # never materialized in this instance: built once
+    chain = by_cell[cell("local", "DE")]
+    assert {"run_profile", "calibrated_weights", "published_dataset", "current_release"} <= chain
+    assert not chain & (UNPARTITIONED | {"national_state_fallback", "local_rich_fanin"})
+    assert by_cell[cell("national", "VT")] == {"national_state_fallback"}
+    assert by_cell[cell("local", "US")] == {"local_rich_fanin"}
+
+
+def test_unknown_state_is_refused():
+    with pytest.raises(ValueError, match="unknown state codes"):
+        BackfillPlan.local(["DE", "XX"])
+
+
+def test_shards_need_a_current_national_bundle(tmp_path):
+    with DagsterInstance.ephemeral() as instance:
+        with pytest.raises(SystemExit, match="make build"):
+            require_national_release(instance, tmp_path)
+        # A current pointer from before the asset existed is recorded once, then accepted.
+        (tmp_path / "national" / "US" / "runs" / "r1").mkdir(parents=True)
+        (tmp_path / "national" / "US" / "current").symlink_to("runs/r1")
+        require_national_release(instance, tmp_path)
+        assert instance.get_latest_materialization_event(NATIONAL_US_RELEASE) is not None
+        assert AssetKey("national_us_release") == NATIONAL_US_RELEASE
+
+
+def test_parents_outside_the_backfill_and_never_built_are_named_before_launch():
+    graph = defs.resolve_asset_graph()
+    with DagsterInstance.ephemeral() as instance:
+        targets = plan_targets(graph, instance, BackfillPlan.local(["DE", "VT"]))
+        missing = missing_parents(graph, instance, targets)
+    fan_in = missing[f"local_rich_fanin[{cell('local', 'US')}]"]
+    assert len(fan_in) == 49  # every shard but the two in the backfill
+    assert f"published_dataset[{cell('local', 'WY')}]" in fan_in
+    assert f"published_dataset[{cell('local', 'DE')}]" not in fan_in
+    fallback = missing[f"national_state_fallback[{cell('national', 'DE')}]"]
+    assert fallback == [f"published_dataset[{cell('national', 'US')}]"]
+    # The shards' own chain is complete within the backfill (the unpartitioned parents too).
+    assert not any(key.endswith(f"[{cell('local', 'DE')}]") for key in missing)
