@@ -26,8 +26,13 @@ import pandas as pd
 from scipy import sparse
 
 from microplex_assets.calibration.loss import target_loss
-from microplex_assets.calibration.simulation_arrays import SimulationArrays, record_contributions
+from microplex_assets.calibration.simulation_arrays import (
+    DISTRICT_VARIABLE,
+    SimulationArrays,
+    record_contributions,
+)
 from microplex_assets.calibration.top_tail import TopTailArrays, top_tail_arrays
+from microplex_assets.geography.districts import parse_district
 from microplex_assets.geography.states import fips_from_code
 from microplex_assets.targets.model import Target, TargetSet
 
@@ -87,7 +92,12 @@ def unsupported_reason(arrays: SimulationArrays, target: Target, states: set[int
         return f"variable missing: {', '.join(missing)} not in this policyengine-us"
     if abs(target.value) < MIN_ABS_TARGET:
         return f"zero value: |{target.value:g}| < {MIN_ABS_TARGET}"
-    if target.geography != "US" and fips_from_code(target.geography) not in states:
+    if target.geography_level == "district":
+        if not arrays.has_variable(DISTRICT_VARIABLE):
+            return f"variable missing: {DISTRICT_VARIABLE} not in this policyengine-us"
+        if parse_district(target.geography).state_fips not in states:
+            return f"geography absent: no candidate household in {target.geography}'s state"
+    elif target.geography != "US" and fips_from_code(target.geography) not in states:
         return f"geography absent: no candidate household in {target.geography}"
     return None
 

@@ -9,8 +9,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from microplex_assets.geography.districts import parse_district
 from microplex_assets.geography.states import fips_from_code
 from microplex_assets.targets.model import Target, TargetFilter
+
+DISTRICT_VARIABLE = "congressional_district_geoid"
 
 
 class SimulationArrays:
@@ -112,7 +115,11 @@ def record_contributions(arrays: SimulationArrays, target: Target) -> np.ndarray
         mask &= arrays.values("tax_unit_is_filer", entity).astype(bool)
     if target.scope == "recipient":
         mask &= arrays.values(target.variable, entity).astype(float) > 0
-    if target.geography != "US":
+    if target.geography_level == "district":
+        # the household's recorded district (``district_assignment.district_geoids``)
+        geoid = parse_district(target.geography).geoid
+        mask &= arrays.values(DISTRICT_VARIABLE, entity).astype(int) == geoid
+    elif target.geography != "US":
         mask &= arrays.values("state_fips", entity).astype(int) == fips_from_code(target.geography)
     for target_filter in target.filters:
         mask &= filter_mask(arrays, target_filter, entity)

@@ -61,7 +61,8 @@ from microplex_assets.entities.demographics import assign_is_female
 from microplex_assets.entities.family import add_family_inputs
 from microplex_assets.entities.takeup import add_program_inputs
 from microplex_assets.entities.tax_takeup import add_drawn_take_up
-from microplex_assets.geography import assign_counties, assign_districts
+from microplex_assets.geography import assign_counties
+from microplex_assets.geography.district_assignment import district_geoids
 from microplex_assets.sources.frame import ObservationFrame
 
 PERSON_KEYS = ("person_id", *(f"{e}_id" for e in GROUP_ENTITIES))
@@ -111,7 +112,7 @@ def build_entity_bundle(candidate: ObservationFrame, *, seed: int = 0) -> Entity
         if column in source_household.columns:
             household[column] = source_household[column].to_numpy()
     household["county_fips"] = assign_counties(household, seed).to_numpy()
-    household["congressional_district_geoid"] = assign_districts(household, seed).to_numpy()
+    household["congressional_district_geoid"] = district_geoids(household, seed).to_numpy()
     tax_unit = candidate.tables["tax_unit"].copy()
     filing_status = (
         tax_unit.set_index("tax_unit_id")["filing_status"]

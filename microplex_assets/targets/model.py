@@ -64,7 +64,7 @@ class Target:
     aggregation: str  # "sum" | "count"
     entity: str  # PolicyEngine entity whose records are summed or counted
     scope: str  # see SCOPES
-    geography: str  # "US" or a state postal code
+    geography: str  # "US", a state postal code, or a district key ("CA-12")
     family: str  # wages, ssi, snap, capital_gains, population, ...
     group: str  # held-out unit: a split moves whole groups, never rows inside one
     source: dict[str, Any]  # agency, table, year (of the fact), file or parameter, uprating
@@ -91,8 +91,10 @@ class Target:
 
     @property
     def geography_level(self) -> str:
-        """national, state (district later): the level the count normalisation uses."""
-        return "national" if self.geography == "US" else "state"
+        """national, state or district (``CA-12``): the level the count normalisation uses."""
+        if self.geography == "US":
+            return "national"
+        return "district" if "-" in self.geography else "state"
 
     def as_dict(self) -> dict[str, Any]:
         record = asdict(self)

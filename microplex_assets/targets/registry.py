@@ -16,7 +16,11 @@ gives the variables every target is checked against and the uprating indices. Pr
   ``parameters/calibration/gov`` (population, SSI, SNAP, EITC, income tax, Social
   Security, unemployment, SOI totals);
 - ``reference_tables``: the public SOI / Census / USDA / CMS tables carried in ``data/``
-  (national SOI by AGI band and filing status, state AGI, age, SNAP, EITC, Medicaid).
+  (national SOI by AGI band and filing status, state AGI, age, SNAP, EITC, Medicaid);
+- ``district_tables``: ACS 2024 people by age x sex, households and SNAP households per
+  congressional district (geography ``CA-12``). Not a default provider: nothing records
+  a household's district in the H5 yet, so these targets cannot be scored
+  (``targets.district_tables`` says how they should be).
 
 Where both give the same fact, the carried SOI table wins (it is banded and a later tax
 year) and the parameter is reported as skipped. Every row left out (no PE variable,
@@ -32,6 +36,7 @@ from typing import Any
 
 from microplex_assets.targets.carried import carried_sources
 from microplex_assets.targets.common import Skipped
+from microplex_assets.targets.district_tables import district_table_targets
 from microplex_assets.targets.model import Target, TargetSet
 from microplex_assets.targets.policyengine_parameters import (
     policyengine_parameter_targets,
@@ -43,6 +48,7 @@ Provider = Callable[[int, Any, list[Skipped]], list[Target]]
 PROVIDERS: dict[str, Provider] = {
     "policyengine_parameters": policyengine_parameter_targets,
     "reference_tables": reference_table_targets,
+    "district_tables": district_table_targets,
 }
 DEFAULT_PROVIDERS: tuple[str, ...] = ("policyengine_parameters", "reference_tables")
 

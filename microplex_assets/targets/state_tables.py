@@ -96,6 +96,7 @@ class Table:
     entry: dict[str, Any]  # SOURCES.json entry plus ``file``
     uprater: Uprater
     skipped: list[Skipped]
+    provider: str = PROVIDER  # the registry provider the targets are recorded under
 
     @property
     def year(self) -> int:
@@ -106,7 +107,7 @@ class Table:
     ) -> Target:
         """A target worth ``reported`` x the factor from the table's year to the build year."""
         source = {
-            "provider": PROVIDER,
+            "provider": self.provider,
             "agency": self.entry["agency"],
             "table": self.entry["table"],
             "year": self.year,
@@ -130,7 +131,7 @@ class Table:
         if state is None:
             self.skipped.append(
                 Skipped(
-                    PROVIDER,
+                    self.provider,
                     self.entry["table"],
                     f"row {code}",
                     "outside the 50 states and DC the build covers",

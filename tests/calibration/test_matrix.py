@@ -191,3 +191,26 @@ def test_tax_unit_records_map_to_their_own_household_and_state(arrays):
     tax_unit_agi = sim_arrays.values("adjusted_gross_income", "tax_unit")
     household_agi = sim_arrays.values("adjusted_gross_income", "household")
     assert household_agi.sum() == pytest.approx(tax_unit_agi.sum())
+
+
+def test_a_district_target_counts_the_households_placed_in_it(arrays):
+    """District targets filter on the exported ``congressional_district_geoid`` (the
+    recorded draw), so they count exactly the households placed there."""
+    from microplex_assets.geography.districts import district_from_geoid
+
+    sim_arrays, bundle = arrays
+    placed = bundle.household["congressional_district_geoid"]
+    geoid = int(placed.value_counts().index[0])
+    key = district_from_geoid(geoid).key
+    households = target(
+        f"households/{key}",
+        aggregation="count",
+        variable="household_id",
+        entity="household",
+        family="households",
+        geography=key,
+    )
+    matrix = materialize_targets(sim_arrays, TargetSet((households,)))
+    assert matrix.estimates(np.ones(len(sim_arrays.household_ids)))[0] == (placed == geoid).sum()
+    with pytest.raises(Exception, match="CA-99"):
+        materialize_targets(sim_arrays, TargetSet((target("x/CA-99", geography="CA-99"),)))
