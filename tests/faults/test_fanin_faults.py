@@ -15,11 +15,9 @@ from dagster import MultiPartitionKey, build_asset_context
 
 from microplex_assets.files import dataset_filename, file_sha256
 from microplex_assets.geography.states import STATE_FIPS
-from microplex_assets.partitions import Cell
 from microplex_assets.publication.derived import load_shards
 from microplex_assets.publication.derived_assets import local_rich_fanin
 from microplex_assets.publication.shard_checks import ShardMismatchError
-from microplex_assets.run_profile.profile import resolve_run_profile
 from microplex_assets.source_plan.reuse import StaleUpstreamError
 from microplex_resources.artifact_store import ArtifactStore
 from microplex_resources.build_settings import BuildSettings
@@ -46,12 +44,17 @@ def shard_h5(root: Path, state: str) -> Path:
 
 def fan_in(root: Path) -> None:
     """``local_rich_fanin`` for local|US, invoked as Dagster would with this store."""
-    profile = resolve_run_profile(BuildSettings().model_dump(), Cell("local", "US"))
     with build_asset_context(
         partition_key=MultiPartitionKey({"product": "local", "geography": "US"}),
-        resources={"artifact_store": ArtifactStore(root=str(root))},
     ) as context:
-        list(local_rich_fanin(context, run_profile=profile, calibration_targets=TARGETS))
+        list(
+            local_rich_fanin(
+                context,
+                build_settings=BuildSettings(),
+                calibration_targets=TARGETS,
+                artifact_store=ArtifactStore(root=str(root)),
+            )
+        )
 
 
 def refused(root: Path, match: str, record_property: Any) -> str:
@@ -120,17 +123,20 @@ def test_a_stored_registry_of_another_year_is_blamed_not_the_shards(
 ) -> None:
     cell = root / "local" / "US"
     before = snapshot(cell)
-    profile = resolve_run_profile(
-        {**BuildSettings().model_dump(), "year": 2025}, Cell("local", "US")
-    )
     with (
         build_asset_context(
             partition_key=MultiPartitionKey({"product": "local", "geography": "US"}),
-            resources={"artifact_store": ArtifactStore(root=str(root))},
         ) as context,
         pytest.raises(StaleUpstreamError) as caught,
     ):
-        list(local_rich_fanin(context, run_profile=profile, calibration_targets=TARGETS))
+        list(
+            local_rich_fanin(
+                context,
+                build_settings=BuildSettings(year=2025),
+                calibration_targets=TARGETS,
+                artifact_store=ArtifactStore(root=str(root)),
+            )
+        )
     record_property("message", str(caught.value))
     assert "calibration_targets: stored copy was built with year=2024" in str(caught.value)
     assert "year=2025" in str(caught.value)
