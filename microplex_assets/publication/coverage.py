@@ -30,6 +30,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from microplex_assets.seed.donor_inputs import DEFAULT_IMPUTED
 from microplex_assets.sources import cps_taxcalc as cps
 from microplex_assets.sources import cps_taxcalc_inputs as inputs
 
@@ -37,24 +38,7 @@ DONOR = (
     "; replaced on tax units not reporting SSI, SNAP or TANF by the tax-record donor "
     "(the SOI-synthesized donor by default, the IRS PUF when puf_path is set)"
 )
-DONOR_IMPUTED = frozenset(
-    {
-        "long_term_capital_gains_before_response",
-        "short_term_capital_gains",
-        "qualified_dividend_income",
-        "non_qualified_dividend_income",
-        "taxable_interest_income",
-        "tax_exempt_interest_income",
-        "partnership_income",
-        "s_corp_income",
-        "rental_income",
-        "charitable_cash_donations",
-        "charitable_non_cash_donations",
-        "real_estate_taxes",
-        "home_mortgage_interest",
-        "other_medical_expenses",
-    }
-)
+DONOR_IMPUTED = frozenset(DEFAULT_IMPUTED)  # what donor integration imputes by default
 TAXDATA_IMPUTED_COLUMNS = frozenset(
     {"e03150", "e03210", "e03240", "e03270", "e03300", "e17500", "e18500", "e19200"}
     | {"e19800", "e20100", "e20400", "e32800"}
