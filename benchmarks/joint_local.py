@@ -1,6 +1,7 @@
 """local-rich as one joint fit, measured on the matrices a backfill left (issue 17, item 4).
 
-    python benchmarks/joint_local.py [--artifacts DIR] [--states CA,TX] [--year 2024] [--out PATH]
+    python benchmarks/joint_local.py [--artifacts DIR] [--national-work DIR] [--states CA,TX]
+                                     [--year 2024] [--out PATH]
 
 Reads each ``local|<state>`` shard's latest work folder (``_work/local/<state>/latest``:
 ``target_matrix*``, ``national_contributions*`` and the calibrated H5's weights) and
@@ -97,10 +98,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--artifacts", type=Path, default=ROOT / "dagster_home" / "artifacts")
     parser.add_argument("--states", default=",".join(STATE_FIPS))
     parser.add_argument("--year", type=int, default=2024)
+    parser.add_argument(
+        "--national-work", type=Path, default=None, help="national|US work folder (its latest)"
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     work = args.artifacts / "_work"
-    national_folder = work / "national" / "US" / "latest"
+    national_folder = args.national_work or work / "national" / "US" / "latest"
     states = [s for s in args.states.split(",") if s]
     started = time.perf_counter()
     shards = [load_shard(work / "local" / s / "latest", s, args.year) for s in states]
