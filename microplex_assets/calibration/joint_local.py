@@ -184,3 +184,18 @@ def joint_scores(problem: JointProblem, weights: np.ndarray) -> pd.DataFrame:
         record["joint_ess_share"] = kish_ess(weights[columns]) / max(households, 1)
         rows.append(record)
     return pd.DataFrame(rows)
+
+
+def joint_weights_by_shard(
+    shards: list[ShardMatrices], national_targets: pd.DataFrame, config: SolverConfig = JOINT_SOLVER
+) -> tuple[dict[str, pd.Series], pd.DataFrame]:
+    """The joint fit as each shard's new weights (by household_id, in the order of its
+    published weights) and the per-block score table."""
+    problem = joint_problem(shards, national_targets)
+    weights = fit_joint(problem, config)
+    by_shard = {}
+    for shard in shards:
+        columns = problem.shard == shard.state
+        fitted = pd.Series(weights[columns], index=problem.household_ids[columns])
+        by_shard[shard.state] = fitted.reindex(shard.weights.index).rename(shard.weights.name)
+    return by_shard, joint_scores(problem, weights)

@@ -15,6 +15,7 @@ without PolicyEngine in seconds.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from microplex_assets.calibration.joint_local import ShardMatrices, joint_weights_by_shard
 from microplex_assets.calibration.loss import target_loss
 from microplex_assets.calibration.published_scores import (
     NATIONAL_CONTRIBUTIONS,
@@ -181,3 +183,20 @@ def shard_table(shards: dict[str, PublishedBundle]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def joint_fan_in(
+    shards: dict[str, PublishedBundle], national: PublishedBundle
+) -> tuple[dict[str, PublishedBundle], pd.DataFrame]:
+    """The shards reweighted by one joint fit to national|US's national targets and each
+    state's own (``calibration.joint_local``), and the fit's per-block scores. The shards'
+    own bundles are untouched: local|US publishes the joint weights, each shard keeps its
+    state-only fit (mp-local-fast)."""
+    matrices = [
+        ShardMatrices(state, shard.matrix(), shard.matrix(NATIONAL_CONTRIBUTIONS), shard.weights)
+        for state, shard in shards.items()
+    ]
+    weights, scores = joint_weights_by_shard(matrices, national.matrix().targets)
+    return {
+        state: replace(shard, weights=weights[state]) for state, shard in shards.items()
+    }, scores

@@ -32,12 +32,17 @@ from microplex_assets.publication.derived import (
     NOT_STATE_CALIBRATED,
     entity_lookup,
     fan_in_estimates,
+    joint_fan_in,
     load_shards,
     score_table,
     shard_table,
     state_fallback,
 )
-from microplex_assets.publication.h5_combine import concatenate_h5, restrict_h5
+from microplex_assets.publication.h5_combine import (
+    concatenate_h5,
+    overwrite_household_weights,
+    restrict_h5,
+)
 from microplex_assets.release.bundle import publish_run_bundle, run_key
 from microplex_assets.release.dashboard import write_dashboard
 from microplex_assets.release.dataflow import run_snapshot
@@ -189,6 +194,13 @@ def national_state_fallback(
     )
 
 
+def write_joint(work: Path, joint_scores: pd.DataFrame) -> Path:
+    """The joint fit's per-block losses, for the bundle's validation folder."""
+    path = work / "joint_fit.csv"
+    joint_scores.to_csv(path, index=False)
+    return path
+
+
 @stage_asset(
     "publication",
     partitions_def=local_us_partitions,
@@ -225,19 +237,30 @@ def local_rich_fanin(
     suite = calibration_targets.to_frame()
     suite["is_national"] = suite["geography"] == "US"
     estimates: dict[str, pd.Series] = {}
-    national_note = "national|US not published: local-rich scored alone"
+    national_note = "national|US not published: local-rich scored alone, shards' own weights"
+    joint_scores = None
     try:
         national = load_published_bundle(
             artifact_store.bundle_dir("national", "US"), year, "national|US"
         )
+    except FileNotFoundError:
+        national = None
+    if national is not None:
         kept = national.matrix().targets["name"]
         suite = suite[suite["name"].isin(kept)].reset_index(drop=True)
         estimates["national|US"] = national.matrix().estimates_by_name(
             national.weights, pd.Index(suite["name"])
         )
-        national_note = f"scored on national|US's {len(suite):,} kept targets"
-    except FileNotFoundError:
-        pass
+        estimates["shards' own weights"] = fan_in_estimates(shards, pd.Index(suite["name"]))
+        context.log.info(f"joint fit of {len(shards)} shards to national and state targets ...")
+        shards, joint_scores = joint_fan_in(shards, national)
+        overwrite_household_weights(
+            h5_path, year, pd.concat([s.weights for s in shards.values()]).to_numpy()
+        )
+        national_note = (
+            f"joint fit (calibration/joint_local.py) to national|US's kept national targets "
+            f"and each state's own; scored on national|US's {len(suite):,} kept targets"
+        )
     estimates["local|US"] = fan_in_estimates(shards, pd.Index(suite["name"]))
     held_out = run_profile["calibration"]["held_out_groups"]
     scores = score_table(suite, estimates, held_out)
@@ -253,7 +276,8 @@ def local_rich_fanin(
         filled_variables=report["filled"],
         scoring=national_note,
         held_out_groups=list(held_out),
-        weight_total=report["household_weight_total"][str(year)],
+        weight_total=float(sum(s.weights.sum() for s in shards.values())),
+        joint_fit=joint_scores is not None,
     )
     destination, published = publish_derived(
         context,
@@ -265,6 +289,11 @@ def local_rich_fanin(
                 work / "scores.json", {"cell": cell.label, "scores": scores.to_dict("records")}
             ),
             "validation/shards.csv": shards_csv,
+            **(
+                {}
+                if joint_scores is None
+                else {"validation/joint_fit.csv": write_joint(work, joint_scores)}
+            ),
         },
         year,
     )
@@ -278,6 +307,9 @@ def local_rich_fanin(
             households=int(report["record_counts"][str(year)]["household"]),
             scoring=national_note,
             scores=table_metadata(scores),
+            joint_fit=None
+            if joint_scores is None
+            else table_metadata(joint_scores, max_rows=len(STATE_FIPS) + 1),
             shard_table=table_metadata(shard_rows, max_rows=len(STATE_FIPS)),
             bundle_files=MetadataValue.json(sorted(published)),
         ),

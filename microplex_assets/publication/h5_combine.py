@@ -244,3 +244,16 @@ def concatenate_h5(
         "filled": filled,
         "household_weight_total": weight,
     }
+
+
+def overwrite_household_weights(path: Path, year: int, weights: np.ndarray) -> None:
+    """Replace ``household_weight/<year>`` of a work-folder H5 (same length and dtype), e.g.
+    the fan-in's concatenation reweighted by the joint local-rich fit."""
+    with h5py.File(path, "r+") as h5:
+        dataset = h5["household_weight"][str(year)]
+        if dataset.shape != (len(weights),):
+            raise ValueError(
+                f"{path}: household_weight/{year} has {dataset.shape[0]} rows, "
+                f"{len(weights)} weights given"
+            )
+        dataset[...] = np.asarray(weights, dtype=dataset.dtype)
