@@ -12,8 +12,8 @@ re-executed from failure...) and the assertion that it is refused with a message
 the file, column, target, cell or setting, or (for kills and concurrency) that the
 result is the uninterrupted one, with the published bundle and ``current`` unchanged.
 A case that fails is a fault that got through (or an earlier bundle that changed), so
-"data lost" counts failed cases; it must be 0. ``--slow`` adds the slow case (the killed
-build re-executed on the real pipeline, with PolicyEngine; minutes).
+"data lost" counts failed cases; it must be 0. ``--slow`` adds fault cases marked slow
+(none today: the killed build on the real pipeline failed its one run and was removed).
 """
 
 from __future__ import annotations
