@@ -13,6 +13,13 @@ from dagster import DagsterInstance, execute_job, in_process_executor, reconstru
 from microplex_assets.executor import dask_cluster_config, executor_from_env
 from tests.orchestration.dask_job import small_job
 
+NO_COMPUTE_LOGS = {
+    "compute_logs": {
+        "module": "dagster._core.storage.noop_compute_log_manager",
+        "class": "NoOpComputeLogManager",
+    }
+}
+
 
 def test_executor_is_chosen_by_configuration():
     assert executor_from_env({}) is in_process_executor
@@ -37,7 +44,8 @@ def test_small_job_runs_on_a_local_dask_cluster(tmp_path, monkeypatch):
         workers = set(cluster.scheduler_info["workers"])
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
         with (
-            DagsterInstance.local_temp(str(tmp_path)) as instance,
+            # No compute-log capture: its `tail -F` tailers outlive the test on Dask workers.
+            DagsterInstance.local_temp(str(tmp_path), overrides=NO_COMPUTE_LOGS) as instance,
             execute_job(reconstructable(small_job), instance=instance) as result,
         ):
             assert result.success
