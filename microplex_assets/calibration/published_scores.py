@@ -11,7 +11,7 @@ need no new simulation.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,9 @@ class PublishedBundle:
     h5_path: Path
     manifest: dict[str, Any]
     weights: pd.Series  # household_weight by household_id
+    # saved matrices read so far, by prefix: a fan-in scores each shard several times
+    # (and ``dataclasses.replace`` of a reweighted bundle shares this cache)
+    loaded: dict[str, SavedMatrix] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -40,7 +43,9 @@ class PublishedBundle:
         return f"{config.get('product', '?')}|{config.get('geography', '?')}"
 
     def matrix(self, prefix: str = "target_matrix") -> SavedMatrix:
-        return load_saved_matrix(self.folder / "validation", prefix)
+        if prefix not in self.loaded:
+            self.loaded[prefix] = load_saved_matrix(self.folder / "validation", prefix)
+        return self.loaded[prefix]
 
     def provenance(self) -> dict[str, Any]:
         return {

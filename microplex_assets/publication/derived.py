@@ -186,9 +186,10 @@ def shard_table(shards: dict[str, PublishedBundle]) -> pd.DataFrame:
 
 
 def joint_fan_in(
-    shards: dict[str, PublishedBundle], national: PublishedBundle
+    shards: dict[str, PublishedBundle], national_targets: pd.DataFrame
 ) -> tuple[dict[str, PublishedBundle], pd.DataFrame]:
-    """The shards reweighted by one joint fit to national|US's national targets and each
+    """The shards reweighted by one joint fit to national|US's national targets (its saved
+    target table) and each
     state's own (``calibration.joint_local``), and the fit's per-block scores. The shards'
     own bundles are untouched: local|US publishes the joint weights, each shard keeps its
     state-only fit (mp-local-fast)."""
@@ -196,7 +197,7 @@ def joint_fan_in(
         ShardMatrices(state, shard.matrix(), shard.matrix(NATIONAL_CONTRIBUTIONS), shard.weights)
         for state, shard in shards.items()
     ]
-    weights, scores = joint_weights_by_shard(matrices, national.matrix().targets)
+    weights, scores = joint_weights_by_shard(matrices, national_targets)
     return {
         state: replace(shard, weights=weights[state]) for state, shard in shards.items()
     }, scores

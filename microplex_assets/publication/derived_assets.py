@@ -253,7 +253,7 @@ def local_rich_fanin(
         )
         estimates["shards' own weights"] = fan_in_estimates(shards, pd.Index(suite["name"]))
         context.log.info(f"joint fit of {len(shards)} shards to national and state targets ...")
-        shards, joint_scores = joint_fan_in(shards, national)
+        shards, joint_scores = joint_fan_in(shards, national.matrix().targets)
         overwrite_household_weights(
             h5_path, year, pd.concat([s.weights for s in shards.values()]).to_numpy()
         )

@@ -31,16 +31,16 @@ class InMemoryBundle(PublishedBundle):
 
 def bundle(state: str, households: int, seed: int, offset: int) -> InMemoryBundle:
     s = shard(state, households, seed, offset)
-    return InMemoryBundle(Path(state), Path(state), {}, s.weights, s.own, s.national)
+    return InMemoryBundle(
+        Path(state), Path(state), {}, s.weights, own=s.own, contributions=s.national
+    )
 
 
 def test_joint_fan_in_meets_national_targets_and_leaves_the_shards(tmp_path: Path) -> None:
     shards = {"VT": bundle("VT", 120, 1, 0), "WY": bundle("WY", 90, 2, 10_000)}
     table = national_targets([shard("VT", 120, 1, 0), shard("WY", 90, 2, 10_000)])
-    national = InMemoryBundle(tmp_path, tmp_path, {}, pd.Series(dtype=float))
-    national.own = SavedMatrix(None, table, np.zeros(0, dtype=np.int64))
     before = {state: b.weights.copy() for state, b in shards.items()}
-    joint, scores = joint_fan_in(shards, national)
+    joint, scores = joint_fan_in(shards, table)
     names = pd.Index(NATIONAL[:2])  # the fitted national targets
     target = table.set_index("name")["value"].reindex(names)
     own_error = (fan_in_estimates(shards, names) / target - 1).abs().max()
