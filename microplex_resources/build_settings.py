@@ -51,9 +51,19 @@ class BuildSettings(ConfigurableResource):
         "design weight w0 (a smooth bound on the log-ratio); null = unbounded.",
     )
     kl_penalty: float = Field(
-        default=0.3,
+        default=1.0,
         description="National solver: penalty on the KL divergence of the weights from the "
         "design weights (keeps the effective sample size up); 0 = none.",
+    )
+    balance_families: bool = Field(
+        default=True,
+        description="National solver: every target family weighs alike in the fitted "
+        "objective (not in reported losses), however many targets it has.",
+    )
+    protected_boost: float = Field(
+        default=10.0,
+        description="National solver: the protected families' terms in the fitted objective "
+        "count this many times more (1 = as any other family).",
     )
     weights_healthy_min_ess_share: float = Field(
         default=0.25,

@@ -69,6 +69,8 @@ def national_build(tmp_path_factory, pe_system):
                 "l0_lambda": ECPS_L0_LAMBDA,
                 "max_weight_ratio": None,
                 "kl_penalty": 0.0,
+                "balance_families": False,
+                "protected_boost": 1.0,
                 "test_groups": [],
                 "weights_healthy_min_ess_share": 0.0,
                 "weights_healthy_max_ratio": 1e12,

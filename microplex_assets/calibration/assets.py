@@ -211,6 +211,10 @@ def solver_config(run_profile: dict[str, Any]) -> SolverConfig:
             overrides[name] = float(settings[name])
     if settings.get("max_weight_ratio") is not None:
         overrides["max_weight_ratio"] = float(settings["max_weight_ratio"])
+    if "protected_boost" in settings:
+        overrides["protected_boost"] = float(settings["protected_boost"])
+    if "balance_families" in settings:
+        overrides["balance_families"] = bool(settings["balance_families"])
     if settings.get("epochs"):
         overrides["epochs"] = int(settings["epochs"])
     return SolverConfig(**overrides)

@@ -63,6 +63,10 @@ class SolverConfig:
         weights, a raking-style pull that keeps the effective sample size up (0 = none).
     min_ess_share: with held-out selection, epochs whose Kish ESS / records falls below this
         are not chosen (when any epoch reaches it): an ESS floor in epoch selection.
+    balance_families, protected_boost: the fitted objective's per-target multipliers
+        (``fit_weights.family_fit_weights``, applied by ``weights.solve_weights``): families
+        weigh alike, protected families ``protected_boost`` times more. The solver itself
+        only sees the multipliers; reported losses never use them.
     """
 
     epochs: int = 4_000
@@ -88,6 +92,8 @@ class SolverConfig:
     max_weight_ratio: float | None = None
     kl_penalty: float = 0.0
     min_ess_share: float = 0.0
+    balance_families: bool = False
+    protected_boost: float = 1.0
 
 
 def ecps_method_config(seed: int = 1456) -> SolverConfig:

@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from microplex_assets.calibration.fit_weights import family_fit_weights
 from microplex_assets.calibration.fixed_records import fixed_household_ids, residual_problem
 from microplex_assets.calibration.loss import kish_ess
 from microplex_assets.calibration.matrix import TargetMatrix, require_finite_matrix
+from microplex_assets.calibration.scorecard import PROTECTED_FAMILIES
 from microplex_assets.calibration.solver import calibrate
 from microplex_assets.calibration.solver_config import SolverConfig
 
@@ -103,6 +105,14 @@ def solve_weights(
     fixed_ids = np.zeros(0, dtype=np.int64) if fixed_ids is None else fixed_ids
     require_finite_matrix(matrix)
     problem = residual_problem(matrix, matrix.aligned(initial), fixed_ids)
+    fit_weight = None
+    if config.balance_families or config.protected_boost != 1.0:
+        fit_weight = family_fit_weights(
+            matrix.families[problem.rows],
+            PROTECTED_FAMILIES,
+            config.protected_boost,
+            config.balance_families,
+        )
     result = calibrate(
         problem.matrix,
         problem.values,
@@ -110,6 +120,7 @@ def solve_weights(
         problem.train,
         problem.initial,
         config,
+        fit_weight,
     )
     weights = pd.Series(
         problem.merge(result.weights),

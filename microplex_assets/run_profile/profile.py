@@ -179,7 +179,13 @@ def national_solver(settings: dict[str, Any]) -> dict[str, Any]:
     ratio = settings.get("max_weight_ratio", 50.0)
     return {
         "max_weight_ratio": None if ratio is None else float(ratio),
-        "kl_penalty": float(settings.get("kl_penalty", 0.3)),
+        # KL 1.0 with family-balanced, protected-boosted fit weights: on the 40k matrix the
+        # fewest protected-family failures (4 of 8) with ESS >= 25% (31.5%); KL 0.3 and a
+        # plain objective failed 7 and left SSI recipients 28% short
+        # (benchmarks/results/protected_fit_2026-12-02.json).
+        "kl_penalty": float(settings.get("kl_penalty", 1.0)),
+        "balance_families": bool(settings.get("balance_families", True)),
+        "protected_boost": float(settings.get("protected_boost", 10.0)),
         # an ESS floor in epoch selection, at the weights_healthy gate's threshold
         "min_ess_share": float(settings.get("weights_healthy_min_ess_share", 0.25)),
     }
