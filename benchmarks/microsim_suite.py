@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import resource
 import shutil
 import sys
 import tempfile
@@ -34,15 +33,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from microplex_assets.files import json_safe, write_json_atomic  # noqa: E402
+from microplex_assets.validation.microsim.memory import current_rss_gb, peak_rss_gb  # noqa: E402
 
 # The work folder of the last `make build` (national|US): the gated H5, its eCPS twin, lots.
 BUILD = ROOT / "dagster_home/artifacts/_work/national/US/latest"  # the last run's work folder
 BASELINE_OUTPUTS = ("household_net_income", "income_tax", "person_in_poverty")
-
-
-def peak_rss_gb() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 class Runtime:
@@ -165,6 +160,11 @@ def main() -> None:
         default=None,
         help="a parametric reform id: also simulate it on every household and compare",
     )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="simulate reform slices in this process (the pre-fork path), not in children",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     stamp = dt.datetime.now(dt.UTC)
@@ -175,6 +175,7 @@ def main() -> None:
         "started_utc": stamp.isoformat(timespec="seconds"),
         "inputs": {"h5": str(args.h5), "baseline_h5": str(args.baseline_h5)},
         "households_sample": args.households,
+        "reform_slices": "in process" if args.in_process else "forked children",
         "events": events,
         "complete": False,
     }
@@ -182,9 +183,18 @@ def main() -> None:
     def log(message: str) -> None:
         elapsed = time.perf_counter() - started
         events.append(
-            {"seconds": round(elapsed, 1), "rss_gb": round(peak_rss_gb(), 2), "event": message}
+            {
+                "seconds": round(elapsed, 1),
+                "rss_gb": round(peak_rss_gb(), 2),
+                "current_rss_gb": round(current_rss_gb(), 2),
+                "event": message,
+            }
         )
-        print(f"[{elapsed:7.1f}s peak {peak_rss_gb():5.2f} GB] {message}", flush=True)
+        print(
+            f"[{elapsed:7.1f}s peak {peak_rss_gb():5.2f} GB now {current_rss_gb():5.2f} GB] "
+            f"{message}",
+            flush=True,
+        )
         write_json_atomic(out, json_safe(document))
 
     from microplex_assets.publication.capital_gains_lots import load_capital_gains_lots
@@ -237,6 +247,7 @@ def main() -> None:
             work_dir=work / "report",
             progress=log,
             keep=kept,
+            isolate=False if args.in_process else None,
         )
         suite_seconds = time.perf_counter() - t0
         runs = {

@@ -10,12 +10,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from microplex_assets.candidate.backends import run_backend
 from microplex_assets.entities.build import build_entity_bundle
+from microplex_assets.files import json_safe
 from microplex_assets.publication.capital_gains_lots import build_capital_gains_lots
 from microplex_assets.publication.h5_export import write_policyengine_h5
 from microplex_assets.validation.microsim.gates import benchmark_deltas, benchmarks_gate
@@ -178,3 +182,38 @@ def test_benchmark_gate_fails_on_distorted_weights(suite_data):
     assert not gate.passed
     same = suite.impacts({"candidate": weights, "ecps_method": weights})
     assert benchmarks_gate(benchmark_deltas(same, "candidate", "ecps_method", {})).passed
+
+
+def test_forked_slices_equal_in_process_slices(suite_data):
+    """The fixture's suite ran each slice in a forked child (the default on Linux); the
+    broad reform (two slices) and the structural one (with its cash add-back), each slice
+    simulated in this process instead, give bit-identical results and impacts."""
+    manifest = load_manifest()
+    chosen = ("standard_deduction_plus_2000", "capital_gains_indexation")
+    in_process = run_suite(
+        dataclasses.replace(manifest, reforms=tuple(manifest.reform(r) for r in chosen)),
+        policyengine_reform_microsimulation(suite_data["h5"]),
+        suite_data["h5"],
+        YEAR,
+        suite_data["h5"].parent / "work_in_process",
+        policyengine_reform_microsimulation,
+        suite_data["context"],
+        chunk_households=59,
+        isolate=False,
+    )
+    forked = suite_data["suite"]
+    pd.testing.assert_frame_equal(in_process.baseline.household, forked.baseline.household)
+    assert in_process.runs["standard_deduction_plus_2000"].households_simulated == 60
+    for reform_id in chosen:
+        run, other = forked.runs[reform_id], in_process.runs[reform_id]
+        assert other.households_simulated == run.households_simulated
+        pd.testing.assert_frame_equal(other.results.household, run.results.household, rtol=0)
+        pd.testing.assert_frame_equal(other.results.person, run.results.person, rtol=0)
+        if run.cash_add_back is None:
+            assert other.cash_add_back is None
+        else:
+            pd.testing.assert_series_equal(other.cash_add_back, run.cash_add_back, rtol=0)
+    weights = {"candidate": suite_data["weights"]}
+    impacts = [json_safe(s.impacts(weights)) for s in (in_process, forked)]
+    for reform_id in chosen:
+        assert json.dumps(impacts[0][reform_id]) == json.dumps(impacts[1][reform_id])

@@ -78,6 +78,7 @@ def suite_on(
     context: Mapping[str, Any],
     log: Callable[[str], None],
     aggregates: dict[str, Any] | None = None,
+    isolate: bool | None = None,
 ) -> SuiteRun:
     """The suite on one H5, its baseline simulation from the runtime's shared cache (the
     schema gate's); the stage-9 national aggregates are read from it into ``aggregates``
@@ -98,6 +99,7 @@ def suite_on(
         context,
         log,
         release=policyengine.release,
+        isolate=isolate,
     )
 
 
@@ -114,17 +116,19 @@ def benchmark_report(
     progress: Callable[[str], None] | None = None,
     tolerance: Mapping[str, float] | None = None,
     keep: dict[str, Any] | None = None,
+    isolate: bool | None = None,
 ) -> dict[str, Any]:
     """Run the suite and return the report (JSON, markdown and chart written to work_dir).
 
-    ``keep`` receives the candidate's ``SuiteRun`` (per-record results) under "suite"."""
+    ``keep`` receives the candidate's ``SuiteRun`` (per-record results) under "suite";
+    ``isolate=False`` runs reform slices in this process (``run_suite``)."""
     log = progress or (lambda message: None)
     manifest = load_manifest()
     from microplex_assets.validation.microsim.indexation import policyengine_cpi_u
 
     context = {"lots": lots, "cpi": policyengine_cpi_u(policyengine.system())}
     aggregates: dict[str, Any] = {}
-    suite = suite_on(h5_path, year, policyengine, work_dir, context, log, aggregates)
+    suite = suite_on(h5_path, year, policyengine, work_dir, context, log, aggregates, isolate)
     if keep is not None:
         keep["suite"] = suite
     impacts = suite.impacts(weights)
@@ -139,7 +143,9 @@ def benchmark_report(
         )
     else:
         log("baseline H5 holds other records: running the suite on it too")
-        baseline_suite = suite_on(baseline_h5, year, policyengine, work_dir, context, log)
+        baseline_suite = suite_on(
+            baseline_h5, year, policyengine, work_dir, context, log, isolate=isolate
+        )
         baseline_seconds = list(baseline_suite.seconds().values())
         for reform_id, by_label in baseline_suite.impacts(
             {ECPS_LABEL: weights[ECPS_LABEL]}
@@ -149,7 +155,9 @@ def benchmark_report(
     pinned_info = None
     if pinned:
         pinned_path = Path(pinned["path"])
-        pinned_suite = suite_on(pinned_path, year, policyengine, work_dir, context, log)
+        pinned_suite = suite_on(
+            pinned_path, year, policyengine, work_dir, context, log, isolate=isolate
+        )
         pinned_weights = {PINNED_LABEL: h5_weights(pinned_path, year)}
         for reform_id, by_label in pinned_suite.impacts(pinned_weights).items():
             impacts[reform_id][PINNED_LABEL] = by_label[PINNED_LABEL]

@@ -31,7 +31,9 @@ import pandas as pd
 
 from microplex_assets.calibration.simulation_arrays import SimulationArrays
 from microplex_assets.publication.h5_combine import restrict_h5
+from microplex_assets.validation.microsim.isolation import call_in_fork, fork_available
 from microplex_assets.validation.microsim.manifest import BenchmarkManifest, BenchmarkReform
+from microplex_assets.validation.microsim.memory import current_rss_gb, return_freed_memory
 from microplex_assets.validation.microsim.outputs import (
     NET_INCOME,
     SimulationResults,
@@ -242,10 +244,14 @@ def run_reform(
     work_dir: Path,
     microsimulation: Callable[..., Any],
     chunk_households: int = CHUNK_HOUSEHOLDS,
+    progress: Callable[[str], None] | None = None,
+    isolate: bool | None = None,
 ) -> ReformRun:
     """Simulate one reform on the households it can touch, ``chunk_households`` at a time;
     merge into the baseline.
 
+    ``isolate`` (default: where the OS can fork) runs each slice in a forked child
+    (``isolation.call_in_fork``), so the process is as large after a slice as before it.
     A reform that can touch no household of this file leaves every result at its
     baseline value and costs no simulation (``seconds`` is 0).
     """
@@ -254,23 +260,29 @@ def run_reform(
         return ReformRun(reform.id, 0, 0.0, baseline)
     if chunk_households < 1:
         raise ValueError(f"chunk_households must be at least 1, got {chunk_households}")
+    if isolate is None:
+        isolate = fork_available()
     started = time.perf_counter()
     merged, add_backs = baseline, []
     slices = np.array_split(touched, -(-len(touched) // chunk_households))
     for k, households in enumerate(slices):
-        subset, add_back = simulate_subset(
-            reform,
-            households,
-            h5_path,
-            year,
-            system,
-            inputs,
-            work_dir / f"suite_{reform.id}_{k}.h5",
-            microsimulation,
-        )
+        args = (reform, households, h5_path, year, system, inputs)
+        args += (work_dir / f"suite_{reform.id}_{k}.h5", microsimulation)
+        if isolate:
+            (subset, add_back), child = call_in_fork(simulate_subset, *args)
+            memory = f", its process {child['peak_rss_gb']:.2f} GB at peak"
+        else:
+            subset, add_back = simulate_subset(*args)
+            memory = ""
         merged = merge_subset(merged, subset)
         if add_back is not None:
             add_backs.append(add_back)
+        if progress:
+            progress(
+                f"benchmark {reform.id} slice {k + 1}/{len(slices)}: {len(households):,} "
+                f"households, {time.perf_counter() - started:.1f}s{memory}, "
+                f"RSS {current_rss_gb():.2f} GB"
+            )
     seconds = time.perf_counter() - started
     add_back = pd.concat(add_backs) if add_backs else None
     return ReformRun(reform.id, len(touched), seconds, merged, add_back)
@@ -287,6 +299,7 @@ def run_suite(
     progress: Callable[[str], None] | None = None,
     release: Callable[[], None] | None = None,
     chunk_households: int = CHUNK_HOUSEHOLDS,
+    isolate: bool | None = None,
 ) -> SuiteRun:
     """Every manifest reform on the records of ``h5_path`` (``baseline_simulation`` is that
     file's baseline Microsimulation); ``microsimulation(path, reform)`` builds a fresh one.
@@ -302,6 +315,13 @@ def run_suite(
     del arrays, baseline_simulation
     if release:
         release()
+    released = current_rss_gb()
+    return_freed_memory()
+    if progress:
+        progress(
+            f"benchmark baseline read and released: RSS {released:.2f} GB, "
+            f"{current_rss_gb():.2f} GB after malloc_trim"
+        )
     suite = SuiteRun(manifest.content_hash, manifest.version, baseline)
     work_dir.mkdir(parents=True, exist_ok=True)
     for reform in manifest.reforms:
@@ -315,6 +335,8 @@ def run_suite(
             work_dir,
             microsimulation,
             chunk_households,
+            progress,
+            isolate,
         )
         suite.runs[reform.id] = run
         if progress:

@@ -1,0 +1,64 @@
+"""Run one reform slice in a forked child process, so its memory goes back to the OS.
+
+A build runs every asset in one process (Dagster's in-process executor). A PolicyEngine
+simulation allocates gigabytes in many small objects held in reference cycles; once freed,
+glibc keeps most of those pages in the process (fragmentation), so each slice left the
+process larger. A forked child starts with everything the parent holds (policyengine-us
+imported, the baseline's inputs: no 25 s import, nothing pickled in), returns only the
+small per-household results through a pipe, and exits: the kernel takes back all of it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any, TypeVar
+
+from microplex_assets.validation.microsim.memory import current_rss_gb, peak_rss_gb
+
+T = TypeVar("T")
+
+
+def fork_available() -> bool:
+    """The 'fork' start method exists (Linux, macOS); elsewhere slices run in-process."""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _child(send: Connection, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    """Child body: the result and the child's memory, or the formatted exception."""
+    try:
+        result = fn(*args)
+        rss = current_rss_gb()  # the kernel updates the peak lazily: never report it lower
+        send.send(("ok", result, {"rss_gb": rss, "peak_rss_gb": max(rss, peak_rss_gb())}))
+    except BaseException:  # noqa: BLE001 - every failure goes back to the parent
+        send.send(("error", traceback.format_exc(), {}))
+    finally:
+        send.close()
+
+
+def call_in_fork(fn: Callable[..., T], *args: Any) -> tuple[T, dict[str, float]]:
+    """``fn(*args)`` computed in a forked child: its result and the child's memory (GB).
+
+    Raises RuntimeError with the child's traceback, or its exit code when it died without
+    one (killed for memory, say).
+    """
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_child, args=(send, fn, args), daemon=True)
+    child.start()
+    send.close()  # the child holds the only write end: a dead child reads as EOF here
+    try:
+        status, payload, memory = receive.recv()
+    except EOFError:
+        child.join()
+        raise RuntimeError(
+            f"reform slice process died without a result (exit code {child.exitcode})"
+        ) from None
+    finally:
+        receive.close()
+    child.join()
+    if status != "ok":
+        raise RuntimeError(f"reform slice failed in its process:\n{payload}")
+    return payload, memory
