@@ -44,7 +44,9 @@ then draws to published take-up rates) are set by ``takeup.py``; take-up of prog
 file reports no receipt of (EITC, ACA, DC property tax credit, Head Start, Early Head Start)
 is drawn at published rates by ``tax_takeup.py``; ``is_separated`` and
 ``own_children_in_household`` come from the tax units (``family.py``). The congressional
-district is drawn within the drawn county (``geography/districts.py``).
+district is drawn within the drawn county (``geography/districts.py``). Section 199A
+qualification flags and ``business_is_sstb`` are drawn at the eCPS's stated assumptions
+(``qbi.py``).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from microplex_assets.constants import FIXED_FLAG
 from microplex_assets.entities.bundle import ENTITIES, GROUP_ENTITIES, EntityBundle
 from microplex_assets.entities.demographics import assign_is_female
 from microplex_assets.entities.family import add_family_inputs
+from microplex_assets.entities.qbi import add_qbi_inputs
 from microplex_assets.entities.takeup import add_program_inputs
 from microplex_assets.entities.tax_takeup import add_drawn_take_up
 from microplex_assets.geography import assign_counties
@@ -126,6 +129,7 @@ def build_entity_bundle(candidate: ObservationFrame, *, seed: int = 0) -> Entity
         person, tax_unit, spm_unit, household, seed, scaffold_source(candidate.source)
     )
     drawn = add_drawn_take_up(person, tax_unit, household, seed)
+    qbi = add_qbi_inputs(person, seed)
     group_tables = {
         "household": household,
         "tax_unit": tax_unit,
@@ -181,6 +185,12 @@ def build_entity_bundle(candidate: ObservationFrame, *, seed: int = 0) -> Entity
                 "EITC (by EITC children), ACA, DC property tax credit, Head Start and Early "
                 "Head Start: no receipt in the file, every unit drawn at the published rate "
                 f"(entities/tax_takeup.py): {drawn}"
+            ),
+            "qbi": (
+                "eCPS stated assumption, not data: Section 199A qualification of "
+                "self-employment, rental and partnership/S-corp income and SSTB status drawn "
+                "at policyengine-us-data's qbi_assumptions.yaml probabilities "
+                f"(entities/qbi.py): {qbi}"
             ),
             "receives_wic": "members under 5 of WIC-reporting tax units, else the woman "
             "head/spouse, else the head",

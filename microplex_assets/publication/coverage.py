@@ -49,6 +49,7 @@ ASSET_DONOR = (
     "synthetic below $2.1m; real SCF 2022 top-tail records above; seed/asset_imputation.py)"
 )
 TAKE_UP = "eCPS take-up rate ({rate}), entities/data/take_up_rates.csv"
+QBI = "eCPS stated assumption: policyengine-us-data qbi_assumptions.yaml (entities/qbi.py)"
 
 
 def _cps(columns: str, kind: str = "observed") -> tuple[str, str]:
@@ -143,6 +144,14 @@ def variable_sources() -> dict[str, tuple[str, str]]:
             f"no {program} receipt in the file: every unit drawn to " + TAKE_UP.format(rate=rate),
             "imputed",
         )
+    for variable, detail in {
+        "self_employment_income_would_be_qualified": "P = 0.95, every person",
+        "rental_income_would_be_qualified": "P = 0.70, every person",
+        "partnership_s_corp_income_would_be_qualified": "P = 0.90, every person",
+        "business_is_sstb": "P by the largest positive qualified source: self-employment "
+        "0.30, partnership/S-corp 0.25",
+    }.items():
+        sources[variable] = (f"{QBI} ({detail})", "imputed")
     for variable, (head, spouse) in cps.SPLIT_AMOUNTS.items():
         sources[variable] = _cps(f"{head} (head), {spouse} (spouse)")
     for variable, (column, minus) in cps.HEAD_AMOUNTS.items():

@@ -43,15 +43,6 @@ NO_SOURCE_GROUPS: dict[str, tuple[str, ...]] = {
         "spm_unit_energy_subsidy",
         "previous_year_income_available",
         "self_employment_income_last_year",
-        "keogh_distributions",
-        "taxable_401k_distributions",
-        "tax_exempt_401k_distributions",
-        "taxable_403b_distributions",
-        "tax_exempt_403b_distributions",
-        "taxable_sep_distributions",
-        "tax_exempt_sep_distributions",
-        "tax_exempt_ira_distributions",
-        "roth_ira_contributions_desired",
     ),
     "health coverage and premiums at interview: the CPS ASEC reports them, taxcalc's CPS "
     "file only Medicaid and Medicare values (used for receipt); no configured survey file "
@@ -100,21 +91,38 @@ NO_SOURCE_GROUPS: dict[str, tuple[str, ...]] = {
         "unadjusted_basis_qualified_property",
         "qualified_reit_and_ptp_income",
         "qualified_bdc_income",
-        "sstb_self_employment_income_before_lsr",
         "sstb_w2_wages_from_qualified_business",
         "sstb_unadjusted_basis_qualified_property",
     ),
-    "QBI qualification and SSTB status: the eCPS draws them from policyengine-us-data's "
-    "stated assumptions (qbi_assumptions.yaml), not a published source; PolicyEngine's "
-    "defaults stand": (
-        "business_is_sstb",
-        "self_employment_income_would_be_qualified",
+    "QBI detail not drawn: the eCPS draws these from policyengine-us-data's stated "
+    "assumptions (qbi_assumptions.yaml, carried); the build draws the self-employment, "
+    "rental and partnership/S-corp flags and business_is_sstb (entities/qbi.py), not the "
+    "flags of incomes it does not carry (estate, farm operations, farm rent: a flag on no "
+    "income changes nothing) nor the eCPS's SSTB split of self-employment income "
+    "(business_is_sstb already makes an SSTB person's QBI SSTB in policyengine-us 2.68; "
+    "the split would take the income out of self_employment_income, which 25 of 2.68's "
+    "program income lists and the SOI business-income targets read alone)": (
+        "sstb_self_employment_income_before_lsr",
         "sstb_self_employment_income_would_be_qualified",
-        "rental_income_would_be_qualified",
         "estate_income_would_be_qualified",
         "farm_operations_income_would_be_qualified",
         "farm_rent_income_would_be_qualified",
-        "partnership_s_corp_income_would_be_qualified",
+    ),
+    "retirement detail: the eCPS splits the ASEC's contribution total (RETCB_VAL) with "
+    "imputation_parameters.yaml shares (IRS SOI, BEA, Vanguard) and its distributions by "
+    "the ASEC's account-type codes; taxcalc's CPS file has neither: pencon_p/s are zero, "
+    "e03150 is deductible IRA contributions (traditional only, no Roth part to split off), "
+    "e01500/e01700 pensions have no account type, e01400 is taxable IRA distributions "
+    "only, and the table's taxable shares of 401(k)/403(b)/IRA/SEP distributions are 1.0": (
+        "keogh_distributions",
+        "taxable_401k_distributions",
+        "tax_exempt_401k_distributions",
+        "taxable_403b_distributions",
+        "tax_exempt_403b_distributions",
+        "taxable_sep_distributions",
+        "tax_exempt_sep_distributions",
+        "tax_exempt_ira_distributions",
+        "roth_ira_contributions_desired",
     ),
     "education credits: no source in the build records college enrolment or tuition": (
         "american_opportunity_credit_claimed_prior_years",

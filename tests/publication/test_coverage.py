@@ -73,6 +73,14 @@ def test_every_source_is_labelled_with_a_known_kind():
     }
     assert {name: VARIABLE_SOURCES[name][1] for name in new} == new
     assert set(new) <= set(REFERENCE)
+    qbi = ["business_is_sstb", "self_employment_income_would_be_qualified"]
+    qbi += ["rental_income_would_be_qualified", "partnership_s_corp_income_would_be_qualified"]
+    for name in qbi:
+        source, kind = VARIABLE_SOURCES[name]
+        assert kind == "imputed" and source.startswith("eCPS stated assumption")
+        assert name in REFERENCE and name not in NO_SOURCE
+    assert NO_SOURCE["estate_income_would_be_qualified"].startswith("QBI detail not drawn")
+    assert NO_SOURCE["taxable_401k_distributions"].startswith("retirement detail")
 
 
 def test_coverage_of_an_h5_on_disk(tmp_path):
