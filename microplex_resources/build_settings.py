@@ -60,6 +60,11 @@ class BuildSettings(ConfigurableResource):
         description="National solver: every target family weighs alike in the fitted "
         "objective (not in reported losses), however many targets it has.",
     )
+    scale_to_household_count: bool = Field(
+        default=True,
+        description="National solver: scale the design weights to the Census household "
+        "count before fitting (post-stratification), so the weight penalties hold shares.",
+    )
     protected_boost: float = Field(
         default=10.0,
         description="National solver: the protected families' terms in the fitted objective "

@@ -213,8 +213,9 @@ def solver_config(run_profile: dict[str, Any]) -> SolverConfig:
         overrides["max_weight_ratio"] = float(settings["max_weight_ratio"])
     if "protected_boost" in settings:
         overrides["protected_boost"] = float(settings["protected_boost"])
-    if "balance_families" in settings:
-        overrides["balance_families"] = bool(settings["balance_families"])
+    for name in ("balance_families", "scale_to_household_count"):
+        if name in settings:
+            overrides[name] = bool(settings[name])
     if settings.get("epochs"):
         overrides["epochs"] = int(settings["epochs"])
     return SolverConfig(**overrides)

@@ -104,7 +104,10 @@ def solve_weights(
     fitted to the targets minus the spine's contribution (see ``fixed_records``)."""
     fixed_ids = np.zeros(0, dtype=np.int64) if fixed_ids is None else fixed_ids
     require_finite_matrix(matrix)
-    problem = residual_problem(matrix, matrix.aligned(initial), fixed_ids)
+    start = matrix.aligned(initial)
+    if config.scale_to_household_count:
+        start = start * household_count_scale(matrix, start, fixed_ids)
+    problem = residual_problem(matrix, start, fixed_ids)
     fit_weight = None
     if config.balance_families or config.protected_boost != 1.0:
         fit_weight = family_fit_weights(
@@ -137,6 +140,32 @@ def solve_weights(
         config=dict(result.config),
         fixed_records=problem.report,
     )
+
+
+# The national household-count target (ACS S2201, targets/state_tables.py).
+HOUSEHOLD_COUNT_TARGET = "census/households/count/US"
+
+
+def household_count_scale(
+    matrix: TargetMatrix, initial: np.ndarray, fixed_ids: np.ndarray | None = None
+) -> np.ndarray:
+    """Per-household factor putting the free households' weights on the national household
+    count (the fixed spine's own weights kept): ones when the matrix has no such target."""
+    names = [t.name for t in matrix.targets]
+    factor = np.ones(len(initial))
+    if HOUSEHOLD_COUNT_TARGET not in names:
+        return factor
+    count = float(matrix.values[names.index(HOUSEHOLD_COUNT_TARGET)])
+    fixed = np.isin(matrix.household_ids, np.asarray([] if fixed_ids is None else fixed_ids))
+    free_total = float(np.asarray(initial)[~fixed].sum())
+    remaining = count - float(np.asarray(initial)[fixed].sum())
+    if free_total <= 0 or remaining <= 0:
+        raise ValueError(
+            f"cannot scale to {HOUSEHOLD_COUNT_TARGET} = {count:,.0f}: the free households "
+            f"weigh {free_total:,.0f} and the fixed ones leave {remaining:,.0f}"
+        )
+    factor[~fixed] = remaining / free_total
+    return factor
 
 
 def calibrate_weights(

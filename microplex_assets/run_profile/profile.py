@@ -186,6 +186,7 @@ def national_solver(settings: dict[str, Any]) -> dict[str, Any]:
         "kl_penalty": float(settings.get("kl_penalty", 1.0)),
         "balance_families": bool(settings.get("balance_families", True)),
         "protected_boost": float(settings.get("protected_boost", 10.0)),
+        "scale_to_household_count": bool(settings.get("scale_to_household_count", True)),
         # an ESS floor in epoch selection, at the weights_healthy gate's threshold
         "min_ess_share": float(settings.get("weights_healthy_min_ess_share", 0.25)),
     }

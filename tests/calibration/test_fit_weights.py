@@ -62,3 +62,45 @@ def test_the_boost_pulls_a_protected_family_closer_under_a_weight_penalty():
     plain = ssi_error(base)
     boosted = ssi_error(SolverConfig(**{**base.__dict__, "protected_boost": 30.0}))
     assert boosted < 0.5 * plain
+
+
+def _with_household_count(count: float):
+    """The synthetic matrix with its first target turned into the household count."""
+    from dataclasses import replace as dc_replace
+
+    from scipy import sparse
+
+    from microplex_assets.calibration.weights import HOUSEHOLD_COUNT_TARGET
+    from microplex_assets.targets.model import TargetSet
+
+    matrix, truth = synthetic_matrix(households=100, seed=5)
+    targets = list(matrix.targets)
+    targets[0] = dc_replace(targets[0], name=HOUSEHOLD_COUNT_TARGET, value=count)
+    dense = matrix.matrix.toarray()
+    dense[0] = 1.0
+    return dc_replace(
+        matrix, matrix=sparse.csr_matrix(dense), targets=TargetSet(tuple(targets))
+    ), truth
+
+
+def test_design_weights_are_scaled_to_the_household_count_spine_kept():
+    from microplex_assets.calibration.weights import household_count_scale
+
+    matrix, _ = _with_household_count(5_000.0)
+    initial = np.full(100, 80.0)
+    fixed = matrix.household_ids[:10]  # ten spine households keep their weight 80
+    factor = household_count_scale(matrix, initial, fixed)
+    scaled = initial * factor
+    assert scaled.sum() == pytest.approx(5_000.0)
+    assert np.all(factor[:10] == 1.0)
+    assert np.allclose(factor[10:], (5_000.0 - 800.0) / 7_200.0)
+
+
+def test_no_household_count_target_means_no_scaling_and_an_impossible_one_is_refused():
+    from microplex_assets.calibration.weights import household_count_scale
+
+    matrix, _ = synthetic_matrix(households=50, seed=1)
+    assert np.all(household_count_scale(matrix, np.full(50, 3.0)) == 1.0)
+    small, _ = _with_household_count(100.0)
+    with pytest.raises(ValueError, match="census/households/count/US"):
+        household_count_scale(small, np.full(100, 80.0), small.household_ids[:10])
