@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from microplex_assets.validation.microsim.isolation import call_in_fork, fork_available
+from microplex_assets.validation.microsim.isolation import (
+    _die_with_parent,
+    call_in_fork,
+    fork_available,
+)
 from microplex_assets.validation.microsim.memory import current_rss_gb
 
 pytestmark = pytest.mark.skipif(not fork_available(), reason="needs the 'fork' start method")
@@ -53,3 +59,33 @@ def test_memory_the_child_allocates_does_not_stay_in_the_parent():
     assert total == 400 * 2**20 // 8
     assert memory["peak_rss_gb"] > before + 0.3
     assert current_rss_gb() < before + 0.1
+
+
+def _orphan_probe(pid_file: str) -> None:
+    """Forks a process that arms the parent-death signal and sleeps, then dies first."""
+    pid = os.fork()
+    if pid == 0:
+        _die_with_parent()
+        time.sleep(60)
+        os._exit(0)
+    time.sleep(0.5)  # let it arm the signal
+    Path(pid_file).write_text(str(pid))
+    os._exit(0)
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_slice_process_dies_with_its_parent(tmp_path):
+    pid_file = tmp_path / "pid"
+    with pytest.raises(RuntimeError, match="exit code 0"):
+        call_in_fork(_orphan_probe, str(pid_file))
+    pid = int(pid_file.read_text())
+    deadline = time.time() + 10
+    while time.time() < deadline and _running(pid):
+        time.sleep(0.05)
+    assert not _running(pid)

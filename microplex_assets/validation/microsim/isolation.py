@@ -10,7 +10,10 @@ small per-household results through a pipe, and exits: the kernel takes back all
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing
+import signal
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -26,8 +29,16 @@ def fork_available() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this child when the parent dies (a killed or cancelled run
+    must not leave a slice simulating on its own, gigabytes and a core for minutes)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
 def _child(send: Connection, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
     """Child body: the result and the child's memory, or the formatted exception."""
+    _die_with_parent()
     try:
         result = fn(*args)
         rss = current_rss_gb()  # the kernel updates the peak lazily: never report it lower
