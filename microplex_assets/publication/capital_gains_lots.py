@@ -26,8 +26,11 @@ Assumptions (not estimated from microdata):
   367 days plus an exponential tail with a mean of ``LONG_HOLDING_MEAN_YEARS``, capped at
   ``LONG_HOLDING_MAX_YEARS``;
 - basis from a log return whose size grows with the holding period.
-Note: for CPS-based products ``long_term_capital_gains_before_response`` holds capital gain
-distributions only (e01100); their lots are still drawn across the asset classes above.
+Capital gain distributions reported without Schedule D (``non_sch_d_capital_gains``: the
+synthetic donor's SOI distributions, the PUF's E01100) get no lots: a fund distributes them,
+no sale of the holder's has a holding period or basis. The taxcalc CPS's e01100 is the
+Census tax model's capital gains in AGI (CGAGIX), so scaffold units that keep their own
+values hold them as long-term gains, with lots.
 """
 
 from __future__ import annotations

@@ -82,7 +82,6 @@ NO_SOURCE_GROUPS: dict[str, tuple[str, ...]] = {
         "investment_income_elected_form_4952",
         "long_term_capital_gains_on_collectibles",
         "unrecaptured_section_1250_gain",
-        "non_sch_d_capital_gains",
         "salt_refund_income",
         "estate_income",
         "farm_rent_income",

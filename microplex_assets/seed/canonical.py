@@ -22,6 +22,7 @@ INCOME_COLUMNS: tuple[str, ...] = (
     "alimony_income",
     "unemployment_compensation",
     "long_term_capital_gains_before_response",
+    "non_sch_d_capital_gains",
     "social_security_retirement",
     "social_security_disability",
 )

@@ -20,6 +20,7 @@ from microplex_assets.sources.frame import ObservationFrame, SourceFormatError
 DEFAULT_IMPUTED: tuple[str, ...] = (
     "long_term_capital_gains_before_response",
     "short_term_capital_gains",
+    "non_sch_d_capital_gains",  # distributions without Schedule D (SOI's own targets)
     "qualified_dividend_income",
     "non_qualified_dividend_income",
     "taxable_interest_income",

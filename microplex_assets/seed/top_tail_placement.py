@@ -12,8 +12,8 @@ Method (right after the draw, before the records are written to heads):
 
 * A unit's AGI is approximated as its own scaffold income that is not imputed (wages,
   self-employment, pensions, ...) plus the record's imputed income (interest, dividends,
-  gains with net losses limited to $3,000, pass-through, rent); Social Security and
-  above-the-line deductions are left out (an approximation near a band's edge).
+  gains and distributions with net losses limited to $3,000, pass-through, rent); Social
+  Security and above-the-line deductions are left out (near a band's edge, approximate).
 * For each SOI AGI band at or above the floor (highest first), a state's targets are its
   shares of the band's SOI returns and AGI (states present) times the draw's national
   weighted units and AGI in the band.
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 SOI_FILE = "agi_state.csv"
 CAPITAL_GAINS: tuple[str, ...] = ("long_term_capital_gains_before_response",
-                                  "short_term_capital_gains")  # fmt: skip
+    "short_term_capital_gains", "non_sch_d_capital_gains")  # fmt: skip
 CAPITAL_LOSS_LIMIT = 3_000.0
 # Person amounts that enter AGI (besides CAPITAL_GAINS).
 AGI_INCOME: tuple[str, ...] = (

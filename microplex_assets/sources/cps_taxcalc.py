@@ -66,9 +66,11 @@ HEAD_AMOUNTS: dict[str, tuple[str, str | None]] = {
     "taxable_ira_distributions": ("e01400", None),
     "alimony_income": ("e00800", None),
     "unemployment_compensation": ("e02300", None),
-    # e01100 is capital gain *distributions* (1040 line 13 without Schedule D): the only
-    # capital gains the CPS file carries; they are long-term by law (IRC 852(b)(3)).
-    # ``long_term_capital_gains`` itself is a sum (adds) of this input and a response.
+    # e01100 is taxdata's rename of the Census tax model's CGAGIX (capital gains in AGI,
+    # taxdata cps/finalprep.py), not Form 1040 distributions alone: all the capital gains
+    # the CPS file carries, kept long-term (not non_sch_d_capital_gains, whose SOI targets
+    # are distributions without Schedule D only). ``long_term_capital_gains`` is a sum
+    # (adds) of this input and a response.
     "long_term_capital_gains_before_response": ("e01100", None),
     "charitable_cash_donations": ("e19800", None),
     "charitable_non_cash_donations": ("e20100", None),
@@ -326,7 +328,7 @@ def load_taxcalc_cps(
         f"{int(adjusted.sum())} tax units whose age bands disagree with XTOT were filled into "
         "[21,65) or trimmed (see dependent_band_counts)",
         "household_weight = mean of its tax units' weights (keeps the weighted tax-unit total)",
-        "long_term_capital_gains_before_response = e01100 capital gain distributions only",
+        "long_term_capital_gains_before_response = e01100 (CGAGIX: capital gains in AGI)",
         "social security e02400 split evenly head/spouse; retirement if age >= 62 else disability",
         "reported benefits (*_reported) are uprated with CPI-U and are diagnostics, not exports",
         "vet_ben, e03150, e20400 on the head; e03300, e03270 on the self-employed member "

@@ -17,9 +17,11 @@ Mapping to the contract in ``tax_records.py`` (amounts on the head, policyengine
 * employment_income_before_lsr = E00200, self_employment_income_before_lsr = E00900;
 * taxable / tax-exempt interest = E00300 / E00400; qualified dividends = E00650,
   non-qualified = max(E00600 - E00650, 0) (E00600 includes qualified dividends);
-* long_term_capital_gains_before_response = P23250 + E01100 (E01100, capital gain
-  distributions, is only filled when no Schedule D is filed, so the sum does not double
-  count; Tax-Calculator adds them the same way), short_term_capital_gains = P22250;
+* long_term_capital_gains_before_response = P23250, short_term_capital_gains = P22250,
+  non_sch_d_capital_gains = E01100 (capital gain distributions, filled only when no
+  Schedule D is filed: a Schedule D filer's are inside P23250). Kept apart, not added to
+  P23250 as Tax-Calculator does, so SOI's distribution targets have support;
+  PolicyEngine taxes both as long-term gains;
 * E26270 (partnership and S-corporation net income) goes to partnership_income in full and
   s_corp_income is 0, unless the S-corporation columns E26190 / E26180 (income / loss) are
   present: then s_corp_income = E26190 - E26180 and partnership_income = E26270 - that;
@@ -85,7 +87,10 @@ SIMPLE_AMOUNTS: dict[str, tuple[str, str | None, bool]] = {
     "tax_exempt_interest_income": ("E00400", None, False),
     "qualified_dividend_income": ("E00650", None, False),
     "non_qualified_dividend_income": ("E00600", "E00650", True),
+    "long_term_capital_gains_before_response": ("P23250", None, False),
     "short_term_capital_gains": ("P22250", None, False),
+    # Form 1099-DIV box 2a is never negative; the contract holds it non-negative.
+    "non_sch_d_capital_gains": ("E01100", None, True),
     "taxable_private_pension_income": ("E01700", None, False),
     "taxable_ira_distributions": ("E01400", None, False),
     "unemployment_compensation": ("E02300", None, False),
@@ -297,9 +302,6 @@ def load_puf(
             clipped[variable] = int((amount < 0).sum())
             amount = np.clip(amount, 0, None)
         table[variable] = amount
-    table["long_term_capital_gains_before_response"] = _column(puf, "P23250") + _column(
-        puf, "E01100"
-    )
     partnership, s_corp, pass_through_rule = split_pass_through(puf)
     table["partnership_income"] = partnership
     table["s_corp_income"] = s_corp
@@ -336,7 +338,8 @@ def load_puf(
             "rental_income_rule": rental_rule,
             "notes": [
                 "tax_unit_weight = S006 / 100 (two implied decimals)",
-                "long_term_capital_gains_before_response = P23250 + E01100",
+                "long_term_capital_gains_before_response = P23250, "
+                "non_sch_d_capital_gains = E01100 (distributions without Schedule D)",
                 "age_spouse = age_head on joint returns (the PUF has no spouse age)",
                 "count_dependents = max(XTOT - 1 - [MARS == 2], 0)",
                 "social security E02400 on the head: retirement at age >= 62, else disability",

@@ -35,8 +35,10 @@ SOI columns to donor inputs (policyengine-us names):
   holders, qualified <= ordinary per return; non_qualified = ordinary - qualified.
 - capital_gains_gross / capital_gains_losses (Schedule D net gain / limited net loss)
   are split into long- and short-term with LONG_TERM_SHARE; capital_gains_distributions
-  (reported without Schedule D, so their holders are disjoint) are all long-term. Losses
-  stay within the $3,000 ($1,500 separate) limit SOI's amounts are after.
+  (reported without Schedule D, so their holders are disjoint) -> non_sch_d_capital_gains,
+  kept apart so SOI's distribution targets have support (PolicyEngine taxes them as
+  long-term gains). Losses stay within the $3,000 ($1,500 separate) limit SOI's amounts
+  are after.
 - s_corporation_net_income/losses -> s_corp_income; partnership_income is SOI's combined
   partnership + S-corporation column minus the S-corporation column, for counts too (the
   combined count adds the two return counts; see targets/soi.py).
@@ -60,8 +62,6 @@ are all MARS 2.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +71,6 @@ from microplex_assets.files import file_sha256
 from microplex_assets.sources.frame import ObservationFrame
 from microplex_assets.sources.soi_bands import (
     ITEMIZED_SOI,
-    band_index,
     band_lows,
     banded,
     choose_soi_year,
@@ -81,8 +80,10 @@ from microplex_assets.sources.soi_bands import (
 from microplex_assets.sources.synthetic_puf_evidence import reproduction_summary, soi_reproduction
 from microplex_assets.sources.synthetic_puf_returns import (
     MIN_SCALE,
+    Context,
     Item,
     Returns,
+    Uprate,
     band_cells,
     draw_ages,
     draw_dependents,
@@ -91,6 +92,7 @@ from microplex_assets.sources.synthetic_puf_returns import (
     holders,
     initial_returns,
     raw_amounts,
+    uprate_amounts,
 )
 from microplex_assets.sources.tax_records import (
     AGI,
@@ -120,8 +122,6 @@ LONG_TERM_SHARE = 0.95
 NON_CASH_SHARE = 0.34
 NON_CASH_HOLDER_SHARE = 0.6
 CAPITAL_LOSS_LIMIT = 3_000.0  # IRC 1211(b); 1,500 for married filing separately
-
-Uprate = Callable[[str, int, int], float]
 
 
 _W, _B, _R, _I = "_wealth", "_business", "_retire", "_itemizer"
@@ -177,35 +177,7 @@ _SIGNED_COLUMNS = {  # donor column: (income item, loss item)
 }
 
 
-@dataclass
-class _Context:
-    """What every item step needs: SOI facts of the year, band bounds, the generator."""
-
-    facts: pd.DataFrame
-    soi_year: int
-    lows: np.ndarray
-    lows_itemized: np.ndarray
-    rng: np.random.Generator
-    derived: dict[str, tuple[dict[int, float], dict[int, float]]]
-
-    def targets(self, variable: str) -> tuple[dict[int, float], dict[int, float]]:
-        """Per band index: SOI count and amount (amount 0 -> no holders)."""
-        if variable in self.derived:
-            return self.derived[variable]
-        rows = banded(self.facts, self.soi_year, variable)
-        lows = self.lows_itemized if variable in ITEMIZED_SOI else self.lows
-        index = band_index(band_lows(rows), lows).tolist()
-        amount = rows["amount"].fillna(0.0).to_numpy()
-        count = np.where(amount > 0, rows["count"].fillna(0.0).to_numpy(), 0.0)
-        return dict(zip(index, count, strict=True)), dict(zip(index, amount, strict=True))
-
-    def band(self, ret: Returns, itemized: bool = False) -> np.ndarray:
-        if itemized:
-            return np.where(ret[AGI] >= 1.0, band_index(ret[AGI], self.lows_itemized), -1)
-        return band_index(ret[AGI], self.lows)
-
-
-def _partnership_targets(ctx: _Context) -> dict[str, tuple[dict, dict]]:
+def _partnership_targets(ctx: Context) -> dict[str, tuple[dict, dict]]:
     """Partnership = SOI's partnership + S-corp column less the S-corp column (counts too:
     the combined count adds the two return counts)."""
     out = {}
@@ -225,7 +197,7 @@ def _flag(name: str) -> str:
     return f"_has_{name}"
 
 
-def _select(ctx: _Context, ret: Returns, item: Item, eligible: np.ndarray | None = None):
+def _select(ctx: Context, ret: Returns, item: Item, eligible: np.ndarray | None = None):
     """Mark holders of ``item`` (column ``_has_<soi>``), returns outside ``_EXCLUSIVE``
     first; splits boundary returns, so masks must be re-read from columns afterwards."""
     itemized = item.soi in ITEMIZED_SOI
@@ -241,7 +213,7 @@ def _select(ctx: _Context, ret: Returns, item: Item, eligible: np.ndarray | None
 
 
 def _fill(
-    ctx: _Context, ret: Returns, item: Item, raw: np.ndarray, cap: np.ndarray | None = None
+    ctx: Context, ret: Returns, item: Item, raw: np.ndarray, cap: np.ndarray | None = None
 ) -> np.ndarray:
     """Amounts on ``item``'s holders, shaped by ``raw``, scaled to SOI's band totals."""
     itemized = item.soi in ITEMIZED_SOI
@@ -250,13 +222,13 @@ def _fill(
     return holder_amounts(ret, mask, ctx.band(ret, itemized), totals, raw, cap)
 
 
-def _give(ctx: _Context, ret: Returns, item: Item) -> np.ndarray:
+def _give(ctx: Context, ret: Returns, item: Item) -> np.ndarray:
     """Select holders and give them AGI-proportional amounts (items outside AGI)."""
     _select(ctx, ret, item)
     return _fill(ctx, ret, item, raw_amounts(ret, ctx.rng, item.sigma))
 
 
-def _compose(ctx: _Context, ret: Returns) -> dict[str, np.ndarray]:
+def _compose(ctx: Context, ret: Returns) -> dict[str, np.ndarray]:
     """Amounts of the AGI components a return holds, sharing |AGI| between them.
 
     Each held item's share is its SOI mean per holder in the band times lognormal noise,
@@ -283,7 +255,7 @@ def _loss_limit(ret: Returns) -> np.ndarray:
 # ---------------------------------------------------------------- items
 
 
-def _income(ctx: _Context, ret: Returns) -> None:
+def _income(ctx: Context, ret: Returns) -> None:
     """All AGI components, dividends and capital gains included, plus exempt interest."""
     for item in _COMPONENTS[:-1]:
         _select(ctx, ret, item)
@@ -304,14 +276,13 @@ def _income(ctx: _Context, ret: Returns) -> None:
     limit = _loss_limit(ret)
     loss = _fill(ctx, ret, _CAPITAL_LOSS, limit * ctx.rng.beta(3.0, 1.5, len(ret)), limit)
     net = amounts["capital_gains_gross"] - loss
-    ret["long_term_capital_gains_before_response"] = (
-        LONG_TERM_SHARE * net + amounts["capital_gains_distributions"]
-    )
+    ret["long_term_capital_gains_before_response"] = LONG_TERM_SHARE * net
+    ret["non_sch_d_capital_gains"] = amounts["capital_gains_distributions"]
     ret["short_term_capital_gains"] = (1 - LONG_TERM_SHARE) * net
     ret["tax_exempt_interest_income"] = _give(ctx, ret, _EXEMPT)
 
 
-def _itemized(ctx: _Context, ret: Returns) -> None:
+def _itemized(ctx: Context, ret: Returns) -> None:
     """Schedule A items by Table 2.1 band; charitable split into cash and non-cash."""
     gifts = _give(ctx, ret, Item(ITEMIZED_SOI[0], ((_I, 1.5),), 0.8, 1.2))
     has_non_cash = (gifts > 0) & (ctx.rng.random(len(ret)) < NON_CASH_HOLDER_SHARE)
@@ -348,7 +319,7 @@ def synthesize_tax_records(
     chosen = choose_soi_year(facts, year, soi_year)
     rng = np.random.default_rng(seed)
     cells = band_cells(facts, chosen)
-    ctx = _Context(
+    ctx = Context(
         facts,
         chosen,
         band_lows(banded(facts, chosen, "count")),
@@ -373,7 +344,7 @@ def synthesize_tax_records(
             **{column: ret[column] for column in TAX_RECORD_AMOUNTS},
         }
     )[list(REQUIRED_COLUMNS)]
-    uprating = _uprate(frame_table, chosen, year, uprate)
+    uprating = uprate_amounts(frame_table, chosen, year, uprate)
     frame = ObservationFrame(
         source=SOURCE,
         year=year,
@@ -405,21 +376,3 @@ def synthesize_tax_records(
     frame.provenance["reproduction"] = reproduction_summary(reproduction).to_dict("records")
     frame.provenance["seconds"] = round(time.perf_counter() - started, 3)
     return frame
-
-
-def _uprate(table: pd.DataFrame, soi_year: int, year: int, uprate: Uprate | None) -> dict:
-    """Scale AGI and amounts by ``uprate`` factors in place; what was done, for provenance."""
-    if uprate is None:
-        return {"uprated": False, "note": f"not uprated: amounts are {soi_year} dollars"}
-    factors = {
-        column: float(uprate(column, soi_year, year)) for column in (AGI, *TAX_RECORD_AMOUNTS)
-    }
-    for column, factor in factors.items():
-        table[column] = table[column] * factor
-    return {
-        "uprated": True,
-        "from": soi_year,
-        "to": year,
-        "factors": factors,
-        "note": "weights are not scaled: return counts stay SOI-year counts",
-    }

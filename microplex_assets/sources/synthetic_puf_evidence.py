@@ -57,18 +57,15 @@ def _measures(t: pd.DataFrame) -> dict[str, tuple[tuple[str, ...], pd.Series, pd
         "s_corporation_net_losses": neg(s_corp),
         "rent_and_royalty_net_income": pos(t["rental_income"]),
         "rent_and_royalty_net_losses": neg(t["rental_income"]),
+        "capital_gains_gross": pos(net_gain),  # Schedule D: distributions are apart
         "capital_gains_losses": neg(net_gain),
+        "capital_gains_distributions": t["non_sch_d_capital_gains"],
         "charitable_contributions_deductions": gifts,
         "itemized_real_estate_tax_deductions": t["real_estate_taxes"],
         "mortgage_interest_deductions": t["home_mortgage_interest"],
         "medical_expense_deductions_uncapped": t["other_medical_expenses"],
     }
     out = {name: ((name,), x, has(x)) for name, x in simple.items()}
-    out["capital_gains_gross+distributions"] = (
-        ("capital_gains_gross", "capital_gains_distributions"),
-        pos(net_gain),
-        has(net_gain),
-    )
     for name, p, s in (
         ("partnership_and_s_corp_income", pos(partnership), pos(s_corp)),
         ("partnership_and_s_corp_losses", neg(partnership), neg(s_corp)),

@@ -4,29 +4,65 @@ amounts, and the demographic assumptions (see ``synthetic_puf`` for the method).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from microplex_assets.sources.soi_bands import STATUS_MARS, banded
+from microplex_assets.sources.soi_bands import (
+    ITEMIZED_SOI,
+    STATUS_MARS,
+    band_index,
+    band_lows,
+    banded,
+)
 from microplex_assets.sources.tax_records import AGI, FILING_STATUS, TAX_RECORD_AMOUNTS, WEIGHT
 
 MIN_SCALE = 1_000.0  # AGI floor for amount scales, so near-zero-AGI holders get amounts
 _LATENTS = ("_wealth", "_business", "_retire", "_itemizer")
+Uprate = Callable[[str, int, int], float]
 
 
 @dataclass(frozen=True)
 class Item:
     """One SOI column given to holders, and how holders are keyed and amounts spread."""
 
-    soi: str  # SOI column (or a derived name with targets in _Context.derived)
+    soi: str  # SOI column (or a derived name with targets in Context.derived)
     latents: tuple[tuple[str, float], ...] = ()
     tilt: float = 0.5  # weight of the within-band AGI rank in the holder key
     sigma: float = 0.8  # lognormal spread of amounts among holders
 
 
 # ---------------------------------------------------------------- records
+
+
+@dataclass
+class Context:
+    """What every item step needs: SOI facts of the year, band bounds, the generator."""
+
+    facts: pd.DataFrame
+    soi_year: int
+    lows: np.ndarray
+    lows_itemized: np.ndarray
+    rng: np.random.Generator
+    derived: dict[str, tuple[dict[int, float], dict[int, float]]]
+
+    def targets(self, variable: str) -> tuple[dict[int, float], dict[int, float]]:
+        """Per band index: SOI count and amount (amount 0 -> no holders)."""
+        if variable in self.derived:
+            return self.derived[variable]
+        rows = banded(self.facts, self.soi_year, variable)
+        lows = self.lows_itemized if variable in ITEMIZED_SOI else self.lows
+        index = band_index(band_lows(rows), lows).tolist()
+        amount = rows["amount"].fillna(0.0).to_numpy()
+        count = np.where(amount > 0, rows["count"].fillna(0.0).to_numpy(), 0.0)
+        return dict(zip(index, count, strict=True)), dict(zip(index, amount, strict=True))
+
+    def band(self, ret: Returns, itemized: bool = False) -> np.ndarray:
+        if itemized:
+            return np.where(ret[AGI] >= 1.0, band_index(ret[AGI], self.lows_itemized), -1)
+        return band_index(ret[AGI], self.lows)
 
 
 class Returns:
@@ -288,3 +324,21 @@ def draw_dependents(status: np.ndarray, age: np.ndarray, rng: np.random.Generato
             out[mask] = np.searchsorted(np.cumsum(p), u[mask], side="right")
     out = np.minimum(out, 3)
     return np.where(status == 4, np.maximum(out, 1), out)
+
+
+def uprate_amounts(table: pd.DataFrame, soi_year: int, year: int, uprate: Uprate | None) -> dict:
+    """Scale AGI and amounts by ``uprate`` factors in place; what was done, for provenance."""
+    if uprate is None:
+        return {"uprated": False, "note": f"not uprated: amounts are {soi_year} dollars"}
+    factors = {
+        column: float(uprate(column, soi_year, year)) for column in (AGI, *TAX_RECORD_AMOUNTS)
+    }
+    for column, factor in factors.items():
+        table[column] = table[column] * factor
+    return {
+        "uprated": True,
+        "from": soi_year,
+        "to": year,
+        "factors": factors,
+        "note": "weights are not scaled: return counts stay SOI-year counts",
+    }

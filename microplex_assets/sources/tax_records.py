@@ -33,6 +33,9 @@ TAX_RECORD_AMOUNTS: tuple[str, ...] = (
     "non_qualified_dividend_income",
     "long_term_capital_gains_before_response",
     "short_term_capital_gains",
+    # Capital gain distributions reported without Schedule D (SOI's own column and
+    # targets); PolicyEngine taxes them as long-term gains, but they have no holding period.
+    "non_sch_d_capital_gains",
     "partnership_income",
     "s_corp_income",
     "rental_income",

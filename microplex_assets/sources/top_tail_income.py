@@ -26,7 +26,9 @@ takes the donor's dollars (SCF 2022 reports 2021 incomes; not uprated), as
 reports interest with dividends and business with partnership and S-corporation income,
 so each is split by the IRS SOI shares of returns with AGI of $10m or more
 (``soi_top_class_splits``, carried ``soi_targets.csv``, latest year). Capital gains are
-all long-term (the SCF does not split them: an assumption).
+all long-term (the SCF does not split them: an assumption), distributions included: a top
+return files Schedule D, where they join long-term gains (line 13), so none is
+``non_sch_d_capital_gains``.
 """
 
 from __future__ import annotations

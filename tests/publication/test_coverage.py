@@ -60,6 +60,8 @@ def test_every_source_is_labelled_with_a_known_kind():
     assert kinds <= {"observed", "taxdata imputation", "derived", "imputed", "donor", "structural"}
     assert VARIABLE_SOURCES["domestic_production_ald"][1] == "taxdata imputation"
     assert VARIABLE_SOURCES["taxable_interest_income"][1] == "donor"
+    source, kind = VARIABLE_SOURCES["non_sch_d_capital_gains"]  # the donor's distributions
+    assert kind == "donor" and source.startswith("not in the CPS scaffold; replaced")
     assert set(LEFT_OUT) <= set(REFERENCE)
     new = {
         "is_separated": "derived",

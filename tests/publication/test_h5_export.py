@@ -92,3 +92,31 @@ def test_stage6_bundle_exports_its_role_input(tmp_path, bundle, pe_system):
     report = write_policyengine_h5(bundle, tmp_path / "out.h5", pe_system)
     assert {"tax_unit_role_input", "age"} <= set(report.exported["person"])
     assert report.record_counts["household"] == 40
+
+
+def _income_tax_with(tmp_path, pe_system, column: str) -> dict[str, np.ndarray]:
+    """Household 104's head (TX, $60k wages) with $5,000 in ``column``, through the H5."""
+    from policyengine_us import Microsimulation
+
+    bundle = tiny_bundle()
+    person = bundle.person
+    person[column] = np.where(person["person_id"] == 1008, 5_000.0, 0.0)
+    path = tmp_path / f"{column}.h5"
+    report = write_policyengine_h5(bundle, path, pe_system)
+    assert column in report.exported["person"]
+    simulation = Microsimulation(dataset=str(path))
+    names = ("non_sch_d_capital_gains", "adjusted_gross_income", "net_capital_gain",
+             "income_tax")  # fmt: skip
+    return {name: np.asarray(simulation.calculate(name, YEAR)) for name in names}
+
+
+def test_distributions_land_in_non_sch_d_and_are_taxed_as_long_term_gains(tmp_path, pe_system):
+    """Capital gain distributions exported as ``non_sch_d_capital_gains`` are what SOI's
+    distribution targets read, and PolicyEngine taxes them as the same long-term gain."""
+    distributions = _income_tax_with(tmp_path, pe_system, "non_sch_d_capital_gains")
+    long_term = _income_tax_with(tmp_path, pe_system, "long_term_capital_gains_before_response")
+    assert distributions["non_sch_d_capital_gains"].sum() == 5_000
+    assert long_term["non_sch_d_capital_gains"].sum() == 0
+    for name in ("adjusted_gross_income", "net_capital_gain", "income_tax"):
+        np.testing.assert_allclose(distributions[name], long_term[name], err_msg=name)
+    assert distributions["net_capital_gain"].max() == 5_000

@@ -104,7 +104,10 @@ def test_good_file_loads_as_tax_record_donor(tmp_path: Path) -> None:
     assert table.loc[10, "non_qualified_dividend_income"] == 0  # E00650 > E00600: clipped
     assert frame.provenance["negative_differences_clipped"]["non_qualified_dividend_income"] == 1
     assert table.loc[7, "long_term_capital_gains_before_response"] == 4000
-    assert table.loc[8, "long_term_capital_gains_before_response"] == 700  # E01100
+    # E01100 (distributions without Schedule D) is its own input, not long-term gains.
+    assert table.loc[8, "non_sch_d_capital_gains"] == 700
+    assert table.loc[8, "long_term_capital_gains_before_response"] == 0
+    assert table["non_sch_d_capital_gains"].sum() == 700
     assert table.loc[7, "short_term_capital_gains"] == -1500
     # No S-corp or rent/royalty columns: E26270 all partnership, rent = E02000 - E26270.
     assert table.loc[7, "partnership_income"] == 3000 and table.loc[7, "s_corp_income"] == 0

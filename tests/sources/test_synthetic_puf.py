@@ -19,8 +19,9 @@ from microplex_assets.targets.carried import DATA_DIR
 RECORDS = 5_000
 CHECKED = (
     "employment_income",
-    "capital_gains_gross+distributions",
+    "capital_gains_gross",
     "capital_gains_losses",
+    "capital_gains_distributions",
     "qualified_dividends",
     "partnership_and_s_corp_income",
     "partnership_and_s_corp_losses",
@@ -66,27 +67,49 @@ def test_return_counts_and_agi_by_band_and_status(reproduction):
 @pytest.mark.parametrize("variable", CHECKED)
 def test_item_band_totals_and_holders(reproduction, variable):
     rows = reproduction[(reproduction["variable"] == variable) & (reproduction["soi"] > 0)]
-    assert len(rows) >= 2 * 15
+    # SOI shows no distributions without Schedule D from $1m of AGI up (14 bands).
+    assert len(rows) >= 2 * (14 if variable == "capital_gains_distributions" else 15)
     for measure in ("count", "amount"):
         errors = rows.loc[rows["measure"] == measure, "relative_error"].abs()
         assert errors.max() < 0.02, (variable, measure, errors.max())
 
 
-def test_long_term_gains_split(frame):
-    t, facts = _table(frame), soi_facts(read_soi_table()[0])
-    total = facts[
+def _soi_totals(is_count: bool) -> pd.Series:
+    facts = soi_facts(read_soi_table()[0])
+    return facts[
         (facts["year"] == 2023)
         & (facts["status"] == "All")
-        & ~facts["is_count"]
+        & (facts["is_count"] == is_count)
         & np.isinf(facts["low"])
         & np.isinf(facts["high"])
     ].set_index("variable")["value"]
-    expected = (
-        LONG_TERM_SHARE * (total["capital_gains_gross"] - total["capital_gains_losses"])
-        + total["capital_gains_distributions"]
-    )
+
+
+def test_long_term_gains_split(frame):
+    t, total = _table(frame), _soi_totals(is_count=False)
+    expected = LONG_TERM_SHARE * (total["capital_gains_gross"] - total["capital_gains_losses"])
     weighted = (t["tax_unit_weight"] * t["long_term_capital_gains_before_response"]).sum()
     assert weighted == pytest.approx(expected, rel=0.02)
+
+
+def test_distributions_are_non_sch_d_capital_gains(frame, reproduction):
+    """SOI's distributions (no Schedule D) are their own input, not long-term gains."""
+    t, weight = _table(frame), _table(frame)["tax_unit_weight"]
+    distributions = t["non_sch_d_capital_gains"]
+    amount, count = _soi_totals(is_count=False), _soi_totals(is_count=True)
+    assert (weight * distributions).sum() == pytest.approx(
+        amount["capital_gains_distributions"], rel=0.02
+    )
+    assert weight[distributions > 0].sum() == pytest.approx(
+        count["capital_gains_distributions"], rel=0.02
+    )
+    assert (distributions >= 0).all()
+    # Their holders file no Schedule D: no other gain or loss on the same return.
+    held = distributions > 0
+    assert (t.loc[held, "long_term_capital_gains_before_response"] == 0).all()
+    assert (t.loc[held, "short_term_capital_gains"] == 0).all()
+    rows = reproduction[reproduction["variable"] == "capital_gains_distributions"]
+    assert set(rows["pe_variable"]) == {"non_sch_d_capital_gains"}
 
 
 def test_per_return_consistency(frame):

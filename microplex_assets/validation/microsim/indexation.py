@@ -11,7 +11,9 @@ and basis, which the published capital-gain lots carry
   lowers gains, it never raises them);
 - per person the reductions add up and lower positive long-term gains, but never below
   zero: indexation does not create a deductible loss. Persons with zero or negative
-  long-term gains, and persons without lots, are unchanged.
+  long-term gains, and persons without lots, are unchanged;
+- capital gain distributions (``non_sch_d_capital_gains``) have no lots and no basis, so
+  they are never indexed.
 """
 
 from __future__ import annotations
