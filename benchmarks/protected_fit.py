@@ -47,14 +47,17 @@ BUILD_BEFORE = SolverConfig(  # the national solver as 2026-12-02's build ran it
     min_ess_share=0.25,
     max_weight_ratio=50.0,
 )
-# (label, KL penalty, protected boost, ESS floor in selection); boost 0 = plain objective
+# (label, KL penalty, protected boost, ESS floor in selection, design scaled to the household
+# count); boost 0 = plain objective
 GRID = (
-    ("before: KL 0.3, plain", 0.3, 0.0, 0.25),
-    ("KL 0.3, balanced x10", 0.3, 10.0, 0.25),
-    ("KL 1.0, balanced x10 (default)", 1.0, 10.0, 0.25),
-    ("KL 1.0, balanced x30, no ESS floor", 1.0, 30.0, 0.0),
-    ("KL 1.0, balanced x100, no ESS floor", 1.0, 100.0, 0.0),
+    ("before: KL 0.3, plain", 0.3, 0.0, 0.25, False),
+    ("KL 0.3, balanced x10", 0.3, 10.0, 0.25, False),
+    ("KL 1.0, balanced x10", 1.0, 10.0, 0.25, False),
+    ("default: scaled, KL 1.0, balanced x10", 1.0, 10.0, 0.25, True),
+    ("KL 1.0, balanced x30, no ESS floor", 1.0, 30.0, 0.0, False),
+    ("KL 1.0, balanced x100, no ESS floor", 1.0, 100.0, 0.0, False),
 )
+HOUSEHOLDS = "census/households/count/US"
 
 
 def main() -> None:
@@ -66,7 +69,16 @@ def main() -> None:
     targets = problem.targets
     print(note, problem.matrix.shape, flush=True)
 
-    def fit(config: SolverConfig, boost: float, with_validation: bool = True):
+    design = problem.design.copy()
+
+    def fit(config: SolverConfig, boost: float, with_validation: bool = True, scale=False):
+        """As the build: optionally the free design weights put on the household count
+        first (``weights.household_count_scale``), then the solver with fit weights."""
+        problem.design = design.copy()
+        if scale:
+            count = float(targets.loc[targets["name"] == HOUSEHOLDS, "value"].iloc[0])
+            free = ~problem.fixed
+            problem.design[free] *= (count - design[~free].sum()) / design[free].sum()
         rows = problem.mask("train") | (problem.mask("validation") if with_validation else False)
         matrix, residual, index = residual_rows(problem, rows)
         fit_weight = None
@@ -100,10 +112,11 @@ def main() -> None:
     ecps = {**evaluate(problem, ecps_weights), "seconds": time.perf_counter() - started}
     ecps["families"] = family_losses(ecps_weights)
     rows = {"eCPS method": ecps}
-    for label, kl, boost, ess in GRID:
+    for label, kl, boost, ess, scale in GRID:
         config = replace(BUILD_BEFORE, kl_penalty=kl, min_ess_share=ess)
         started = time.perf_counter()
-        weights, result = fit(config, boost)
+        weights, result = fit(config, boost, scale=scale)
+        problem.design = design.copy()  # ESS and ratios against the unscaled design
         record = {**evaluate(problem, weights), "seconds": time.perf_counter() - started}
         record["chosen_epoch"] = int(result.best_epoch)
         record["families"] = family_losses(weights)
