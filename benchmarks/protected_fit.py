@@ -37,6 +37,7 @@ from microplex_assets.calibration.scorecard import (  # noqa: E402
 )
 from microplex_assets.calibration.solver import calibrate  # noqa: E402
 from microplex_assets.calibration.solver_config import SolverConfig, ecps_method_config  # noqa: E402
+from microplex_assets.targets.state_tables import NATIONAL_HOUSEHOLDS_TARGET  # noqa: E402
 
 BUILD_BEFORE = SolverConfig(  # the national solver as 2026-12-02's build ran it
     l0_lambda=0.0,
@@ -57,7 +58,6 @@ GRID = (
     ("KL 1.0, balanced x30, no ESS floor", 1.0, 30.0, 0.0, False),
     ("KL 1.0, balanced x100, no ESS floor", 1.0, 100.0, 0.0, False),
 )
-HOUSEHOLDS = "census/households/count/US"
 
 
 def main() -> None:
@@ -69,16 +69,15 @@ def main() -> None:
     targets = problem.targets
     print(note, problem.matrix.shape, flush=True)
 
-    design = problem.design.copy()
-
     def fit(config: SolverConfig, boost: float, with_validation: bool = True, scale=False):
         """As the build: optionally the free design weights put on the household count
         first (``weights.household_count_scale``), then the solver with fit weights."""
-        problem.design = design.copy()
+        free, design = ~problem.fixed, problem.design
+        initial = design[free]
         if scale:
-            count = float(targets.loc[targets["name"] == HOUSEHOLDS, "value"].iloc[0])
-            free = ~problem.fixed
-            problem.design[free] *= (count - design[~free].sum()) / design[free].sum()
+            is_count = targets["name"] == NATIONAL_HOUSEHOLDS_TARGET
+            count = float(targets.loc[is_count, "value"].iloc[0])
+            initial = initial * (count - design[~free].sum()) / initial.sum()
         rows = problem.mask("train") | (problem.mask("validation") if with_validation else False)
         matrix, residual, index = residual_rows(problem, rows)
         fit_weight = None
@@ -90,7 +89,7 @@ def main() -> None:
             residual,
             problem.is_national[index],
             problem.mask("train")[index],
-            problem.design[~problem.fixed],
+            initial,
             config,
             fit_weight,
         )
@@ -116,7 +115,6 @@ def main() -> None:
         config = replace(BUILD_BEFORE, kl_penalty=kl, min_ess_share=ess)
         started = time.perf_counter()
         weights, result = fit(config, boost, scale=scale)
-        problem.design = design.copy()  # ESS and ratios against the unscaled design
         record = {**evaluate(problem, weights), "seconds": time.perf_counter() - started}
         record["chosen_epoch"] = int(result.best_epoch)
         record["families"] = family_losses(weights)

@@ -206,13 +206,12 @@ def solver_config(run_profile: dict[str, Any]) -> SolverConfig:
         "init_noise_sd",
         "kl_penalty",
         "min_ess_share",
+        "protected_boost",
     ):
         if name in settings:
             overrides[name] = float(settings[name])
     if settings.get("max_weight_ratio") is not None:
         overrides["max_weight_ratio"] = float(settings["max_weight_ratio"])
-    if "protected_boost" in settings:
-        overrides["protected_boost"] = float(settings["protected_boost"])
     for name in ("balance_families", "scale_to_household_count"):
         if name in settings:
             overrides[name] = bool(settings[name])

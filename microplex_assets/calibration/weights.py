@@ -23,6 +23,7 @@ from microplex_assets.calibration.matrix import TargetMatrix, require_finite_mat
 from microplex_assets.calibration.scorecard import PROTECTED_FAMILIES
 from microplex_assets.calibration.solver import calibrate
 from microplex_assets.calibration.solver_config import SolverConfig
+from microplex_assets.targets.state_tables import NATIONAL_HOUSEHOLDS_TARGET
 
 CALIBRATION_BACKENDS = ("microplex", "none")
 
@@ -142,10 +143,6 @@ def solve_weights(
     )
 
 
-# The national household-count target (ACS S2201, targets/state_tables.py).
-HOUSEHOLD_COUNT_TARGET = "census/households/count/US"
-
-
 def household_count_scale(
     matrix: TargetMatrix, initial: np.ndarray, fixed_ids: np.ndarray | None = None
 ) -> np.ndarray:
@@ -153,15 +150,15 @@ def household_count_scale(
     count (the fixed spine's own weights kept): ones when the matrix has no such target."""
     names = [t.name for t in matrix.targets]
     factor = np.ones(len(initial))
-    if HOUSEHOLD_COUNT_TARGET not in names:
+    if NATIONAL_HOUSEHOLDS_TARGET not in names:
         return factor
-    count = float(matrix.values[names.index(HOUSEHOLD_COUNT_TARGET)])
+    count = float(matrix.values[names.index(NATIONAL_HOUSEHOLDS_TARGET)])
     fixed = np.isin(matrix.household_ids, np.asarray([] if fixed_ids is None else fixed_ids))
     free_total = float(np.asarray(initial)[~fixed].sum())
     remaining = count - float(np.asarray(initial)[fixed].sum())
     if free_total <= 0 or remaining <= 0:
         raise ValueError(
-            f"cannot scale to {HOUSEHOLD_COUNT_TARGET} = {count:,.0f}: the free households "
+            f"cannot scale to {NATIONAL_HOUSEHOLDS_TARGET} = {count:,.0f}: the free households "
             f"weigh {free_total:,.0f} and the fixed ones leave {remaining:,.0f}"
         )
     factor[~fixed] = remaining / free_total

@@ -179,10 +179,10 @@ def national_solver(settings: dict[str, Any]) -> dict[str, Any]:
     ratio = settings.get("max_weight_ratio", 50.0)
     return {
         "max_weight_ratio": None if ratio is None else float(ratio),
-        # KL 1.0 with family-balanced, protected-boosted fit weights: on the 40k matrix the
-        # fewest protected-family failures (4 of 8) with ESS >= 25% (31.5%); KL 0.3 and a
-        # plain objective failed 7 and left SSI recipients 28% short
-        # (benchmarks/results/protected_fit_2026-12-02.json).
+        # KL 1.0 with family-balanced, protected-boosted fit weights on design weights
+        # scaled to the household count: on build 027066a3's 40k matrix 5 of 8 protected
+        # families fail (7 with KL 0.3 and a plain objective) at ESS 33%, households +3.6%
+        # (+7.4%); README "Calibration a user can trust, measured".
         "kl_penalty": float(settings.get("kl_penalty", 1.0)),
         "balance_families": bool(settings.get("balance_families", True)),
         "protected_boost": float(settings.get("protected_boost", 10.0)),

@@ -404,6 +404,10 @@ def medicaid_state_targets(frame: pd.DataFrame, table: Table) -> list[Target]:
     return targets
 
 
+# The national household count's target name (calibration scales design weights to it).
+NATIONAL_HOUSEHOLDS_TARGET = "census/households/count/US"
+
+
 def national_households_target(frame: pd.DataFrame, table: Table) -> list[Target]:
     """The national household count (ACS S2201, the 50 states + DC): without it the
     weights set the number of households freely (145m against Census's 132m)."""
@@ -414,7 +418,7 @@ def national_households_target(frame: pd.DataFrame, table: Table) -> list[Target
     total = float(frame.loc[states.ne("").to_numpy(), "households"].sum())
     return [
         table.target(
-            "census/households/count/US",
+            NATIONAL_HOUSEHOLDS_TARGET,
             total,
             POPULATION_INDEX,
             "households",

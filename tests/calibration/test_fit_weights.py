@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace as dc_replace
+
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import sparse
 
 from microplex_assets.calibration.fit_weights import family_fit_weights
 from microplex_assets.calibration.solver_config import SolverConfig
-from microplex_assets.calibration.weights import solve_weights
+from microplex_assets.calibration.weights import household_count_scale, solve_weights
+from microplex_assets.targets.model import TargetSet
+from microplex_assets.targets.state_tables import NATIONAL_HOUSEHOLDS_TARGET
 from tests.calibration.problems import synthetic_matrix
 
 
@@ -66,16 +71,9 @@ def test_the_boost_pulls_a_protected_family_closer_under_a_weight_penalty():
 
 def _with_household_count(count: float):
     """The synthetic matrix with its first target turned into the household count."""
-    from dataclasses import replace as dc_replace
-
-    from scipy import sparse
-
-    from microplex_assets.calibration.weights import HOUSEHOLD_COUNT_TARGET
-    from microplex_assets.targets.model import TargetSet
-
     matrix, truth = synthetic_matrix(households=100, seed=5)
     targets = list(matrix.targets)
-    targets[0] = dc_replace(targets[0], name=HOUSEHOLD_COUNT_TARGET, value=count)
+    targets[0] = dc_replace(targets[0], name=NATIONAL_HOUSEHOLDS_TARGET, value=count)
     dense = matrix.matrix.toarray()
     dense[0] = 1.0
     return dc_replace(
@@ -84,8 +82,6 @@ def _with_household_count(count: float):
 
 
 def test_design_weights_are_scaled_to_the_household_count_spine_kept():
-    from microplex_assets.calibration.weights import household_count_scale
-
     matrix, _ = _with_household_count(5_000.0)
     initial = np.full(100, 80.0)
     fixed = matrix.household_ids[:10]  # ten spine households keep their weight 80
@@ -97,8 +93,6 @@ def test_design_weights_are_scaled_to_the_household_count_spine_kept():
 
 
 def test_no_household_count_target_means_no_scaling_and_an_impossible_one_is_refused():
-    from microplex_assets.calibration.weights import household_count_scale
-
     matrix, _ = synthetic_matrix(households=50, seed=1)
     assert np.all(household_count_scale(matrix, np.full(50, 3.0)) == 1.0)
     small, _ = _with_household_count(100.0)
