@@ -65,17 +65,35 @@ def policyengine_microsimulation(dataset_path: str | Path) -> Any:
     return _LATEST_SIMULATION[digest]
 
 
+def _systems_pointing_at_simulations() -> list[Any]:
+    """Every tax-benefit system that may hold a ``simulation`` back-reference: the shared
+    one, each cached simulation's own, and policyengine-us's pinned clones (the NY
+    EITC/CTC formulas build pre-ARPA / pre-TCJA systems once per process in
+    ``policyengine_us.tools.pinned_tbs`` and keep them; a branch simulation run on one
+    sets ``pinned.simulation`` and so kept the whole national simulation alive)."""
+    systems = [policyengine_system()]
+    systems += [simulation.tax_benefit_system for simulation in _LATEST_SIMULATION.values()]
+    try:
+        from policyengine_us.tools import pinned_tbs
+    except ImportError:  # an older policyengine-us without the pinned-system cache
+        return systems
+    return systems + [entry[-1] for entry in pinned_tbs._PINNED_TBS_CACHE.values()]
+
+
 def release_simulations() -> None:
     """Drop the cached simulation (3-5 GB at national scale) once nothing needs it.
 
-    policyengine-core points the tax-benefit system at the last simulation built on it
-    (``system.simulation``); the shared system would keep the released one alive, so
-    that link is cut too (nothing in policyengine-us 2.68 reads it back).
+    policyengine-core points a tax-benefit system at the last simulation built on it
+    (``system.simulation``); the shared system and policyengine-us's pinned clones would
+    keep the released one alive (12 ``Microsimulation`` objects, branches included, were
+    found alive after a release), so every such link is cut (nothing in policyengine-us
+    2.68 reads it back between simulations).
     """
-    for simulation in _LATEST_SIMULATION.values():
-        for system in (simulation.tax_benefit_system, policyengine_system()):
-            if getattr(system, "simulation", None) is simulation:
-                system.simulation = None
+    from policyengine_core.simulations import Simulation
+
+    for system in _systems_pointing_at_simulations():
+        if isinstance(getattr(system, "simulation", None), Simulation):
+            system.simulation = None
     _LATEST_SIMULATION.clear()
     gc.collect()
 
