@@ -15,6 +15,7 @@ from typing import Any
 from dagster import ConfigurableResource
 
 from microplex_assets.files import file_sha256
+from microplex_resources.simulation_reuse import records_digest, reweight_simulation
 
 
 @cache
@@ -41,27 +42,45 @@ def is_input_variable(system: Any, name: str, entity: str) -> bool:
     )
 
 
+# The one cached simulation: file digest -> simulation, and its records digest.
 _LATEST_SIMULATION: dict[str, Any] = {}
+_LATEST_RECORDS: dict[str, str] = {}
+# How each cached simulation was obtained, for logs and tests ("built", "reweighted").
+SIMULATION_EVENTS: list[tuple[str, str]] = []
 
 
 def policyengine_microsimulation(dataset_path: str | Path) -> Any:
-    """A ``policyengine_us.Microsimulation`` over an H5 file, reused for identical content.
+    """A ``policyengine_us.Microsimulation`` over an H5 file, shared across files that hold
+    the same records.
 
-    The schema gate and the validation stage read the same bytes (work copy, then the
-    published copy); keeping the latest simulation by content hash lets the second
-    reuse every variable the first computed (minutes at national scale). Only one is
-    kept, so memory stays bounded.
+    Identical bytes reuse the cached simulation as it is. A file whose records equal the
+    cached one's and only its weights differ (the published H5 after the candidate's, in
+    a national build) reuses it with the weights swapped, when no weight-reading formula
+    has run (``simulation_reuse``): every value it already computed (the target
+    matrix's, minutes at national scale) serves the schema gate, the aggregates and the
+    benchmark suite. Only one simulation is kept, so memory stays bounded.
     """
     policyengine_system()
     from policyengine_us import Microsimulation
 
     digest = file_sha256(dataset_path)
-    if digest not in _LATEST_SIMULATION:
-        _LATEST_SIMULATION.clear()
-        # A simulation holds reference cycles: collect it now, or the old one (3-5 GB at
-        # national scale) is still alive while the next one is built.
-        gc.collect()
-        _LATEST_SIMULATION[digest] = Microsimulation(dataset=str(dataset_path))
+    if digest in _LATEST_SIMULATION:
+        return _LATEST_SIMULATION[digest]
+    records = records_digest(dataset_path)
+    for cached_digest, simulation in list(_LATEST_SIMULATION.items()):
+        if _LATEST_RECORDS.get(cached_digest) != records:
+            continue
+        refused = reweight_simulation(simulation, dataset_path)
+        if refused is None:
+            del _LATEST_SIMULATION[cached_digest], _LATEST_RECORDS[cached_digest]
+            _LATEST_SIMULATION[digest], _LATEST_RECORDS[digest] = simulation, records
+            SIMULATION_EVENTS.append(("reweighted", str(dataset_path)))
+            return simulation
+        SIMULATION_EVENTS.append((f"not reweighted: {refused}", str(dataset_path)))
+    release_simulations()
+    _LATEST_SIMULATION[digest] = Microsimulation(dataset=str(dataset_path))
+    _LATEST_RECORDS[digest] = records
+    SIMULATION_EVENTS.append(("built", str(dataset_path)))
     return _LATEST_SIMULATION[digest]
 
 
@@ -95,6 +114,7 @@ def release_simulations() -> None:
         if isinstance(getattr(system, "simulation", None), Simulation):
             system.simulation = None
     _LATEST_SIMULATION.clear()
+    _LATEST_RECORDS.clear()
     gc.collect()
 
 
@@ -124,3 +144,7 @@ class PolicyEngineRuntime(ConfigurableResource):
 
     def release(self) -> None:
         release_simulations()
+
+    def last_simulation_event(self) -> str:
+        """How the last simulation asked for was obtained ("built", "reweighted", ...)."""
+        return SIMULATION_EVENTS[-1][0] if SIMULATION_EVENTS else "none"

@@ -128,6 +128,9 @@ def schema_compatible(
         started = time.perf_counter()
         simulation = check_microsimulation(path, year, policyengine.microsimulation)
         metadata.update(simulation)
+        # "reweighted": the target matrix's simulation of the same records served this one
+        metadata["simulation"] = policyengine.last_simulation_event()
+        context.log.info(f"schema gate simulation: {metadata['simulation']}")
         metadata["microsimulation_seconds"] = round(time.perf_counter() - started, 1)
         passed = bool(simulation.get("finite", False))
         poverty = (
