@@ -14,6 +14,7 @@ from microplex_assets.validation.microsim.isolation import (
     _die_with_parent,
     call_in_fork,
     fork_available,
+    map_in_forks,
 )
 from microplex_assets.validation.microsim.memory import current_rss_gb
 
@@ -93,3 +94,38 @@ def test_a_slice_process_dies_with_its_parent(tmp_path):
     while time.time() < deadline and _running(pid):
         time.sleep(0.05)
     assert not _running(pid)
+
+
+def _timed_nap(seconds: float) -> tuple[float, float, int]:
+    start = time.time()
+    time.sleep(seconds)
+    return start, time.time(), os.getpid()
+
+
+def _nap_or_fail(seconds: float) -> None:
+    if seconds < 0:
+        raise ValueError("negative nap")
+    time.sleep(seconds)
+
+
+def test_map_in_forks_keeps_order_and_runs_workers_at_once() -> None:
+    told: list[int] = []
+    results = map_in_forks(_timed_nap, [(0.6,), (0.1,), (0.6,)], 2, lambda i, r, m: told.append(i))
+    (a_start, a_end, a_pid), (b_start, b_end, b_pid), (c_start, _, c_pid) = (r for r, _ in results)
+    assert len({a_pid, b_pid, c_pid, os.getpid()}) == 4  # each call in its own child
+    assert b_start < a_end and a_start < b_end  # the first two ran side by side
+    assert c_start >= b_end  # the third waited for a free worker (the short one)
+    assert sorted(told) == [0, 1, 2] and told[0] == 1  # told as each finished
+    assert all(memory["seconds"] > 0 for _, memory in results)
+
+
+def test_map_in_forks_one_worker_runs_one_at_a_time() -> None:
+    results = [r for r, _ in map_in_forks(_timed_nap, [(0.2,), (0.2,)], 1)]
+    assert results[1][0] >= results[0][1]
+
+
+def test_map_in_forks_failure_raises_and_stops_the_others() -> None:
+    started = time.time()
+    with pytest.raises(RuntimeError, match="negative nap"):
+        map_in_forks(_nap_or_fail, [(-1,), (30,)], 2)
+    assert time.time() - started < 20  # the 30 s sibling was killed, not waited for

@@ -14,9 +14,11 @@ import contextlib
 import ctypes
 import multiprocessing
 import signal
+import time
 import traceback
 from collections.abc import Callable
-from multiprocessing.connection import Connection
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
 
 from microplex_assets.validation.microsim.memory import current_rss_gb, peak_rss_gb
@@ -49,27 +51,79 @@ def _child(send: Connection, fn: Callable[..., Any], args: tuple[Any, ...]) -> N
         send.close()
 
 
-def call_in_fork(fn: Callable[..., T], *args: Any) -> tuple[T, dict[str, float]]:
-    """``fn(*args)`` computed in a forked child: its result and the child's memory (GB).
+@dataclass
+class _Running:
+    index: int
+    child: Any
+    receive: Connection
+    started: float
 
-    Raises RuntimeError with the child's traceback, or its exit code when it died without
-    one (killed for memory, say).
-    """
+
+def _start(fn: Callable[..., Any], args: tuple[Any, ...], index: int) -> _Running:
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
     child = context.Process(target=_child, args=(send, fn, args), daemon=True)
     child.start()
     send.close()  # the child holds the only write end: a dead child reads as EOF here
+    return _Running(index, child, receive, time.perf_counter())
+
+
+def _finish(running: _Running) -> tuple[Any, dict[str, float]]:
     try:
-        status, payload, memory = receive.recv()
+        status, payload, memory = running.receive.recv()
     except EOFError:
-        child.join()
+        running.child.join()
         raise RuntimeError(
-            f"reform slice process died without a result (exit code {child.exitcode})"
+            f"reform slice process died without a result (exit code {running.child.exitcode})"
         ) from None
     finally:
-        receive.close()
-    child.join()
+        running.receive.close()
+    running.child.join()
     if status != "ok":
         raise RuntimeError(f"reform slice failed in its process:\n{payload}")
+    memory["seconds"] = time.perf_counter() - running.started
     return payload, memory
+
+
+def call_in_fork(fn: Callable[..., T], *args: Any) -> tuple[T, dict[str, float]]:
+    """``fn(*args)`` computed in a forked child: its result and the child's memory (GB)
+    and wall seconds.
+
+    Raises RuntimeError with the child's traceback, or its exit code when it died without
+    one (killed for memory, say).
+    """
+    return _finish(_start(fn, args, 0))
+
+
+def map_in_forks(
+    fn: Callable[..., T],
+    calls: list[tuple[Any, ...]],
+    workers: int,
+    done: Callable[[int, T, dict[str, float]], None] | None = None,
+) -> list[tuple[T, dict[str, float]]]:
+    """``fn(*args)`` for every args of ``calls``, at most ``workers`` forked children at
+    a time (a simulation uses one core; the build machine has two). Results come back in
+    the order of ``calls``; ``done(index, result, memory)`` is told as each finishes. A
+    failed child stops the others and raises its error."""
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    results: list[Any] = [None] * len(calls)
+    pending = list(enumerate(calls))
+    running: list[_Running] = []
+    try:
+        while pending or running:
+            while pending and len(running) < workers:
+                index, args = pending.pop(0)
+                running.append(_start(fn, args, index))
+            ready = wait([r.receive for r in running])
+            for item in [r for r in running if r.receive in ready]:
+                running.remove(item)
+                results[item.index] = _finish(item)
+                if done:
+                    done(item.index, *results[item.index])
+    finally:
+        for item in running:  # only after a failure: stop the siblings, leave no orphans
+            item.child.kill()
+            item.child.join()
+            item.receive.close()
+    return results

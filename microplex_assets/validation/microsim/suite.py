@@ -31,7 +31,7 @@ import pandas as pd
 
 from microplex_assets.calibration.simulation_arrays import SimulationArrays
 from microplex_assets.publication.h5_combine import restrict_h5
-from microplex_assets.validation.microsim.isolation import call_in_fork, fork_available
+from microplex_assets.validation.microsim.isolation import fork_available, map_in_forks
 from microplex_assets.validation.microsim.manifest import BenchmarkManifest, BenchmarkReform
 from microplex_assets.validation.microsim.memory import current_rss_gb, return_freed_memory
 from microplex_assets.validation.microsim.outputs import (
@@ -234,58 +234,61 @@ def simulate_subset(
     return results, add_back
 
 
-def run_reform(
-    reform: BenchmarkReform,
-    h5_path: Path,
-    year: int,
-    system: Any,
-    inputs: BaselineInputs,
-    baseline: SimulationResults,
-    work_dir: Path,
-    microsimulation: Callable[..., Any],
-    chunk_households: int = CHUNK_HOUSEHOLDS,
-    progress: Callable[[str], None] | None = None,
-    isolate: bool | None = None,
-) -> ReformRun:
-    """Simulate one reform on the households it can touch, ``chunk_households`` at a time;
-    merge into the baseline.
+@dataclass
+class SliceTask:
+    """One slice of one reform's touched households."""
 
-    ``isolate`` (default: where the OS can fork) runs each slice in a forked child
-    (``isolation.call_in_fork``), so the process is as large after a slice as before it.
-    A reform that can touch no household of this file leaves every result at its
-    baseline value and costs no simulation (``seconds`` is 0).
-    """
-    touched = inputs.touched[reform.id]
-    if len(touched) == 0:
-        return ReformRun(reform.id, 0, 0.0, baseline)
+    reform: BenchmarkReform
+    index: int
+    count: int
+    households: np.ndarray
+
+
+def slice_tasks(
+    manifest: BenchmarkManifest, inputs: BaselineInputs, chunk_households: int
+) -> list[SliceTask]:
+    """Every reform's touched households cut into near-equal slices of at most
+    ``chunk_households`` (a reform touching no household gets none)."""
     if chunk_households < 1:
         raise ValueError(f"chunk_households must be at least 1, got {chunk_households}")
-    if isolate is None:
-        isolate = fork_available()
-    started = time.perf_counter()
-    merged, add_backs = baseline, []
-    slices = np.array_split(touched, -(-len(touched) // chunk_households))
-    for k, households in enumerate(slices):
-        args = (reform, households, h5_path, year, system, inputs)
-        args += (work_dir / f"suite_{reform.id}_{k}.h5", microsimulation)
-        if isolate:
-            (subset, add_back), child = call_in_fork(simulate_subset, *args)
-            memory = f", its process {child['peak_rss_gb']:.2f} GB at peak"
-        else:
-            subset, add_back = simulate_subset(*args)
-            memory = ""
-        merged = merge_subset(merged, subset)
-        if add_back is not None:
-            add_backs.append(add_back)
-        if progress:
-            progress(
-                f"benchmark {reform.id} slice {k + 1}/{len(slices)}: {len(households):,} "
-                f"households, {time.perf_counter() - started:.1f}s{memory}, "
-                f"RSS {current_rss_gb():.2f} GB"
-            )
-    seconds = time.perf_counter() - started
-    add_back = pd.concat(add_backs) if add_backs else None
-    return ReformRun(reform.id, len(touched), seconds, merged, add_back)
+    tasks = []
+    for reform in manifest.reforms:
+        touched = inputs.touched[reform.id]
+        if len(touched) == 0:
+            continue
+        parts = np.array_split(touched, -(-len(touched) // chunk_households))
+        tasks += [SliceTask(reform, k, len(parts), part) for k, part in enumerate(parts)]
+    return tasks
+
+
+def assemble_runs(
+    manifest: BenchmarkManifest,
+    inputs: BaselineInputs,
+    baseline: SimulationResults,
+    tasks: list[SliceTask],
+    outcomes: list[tuple[tuple[SimulationResults, pd.Series | None], float]],
+) -> dict[str, ReformRun]:
+    """Each reform's slices merged into the baseline; its seconds are its slices' wall
+    seconds summed (what one process would have spent, whatever ran beside it)."""
+    runs = {}
+    for reform in manifest.reforms:
+        merged, add_backs, seconds = baseline, [], 0.0
+        for task, ((subset, add_back), slice_seconds) in zip(tasks, outcomes, strict=True):
+            if task.reform.id != reform.id:
+                continue
+            merged = merge_subset(merged, subset)
+            seconds += slice_seconds
+            if add_back is not None:
+                add_backs.append(add_back)
+        add_back = pd.concat(add_backs) if add_backs else None
+        touched = len(inputs.touched[reform.id])
+        runs[reform.id] = ReformRun(reform.id, touched, seconds, merged, add_back)
+    return runs
+
+
+# Slices simulated at once in forked children: a simulation uses one core, and the build
+# machine has two; each child holds one slice (about 4 GB at 10,000 households).
+SUITE_WORKERS = 2
 
 
 def run_suite(
@@ -300,13 +303,16 @@ def run_suite(
     release: Callable[[], None] | None = None,
     chunk_households: int = CHUNK_HOUSEHOLDS,
     isolate: bool | None = None,
+    workers: int = SUITE_WORKERS,
 ) -> SuiteRun:
     """Every manifest reform on the records of ``h5_path`` (``baseline_simulation`` is that
     file's baseline Microsimulation); ``microsimulation(path, reform)`` builds a fresh one.
 
     ``context`` carries what structural reforms need (the capital-gains lots, CPI);
     ``release`` frees the baseline simulation once its values are read, so a reform's
-    simulation never sits in memory beside it.
+    simulation never sits in memory beside it. Slices of every reform run ``workers`` at a
+    time in forked children (``isolate``, the default where the OS can fork: the process
+    is as large after the suite as before it), else one by one in this process.
     """
     arrays = SimulationArrays(baseline_simulation, year)
     system = arrays.system
@@ -324,24 +330,41 @@ def run_suite(
         )
     suite = SuiteRun(manifest.content_hash, manifest.version, baseline)
     work_dir.mkdir(parents=True, exist_ok=True)
-    for reform in manifest.reforms:
-        run = run_reform(
-            reform,
-            h5_path,
-            year,
-            system,
-            inputs,
-            baseline,
-            work_dir,
-            microsimulation,
-            chunk_households,
-            progress,
-            isolate,
-        )
-        suite.runs[reform.id] = run
+    tasks = slice_tasks(manifest, inputs, chunk_households)
+    calls = [
+        (task.reform, task.households, h5_path, year, system, inputs)
+        + (work_dir / f"suite_{task.reform.id}_{task.index}.h5", microsimulation)
+        for task in tasks
+    ]
+    if isolate is None:
+        isolate = fork_available()
+    started = time.perf_counter()
+
+    def done(index: int, result: Any, memory: dict[str, float]) -> None:
+        if progress:
+            task = tasks[index]
+            progress(
+                f"benchmark {task.reform.id} slice {task.index + 1}/{task.count}: "
+                f"{len(task.households):,} households in {memory['seconds']:.1f}s, its "
+                f"process {memory.get('peak_rss_gb', 0.0):.2f} GB at peak; suite "
+                f"{time.perf_counter() - started:.0f}s, RSS {current_rss_gb():.2f} GB"
+            )
+
+    if isolate:
+        forked = map_in_forks(simulate_subset, calls, workers, done)
+        outcomes = [(result, memory["seconds"]) for result, memory in forked]
+    else:
+        outcomes = []
+        for index, call in enumerate(calls):
+            slice_started = time.perf_counter()
+            result = simulate_subset(*call)
+            outcomes.append((result, time.perf_counter() - slice_started))
+            done(index, result, {"seconds": outcomes[-1][1]})
+    suite.runs = assemble_runs(manifest, inputs, baseline, tasks, outcomes)
+    for reform_id, run in suite.runs.items():
         if progress:
             progress(
-                f"benchmark {reform.id}: {run.households_simulated:,} of "
+                f"benchmark {reform_id}: {run.households_simulated:,} of "
                 f"{len(baseline.household):,} households simulated in {run.seconds:.1f}s"
             )
     return suite
