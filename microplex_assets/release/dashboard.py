@@ -12,11 +12,14 @@ and failing-gate history over runs as an SVG plot beside the run table.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from html import escape
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from microplex_assets.files import write_atomic
@@ -36,12 +39,18 @@ SPLITS = ("train", "validation", "test", "held_out")
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    """A cell's text: numbers from the index arrive as numpy scalars (``numpy.int64`` is
+    no ``int``), and counts such as ESS or households above 10,000 read as 13,412, not
+    1.341e+04."""
+    if value is None or (isinstance(value, float | np.floating) and pd.isna(value)):
         return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    if isinstance(value, int) and abs(value) >= 10_000:
-        return f"{value:,}"
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, Integral):
+        return f"{int(value):,}" if abs(int(value)) >= 10_000 else str(int(value))
+    if isinstance(value, Real):
+        value = float(value)
+        return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.{digits}g}"
     return str(value)
 
 
@@ -126,6 +135,7 @@ def _cell_section(index: Path, product: str, geography: str) -> str:
         [m, *[grid.loc[m].get(s) if m in grid.index else None for s in SPLITS]] for m in methods
     ]
     facts = [
+        ["weights", _weights_label(latest["loss_record"])],
         ["households", latest["households"]],
         ["nonzero weights", latest["nonzero_weights"]],
         ["ESS", latest["effective_sample_size"]],
@@ -145,6 +155,19 @@ def _cell_section(index: Path, product: str, geography: str) -> str:
     out.append(_reforms(index, where, cell, key))
     out.append(_history(runs, losses))
     return "".join(out)
+
+
+def _weights_label(loss_record: Any) -> str | None:
+    """What the bundle's weights are, from its loss record's calibration summary; a
+    design-weights bundle (``calibration_backend: none``) says that its gates were reported,
+    not enforced, since that is why its failed gates show as warn."""
+    if not isinstance(loss_record, str):
+        return None
+    calibration = json.loads(loss_record).get("calibration") or {}
+    label = calibration.get("label") or calibration.get("backend")
+    if calibration.get("backend") == "none":
+        label = f"{label or 'not calibrated'}: gates reported, not enforced"
+    return label
 
 
 def _gate_table(gates: pd.DataFrame, key: str) -> str:

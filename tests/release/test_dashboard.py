@@ -38,3 +38,39 @@ def test_dashboard_shows_cells_gates_current_and_history(tmp_path):
     assert "no gates recorded" in fan_in_part
     assert "<td class='l'>local|US</td><td class=''>0.25</td>" in fan_in_part
     assert "<td class='l'>national|US</td><td class=''>0.75</td>" in fan_in_part
+
+
+def test_counts_read_as_numbers_not_exponents():
+    """The index hands the page numpy scalars: a 40,400-household bundle's ESS of
+    13,412.3 read "1.341e+04" and numpy.int64 counts lost their thousands separators."""
+    import numpy as np
+
+    from microplex_assets.release.dashboard import _fmt
+
+    assert _fmt(np.int64(40_400)) == "40,400"
+    assert _fmt(np.float64(13_412.3)) == "13,412"
+    assert _fmt(np.int64(1_539)) == "1539"
+    assert _fmt(np.float64(0.001847)) == "0.001847"
+    assert _fmt(np.float64("nan")) == "–" and _fmt(None) == "–"
+    assert _fmt(np.bool_(True)) == "True"
+
+
+def test_design_weights_bundle_says_its_gates_were_not_enforced(tmp_path):
+    """A `calibration_backend: none` build publishes design weights with WARN gates; the
+    page said only "warn" and not why, so the weights' label is a fact of the bundle."""
+    root = tmp_path / "artifacts"
+    cell = root / "local" / "VT"
+    record = loss_record("local", "VT", gates=[gate("target_loss_below_baseline", False, "WARN")])
+    record["calibration"] = {"backend": "none", "label": "design weights (not calibrated)"}
+    make_bundle(cell, "r1", record=record)
+    calibrated = loss_record("local", "VT")
+    calibrated["calibration"] = {"backend": "microplex", "label": "calibrated (microplex)"}
+    make_bundle(root / "local" / "CA", "r1", record=calibrated)
+    index = tmp_path / "i.duckdb"
+    rebuild(index, root)
+    html = write_dashboard(index, tmp_path / "readiness.html").read_text()
+    ca, vt = html.split("<h2")[1:]  # national|US first, then by product and geography
+    assert "local|VT" in vt and "<td class='warn'>warn</td>" in vt
+    assert "design weights (not calibrated): gates reported, not enforced" in vt
+    assert "<td class='l'>weights</td><td class=''>calibrated (microplex)</td>" in ca
+    assert "not enforced" not in ca
