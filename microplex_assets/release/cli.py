@@ -5,6 +5,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
+
+QUIET = {"console": {"config": {"log_level": "CRITICAL"}}}
+
+
+def failure_text(failure: Any) -> str:
+    """A refused promotion or rollback (a ``dagster.Failure``) as its message alone, e.g.
+    ``national|US: run ... not promoted: blocking gate '...' (calibration) failed: ...``;
+    any other error with its class and stack, since that is a bug to report."""
+    if failure.user_failure_data is not None and failure.user_failure_data.description:
+        return failure.user_failure_data.description.strip()
+    return failure.error.to_string().strip()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,14 +40,16 @@ def main(argv: list[str] | None = None) -> int:
         config["run_key"] = args.run
     job = defs.get_job_def(f"{args.action}_release")
     result = job.execute_in_process(
-        run_config={"ops": {op: {"config": config}}},
+        # Dagster's console logger would print a refusal as an 80-line stack trace before
+        # the one line that matters; the run and its events stay in the instance (UI).
+        run_config={"ops": {op: {"config": config}}, "loggers": QUIET},
         instance=DagsterInstance.get(),
         raise_on_error=False,
     )
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure:
-                print(event.event_specific_data.error.message.strip(), file=sys.stderr)
+                print(failure_text(event.event_specific_data), file=sys.stderr)
         return 1
     output = result.output_for_node(op)
     print(f"{args.product}|{args.geography}: current is {output['current']}")

@@ -12,11 +12,14 @@ and failing-gate history over runs as an SVG plot beside the run table.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from html import escape
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from microplex_assets.files import write_atomic
@@ -36,20 +39,27 @@ SPLITS = ("train", "validation", "test", "held_out")
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    """A cell's text: numbers from the index arrive as numpy scalars (``numpy.int64`` is
+    no ``int``), and counts such as ESS or households above 10,000 read as 13,412, not
+    1.341e+04."""
+    if value is None or (isinstance(value, float | np.floating) and pd.isna(value)):
         return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    if isinstance(value, int) and abs(value) >= 10_000:
-        return f"{value:,}"
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, Integral):
+        return f"{int(value):,}" if abs(int(value)) >= 10_000 else str(int(value))
+    if isinstance(value, Real):
+        value = float(value)
+        return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.{digits}g}"
     return str(value)
 
 
 def _table(header: list[str], rows: list[list[Any]], classes: list[list[str]] | None = None) -> str:
+    left = {0} | {c for c, css in enumerate(classes[0] if classes else []) if css == "l"}
     head = "".join(
-        f"<th class='l'>{escape(h)}</th>" if i == 0 else f"<th>{escape(h)}</th>"
+        f"<th class='l'>{escape(h)}</th>" if i in left else f"<th>{escape(h)}</th>"
         for i, h in enumerate(header)
-    )
+    )  # a text column's heading sits over its text (gate, source, summary)
     body = []
     for r, row in enumerate(rows):
         cells = []
@@ -60,43 +70,57 @@ def _table(header: list[str], rows: list[list[Any]], classes: list[list[str]] | 
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
-def history_svg(runs: pd.DataFrame, width: int = 420, height: int = 160) -> str:
-    """Candidate train / test loss (lines) and blocking failures (bars) over runs."""
+HISTORY_SERIES = {"train": "#1f77b4", "validation": "#2ca02c", "test": "#d62728"}
+
+
+def history_svg(runs: pd.DataFrame, width: int = 460, height: int = 170) -> str:
+    """Candidate train / validation / test loss (lines; a split no run of the cell has, such
+    as a local shard's test, is left out of the plot and its legend) and blocking failures
+    (bars) over runs, each run labelled by its short run id, the current one in bold."""
     if runs.empty:
         return ""
-    series = {"train": "#1f77b4", "test": "#d62728"}
-    values = [v for s in series for v in runs[s].dropna()]
+    shown = {s: c for s, c in HISTORY_SERIES.items() if s in runs and runs[s].notna().any()}
+    values = [v for s in shown for v in runs[s].dropna()]
     top = max(values + [1e-9]) * 1.1
     n = len(runs)
-    x = [30 + (width - 40) * (i / max(n - 1, 1)) for i in range(n)]
+    base = height - 30  # the x axis; run labels below it
+    x = [50 + (width - 100) * (i / max(n - 1, 1)) for i in range(n)]  # room for labels
     parts = [
         f"<svg width='{width}' height='{height}' role='img' aria-label='loss and gate history'>",
-        f"<line x1='30' y1='{height - 20}' x2='{width - 10}' y2='{height - 20}' stroke='#999'/>",
+        f"<line x1='30' y1='{base}' x2='{width - 10}' y2='{base}' stroke='#999'/>",
     ]
     most = max(int(runs["blocking_failures"].max() or 0), 1)
     for xi, fails in zip(x, runs["blocking_failures"], strict=True):
-        h = (height - 30) * 0.4 * (fails or 0) / most
+        h = (base - 20) * 0.4 * (fails or 0) / most
         parts.append(
-            f"<rect x='{xi - 4:.1f}' y='{height - 20 - h:.1f}' width='8' "
+            f"<rect x='{xi - 4:.1f}' y='{base - h:.1f}' width='8' "
             f"height='{h:.1f}' fill='#f6b8b8'><title>{fails} failing</title></rect>"
         )
-    for name, colour in series.items():
-        points = [(xi, v) for xi, v in zip(x, runs[name], strict=True) if pd.notna(v)]
-        coords = " ".join(
-            f"{xi:.1f},{height - 20 - (height - 30) * v / top:.1f}" for xi, v in points
-        )
+    if n <= 8:  # more would overlap; each point's title still names its run
+        for xi, key, current in zip(x, runs["run_key"], runs["is_current"], strict=True):
+            weight = " font-weight='bold'" if current else ""
+            label = escape(str(key).rsplit("-", 1)[-1]) + (" (current)" if current else "")
+            parts.append(
+                f"<text x='{xi:.1f}' y='{base + 14}' font-size='9' text-anchor='middle'"
+                f"{weight}>{label}</text>"
+            )
+    for name, colour in shown.items():
+        points = [(xi, v, k) for xi, v, k in zip(x, runs[name], runs["run_key"], strict=True)
+                  if pd.notna(v)]  # fmt: skip
+        y = {xi: base - (base - 20) * v / top for xi, v, _ in points}
+        coords = " ".join(f"{xi:.1f},{y[xi]:.1f}" for xi, _, _ in points)
         parts.append(
             f"<polyline fill='none' stroke='{colour}' stroke-width='2' points='{coords}'/>"
         )
         parts += [
-            f"<circle cx='{xi:.1f}' cy='{height - 20 - (height - 30) * v / top:.1f}' r='3' "
-            f"fill='{colour}'><title>{name} {v:.4g}</title></circle>"
-            for xi, v in points
+            f"<circle cx='{xi:.1f}' cy='{y[xi]:.1f}' r='3' fill='{colour}'>"
+            f"<title>{escape(str(key))} {name} {v:.4g}</title></circle>"
+            for xi, v, key in points
         ]
+    legend = " ".join(f"<tspan fill='{c}'>{s}</tspan>" for s, c in shown.items())
     parts.append(
-        f"<text x='32' y='12' font-size='11'>loss (max {top:.3g}): "
-        "<tspan fill='#1f77b4'>train</tspan> <tspan fill='#d62728'>test</tspan>; "
-        "bars: failing blocking gates</text></svg>"
+        f"<text x='32' y='12' font-size='11'>loss (max {top:.3g}): {legend or 'none recorded'}"
+        "; bars: failing blocking gates</text></svg>"
     )
     return "".join(parts)
 
@@ -126,6 +150,7 @@ def _cell_section(index: Path, product: str, geography: str) -> str:
         [m, *[grid.loc[m].get(s) if m in grid.index else None for s in SPLITS]] for m in methods
     ]
     facts = [
+        ["weights", _weights_label(latest["loss_record"])],
         ["households", latest["households"]],
         ["nonzero weights", latest["nonzero_weights"]],
         ["ESS", latest["effective_sample_size"]],
@@ -145,6 +170,19 @@ def _cell_section(index: Path, product: str, geography: str) -> str:
     out.append(_reforms(index, where, cell, key))
     out.append(_history(runs, losses))
     return "".join(out)
+
+
+def _weights_label(loss_record: Any) -> str | None:
+    """What the bundle's weights are, from its loss record's calibration summary; a
+    design-weights bundle (``calibration_backend: none``) says that its gates were reported,
+    not enforced, since that is why its failed gates show as warn."""
+    if not isinstance(loss_record, str):
+        return None
+    calibration = json.loads(loss_record).get("calibration") or {}
+    label = calibration.get("label") or calibration.get("backend")
+    if calibration.get("backend") == "none":
+        label = f"{label or 'not calibrated'}: gates reported, not enforced"
+    return label
 
 
 def _gate_table(gates: pd.DataFrame, key: str) -> str:
@@ -195,23 +233,23 @@ def _history(runs: pd.DataFrame, losses: pd.DataFrame) -> str:
         index="run_key", columns="split", values="loss", aggfunc="first"
     )
     runs = runs.set_index("run_key").join(candidate, how="left").reset_index()
-    for split in ("train", "test"):
+    for split in HISTORY_SERIES:
         if split not in runs:
             runs[split] = float("nan")
     rows = [
         [
             r["run_key"],
             "current" if r["is_current"] else "",
-            r["train"],
-            r["test"],
+            *[r[split] for split in HISTORY_SERIES],
             r["blocking_failures"],
             r["published_at"],
         ]
         for _, r in runs.iterrows()
     ]
+    header = ["run", "", *HISTORY_SERIES, "failing gates", "published"]
     return (
         "<h3>history</h3><div class='row'><div>"
-        + _table(["run", "", "train", "test", "failing gates", "published"], rows)
+        + _table(header, rows)
         + "</div><div>"
         + history_svg(runs)
         + "</div></div>"

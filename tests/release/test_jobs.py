@@ -56,10 +56,15 @@ def test_cli_promote_and_rollback(tmp_path, monkeypatch, capsys):
     make_bundle(cell, "r1")
     make_bundle(cell, "r2", record=loss_record(benchmarks={"skipped": "suite off"}))
     assert cli(["promote", "--run", "r1"]) == 0
+    assert capsys.readouterr().out.strip() == "national|US: current is r1"
     assert cli(["promote", "--run", "r2"]) == 1
-    assert "needs a passing benchmark suite: suite off" in capsys.readouterr().err
+    # the refusal alone: no Dagster stack trace, no exception class before the message
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "national|US: run r2 not promoted: national|US needs a passing benchmark suite: suite off"
+    )
     assert cli(["rollback"]) == 1
-    assert "nothing to roll back to" in capsys.readouterr().err
+    assert capsys.readouterr().err.strip() == ("national|US: nothing to roll back to (current: r1)")
 
 
 def test_index_and_dashboard_assets(tmp_path):
