@@ -3,9 +3,11 @@
 The CPS scaffold knows households, tax units, persons and each tax unit's family
 position. PolicyEngine also needs families, SPM units and marital units:
 - family: the household's CPS family (``family_position``);
-- SPM unit: the CPS family (the taxcalc file carries no SPM unit identifier; the
-  census SPM unit is the family plus unrelated members, so this undercounts SPM-unit
-  size for households with cohabiting partners), made measurable by PolicyEngine;
+- SPM unit: the scaffold's own SPM unit where it carries one (the CPS ASEC's ``SPM_ID``),
+  else the CPS family (the taxcalc file carries no SPM unit identifier and no relationship
+  to the householder; the census SPM unit adds cohabiting partners, their relatives and
+  foster children to the family, so cohabiting partners here are units of their own: see
+  SPM_FINDINGS.md for what that costs), made measurable by PolicyEngine;
 - marital unit: head and spouse together, every other person alone.
 
 Measurable SPM units. policyengine-us 2.68 prices an SPM threshold only for units
@@ -64,6 +66,7 @@ from microplex_assets.entities.family import add_family_inputs
 from microplex_assets.entities.qbi import add_qbi_inputs
 from microplex_assets.entities.takeup import add_program_inputs
 from microplex_assets.entities.tax_takeup import add_drawn_take_up
+from microplex_assets.entities.tenure import add_tenure
 from microplex_assets.geography import assign_counties
 from microplex_assets.geography.district_assignment import district_geoids
 from microplex_assets.sources.frame import ObservationFrame
@@ -77,6 +80,8 @@ HOUSEHOLD_PASSTHROUGH = ("net_worth", FIXED_FLAG)
 # PolicyEngine's SPM adult classification (spm_calculator ``spm_measurement_adults``).
 ADULT_AGE = 18
 HEAD_MIN_AGE = 15
+# A scaffold's own SPM unit id on persons (cps_asec: SPM_ID), used when every person has one.
+SCAFFOLD_SPM = "spm_unit_id"
 
 
 def build_entity_bundle(candidate: ObservationFrame, *, seed: int = 0) -> EntityBundle:
@@ -95,6 +100,11 @@ def build_entity_bundle(candidate: ObservationFrame, *, seed: int = 0) -> Entity
     person["is_household_head"] = householders(person, family_position)
     minor_heads = int((person["is_household_head"] & (person["age"] < ADULT_AGE)).sum())
     minors_only = int((person.groupby("household_id")["age"].max() < ADULT_AGE).sum())
+    spm_source = (
+        "the scaffold's SPM units (SPM_ID)"
+        if SCAFFOLD_SPM in person.columns and person[SCAFFOLD_SPM].notna().all()
+        else "CPS family (no SPM unit id in the scaffold)"
+    )
     person["spm_unit_id"] = measurable_spm_unit_ids(person)
     folded = folded_families(person)
     marital_slot = np.where(person["role"].isin(["head", "spouse"]), 0, person["line_in_tax_unit"])
@@ -129,6 +139,7 @@ def build_entity_bundle(candidate: ObservationFrame, *, seed: int = 0) -> Entity
         person, tax_unit, spm_unit, household, seed, scaffold_source(candidate.source)
     )
     drawn = add_drawn_take_up(person, tax_unit, household, seed)
+    tenure = add_tenure(person, tax_unit, spm_unit, household, seed)
     qbi = add_qbi_inputs(person, seed)
     group_tables = {
         "household": household,
@@ -143,7 +154,7 @@ def build_entity_bundle(candidate: ObservationFrame, *, seed: int = 0) -> Entity
         tables={"person": person[ordered], **group_tables},
         notes={
             "spm_unit": (
-                "SPM unit = CPS family (no SPM unit id in the taxcalc file); "
+                f"SPM unit = {spm_source}; "
                 f"{folded} families without an adult joined the household's primary "
                 f"adult family; {minor_heads} households are headed by a member aged "
                 f"15-17, who counts as an SPM adult ({minors_only} households of minors "
@@ -191,6 +202,12 @@ def build_entity_bundle(candidate: ObservationFrame, *, seed: int = 0) -> Entity
                 "self-employment, rental and partnership/S-corp income and SSTB status drawn "
                 "at policyengine-us-data's qbi_assumptions.yaml probabilities "
                 f"(entities/qbi.py): {qbi}"
+            ),
+            "spm_unit_tenure_type": (
+                "household tenure: owner where a tax unit reports ownership (taxcalc e18500 "
+                "> 0: CPS h_tenure), else renter; owners' mortgage status drawn by "
+                "householder age at Census ACS free-and-clear shares "
+                f"(entities/tenure.py): {tenure}"
             ),
             "receives_wic": "members under 5 of WIC-reporting tax units, else the woman "
             "head/spouse, else the head",
@@ -250,12 +267,18 @@ def scaffold_source(source: str) -> str:
 
 
 def measurable_spm_unit_ids(person: pd.DataFrame) -> np.ndarray:
-    """SPM unit ids 1..n: each family, with adult-less families folded into the
-    household's lowest family id (lowest CPS family position) that holds an adult."""
-    family = pd.Series(person["family_id"].to_numpy())
-    has_adult = pd.Series(classified_adults(person)).groupby(family).transform("any")
-    primary = family.where(has_adult).groupby(person["household_id"].to_numpy()).transform("min")
-    target = family.where(has_adult, primary).fillna(family).astype("int64")
+    """SPM unit ids 1..n: the scaffold's own SPM units where it has them (the CPS ASEC's
+    ``SPM_ID``: the Census unit, cohabiting partners and foster children included), else each
+    family; units without an adult folded into the household's lowest unit holding one."""
+    base = pd.Series(person["family_id"].to_numpy())
+    if SCAFFOLD_SPM in person.columns and person[SCAFFOLD_SPM].notna().all():
+        own = dense_ids(person["household_id"], person[SCAFFOLD_SPM].astype("int64"))
+        # Order units by their lowest family, so the primary family's unit comes first.
+        first_family = pd.Series(base.to_numpy()).groupby(own).transform("min")
+        base = pd.Series(dense_ids(first_family, own))
+    has_adult = pd.Series(classified_adults(person)).groupby(base).transform("any")
+    primary = base.where(has_adult).groupby(person["household_id"].to_numpy()).transform("min")
+    target = base.where(has_adult, primary).fillna(base).astype("int64")
     return dense_ids(target)
 
 

@@ -86,6 +86,11 @@ def variable_sources() -> dict[str, tuple[str, str]]:
            for v in ("bank_account_assets", "stock_assets", "bond_assets")},
         "social_security_retirement": _cps("e02400 split head/spouse, age 62+", "derived"),
         "social_security_disability": _cps("e02400 split head/spouse, under 62", "derived"),
+        "spm_unit_tenure_type": _cps(
+            "e18500 > 0 (CPS h_tenure) per household; owners' mortgage status drawn by "
+            "householder age at ACS free-and-clear shares (entities/tenure.py)",
+            "imputed",
+        ),
         "spm_unit_pre_subsidy_childcare_expenses": _cps(
             "e32800 summed over the SPM unit's tax units", "taxdata imputation"
         ),

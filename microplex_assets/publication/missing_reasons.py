@@ -60,11 +60,11 @@ NO_SOURCE_GROUPS: dict[str, tuple[str, ...]] = {
         "other_health_insurance_premiums",
         "over_the_counter_health_expenses",
     ),
-    "housing: taxcalc's CPS file has no tenure or rent; the carried references hold state "
-    "contract-rent totals and district median rents (shared/reference) but no renter "
-    "shares to say who rents, so tenure would be invented": (
+    "housing: taxcalc's CPS file has no rent; the carried references hold state "
+    "contract-rent totals and district median rents (shared/reference) but no renter-level "
+    "distribution; ownership (e18500) reaches spm_unit_tenure_type only (entities/tenure.py), "
+    "the household tenure_type is not yet exported": (
         "tenure_type",
-        "spm_unit_tenure_type",
         "pre_subsidy_rent",
     ),
     "immigration: no survey in the build asks legal status; the eCPS imputes it from "

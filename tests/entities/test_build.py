@@ -225,3 +225,23 @@ def test_integrity_names_two_heads_and_a_county_outside_the_state(bundle):
     assert "household: 1 households without exactly one head" in failures
     assert metrics["county_fips_outside_state"] == int((household["state_fips"] == 6).sum())
     assert any(f.startswith("household.county_fips:") for f in failures)
+
+
+def test_a_scaffolds_own_spm_units_are_kept_over_families():
+    """A scaffold with the Census SPM unit (CPS ASEC SPM_ID) keeps it: a second family that
+    the Census puts in the householder's unit (a cohabiting partner) is not a unit of its own."""
+    frame = tiny_scaffold(households=40)
+    person = frame.tables["person"]
+    two_families = person.groupby("household_id")["family_position"].nunique() > 1
+    assert two_families.any()
+    by_family = build_entity_bundle(run_backend("seed_passthrough", frame))
+    person["spm_unit_id"] = person["household_id"] * 10 + 1  # one Census unit per household
+    by_census = build_entity_bundle(run_backend("seed_passthrough", frame))
+    assert len(by_family.tables["spm_unit"]) == len(by_family.tables["family"]) > 40
+    assert len(by_census.tables["spm_unit"]) == 40
+    assert "SPM_ID" in by_census.notes["spm_unit"]
+    assert bundle_integrity(by_census)[0] == []
+    # an incomplete column is not trusted: back to families
+    person.loc[person.index[0], "spm_unit_id"] = None
+    partial = build_entity_bundle(run_backend("seed_passthrough", frame))
+    assert len(partial.tables["spm_unit"]) == len(by_family.tables["spm_unit"])
