@@ -61,6 +61,7 @@ from microplex_assets.constants import FIXED_FLAG
 from microplex_assets.entities.bundle import ENTITIES, GROUP_ENTITIES, EntityBundle
 from microplex_assets.entities.demographics import assign_is_female
 from microplex_assets.entities.family import add_family_inputs
+from microplex_assets.entities.housing import add_tenure
 from microplex_assets.entities.qbi import add_qbi_inputs
 from microplex_assets.entities.takeup import add_program_inputs
 from microplex_assets.entities.tax_takeup import add_drawn_take_up
@@ -130,6 +131,7 @@ def build_entity_bundle(candidate: ObservationFrame, *, seed: int = 0) -> Entity
     )
     drawn = add_drawn_take_up(person, tax_unit, household, seed)
     qbi = add_qbi_inputs(person, seed)
+    tenure = add_tenure(person, tax_unit, household, spm_unit, seed)
     group_tables = {
         "household": household,
         "tax_unit": tax_unit,
@@ -192,6 +194,7 @@ def build_entity_bundle(candidate: ObservationFrame, *, seed: int = 0) -> Entity
                 "at policyengine-us-data's qbi_assumptions.yaml probabilities "
                 f"(entities/qbi.py): {qbi}"
             ),
+            "tenure": f"CPS owner/renter; mortgage drawn (entities/housing.py): {tenure}",
             "receives_wic": "members under 5 of WIC-reporting tax units, else the woman "
             "head/spouse, else the head",
         },

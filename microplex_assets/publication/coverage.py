@@ -118,6 +118,11 @@ def variable_sources() -> dict[str, tuple[str, str]]:
                              "(entities/family.py)", "derived"),
         "own_children_in_household": ("the tax unit's dependents under 18, on head and spouse "
                                       "(entities/family.py)", "derived"),
+        "tenure_type": ("owner: taxcalc CPS e18500 > 0 in any tax unit (taxdata's flag of the "
+                        "ASEC's H_TENURE 1), else rented; owners' mortgage drawn at the ACS "
+                        "2019-23 share 0.612 (entities/housing.py)", "imputed"),
+        "spm_unit_tenure_type": ("the household's tenure_type (entities/housing.py)",
+                                 "imputed"),
         "takes_up_eitc": ("drawn to the EITC take-up rate by EITC children (taxcalc CPS EIC): "
                           + TAKE_UP.format(rate="0.65/0.86/0.85/0.85"), "imputed"),
     }  # fmt: skip

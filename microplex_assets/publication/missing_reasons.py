@@ -60,13 +60,10 @@ NO_SOURCE_GROUPS: dict[str, tuple[str, ...]] = {
         "other_health_insurance_premiums",
         "over_the_counter_health_expenses",
     ),
-    "housing: taxcalc's CPS file has no tenure or rent; the carried references hold state "
-    "contract-rent totals and district median rents (shared/reference) but no renter "
-    "shares to say who rents, so tenure would be invented": (
-        "tenure_type",
-        "spm_unit_tenure_type",
-        "pre_subsidy_rent",
-    ),
+    "rent: taxcalc's CPS file says who owns (tenure_type, entities/housing.py) but has no "
+    "rent; the carried references hold state contract-rent totals and district median "
+    "2-bedroom rents, no distribution of rent over renters, so every renter of a district "
+    "would pay one invented amount": ("pre_subsidy_rent",),
     "immigration: no survey in the build asks legal status; the eCPS imputes it from "
     "published undocumented-population estimates, none carried here": (
         "immigration_status_str",
