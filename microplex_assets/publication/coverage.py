@@ -153,8 +153,9 @@ def variable_sources() -> dict[str, tuple[str, str]]:
         "self_employment_income_would_be_qualified": "P = 0.95, every person",
         "rental_income_would_be_qualified": "P = 0.70, every person",
         "partnership_s_corp_income_would_be_qualified": "P = 0.90, every person",
+        "estate_income_would_be_qualified": "P = 0.60, every person",
         "business_is_sstb": "P by the largest positive qualified source: self-employment "
-        "0.30, partnership/S-corp 0.25",
+        "0.30, partnership/S-corp 0.25, estate 0.15",
     }.items():
         sources[variable] = (f"{QBI} ({detail})", "imputed")
     for variable, (head, spouse) in cps.SPLIT_AMOUNTS.items():
@@ -164,6 +165,11 @@ def variable_sources() -> dict[str, tuple[str, str]]:
     for variable, column in {**inputs.HEAD_INPUTS, **inputs.SELF_EMPLOYED_INPUTS}.items():
         where = "head" if variable in inputs.HEAD_INPUTS else "self-employed member"
         sources[variable] = _cps(f"{column} ({where})", _column_kind(column))
+    sources["estate_income"] = (
+        "SOI Table 1.4 estate and trust income less losses, by AGI band (synthetic donor); "
+        "real PUF: E26390 - E26400",
+        "donor",
+    )
     for variable in DONOR_IMPUTED:
         source, _ = sources.get(variable, ("not in the CPS scaffold", ""))
         sources[variable] = (source + DONOR, "donor")

@@ -80,7 +80,6 @@ NO_SOURCE_GROUPS: dict[str, tuple[str, ...]] = {
         "long_term_capital_gains_on_collectibles",
         "unrecaptured_section_1250_gain",
         "salt_refund_income",
-        "estate_income",
         "farm_rent_income",
         "farm_operations_income",
         "w2_wages_from_qualified_business",
@@ -92,15 +91,14 @@ NO_SOURCE_GROUPS: dict[str, tuple[str, ...]] = {
     ),
     "QBI detail not drawn: the eCPS draws these from policyengine-us-data's stated "
     "assumptions (qbi_assumptions.yaml, carried); the build draws the self-employment, "
-    "rental and partnership/S-corp flags and business_is_sstb (entities/qbi.py), not the "
-    "flags of incomes it does not carry (estate, farm operations, farm rent: a flag on no "
+    "rental, partnership/S-corp and estate flags and business_is_sstb (entities/qbi.py), not "
+    "the flags of incomes it does not carry (farm operations, farm rent: a flag on no "
     "income changes nothing) nor the eCPS's SSTB split of self-employment income "
     "(business_is_sstb already makes an SSTB person's QBI SSTB in policyengine-us 2.68; "
     "the split would take the income out of self_employment_income, which 25 of 2.68's "
     "program income lists and the SOI business-income targets read alone)": (
         "sstb_self_employment_income_before_lsr",
         "sstb_self_employment_income_would_be_qualified",
-        "estate_income_would_be_qualified",
         "farm_operations_income_would_be_qualified",
         "farm_rent_income_would_be_qualified",
     ),
