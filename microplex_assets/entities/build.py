@@ -203,9 +203,9 @@ def build_entity_bundle(candidate: ObservationFrame, *, seed: int = 0) -> Entity
                 "at policyengine-us-data's qbi_assumptions.yaml probabilities "
                 f"(entities/qbi.py): {qbi}"
             ),
-            "spm_unit_tenure_type": (
-                "household tenure: owner where a tax unit reports ownership (taxcalc e18500 "
-                "> 0: CPS h_tenure), else renter; owners' mortgage status drawn by "
+            "tenure_type": (
+                "household and SPM-unit tenure: owner where a tax unit reports ownership "
+                "(taxcalc e18500 > 0: CPS h_tenure), else renter; owners' mortgage status drawn by "
                 "householder age at Census ACS free-and-clear shares "
                 f"(entities/tenure.py): {tenure}"
             ),

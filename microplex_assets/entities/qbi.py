@@ -10,15 +10,18 @@ assumptions (``qbi_assumptions.yaml``, carried unchanged in ``data/`` with its S
 (policyengine-us-data ``datasets/puf/puf.py``):
 
 - each person's ``{source}_would_be_qualified`` is true with the source's probability
-  (self-employment 0.95, rental 0.70, partnership/S-corp 0.90), drawn for every person;
+  (self-employment 0.95, rental 0.70, partnership/S-corp 0.90, estate 0.60), drawn for
+  every person;
 - ``business_is_sstb``: among the SSTB sources that are positive and qualified
-  (self-employment 0.30, partnership/S-corp 0.25), the largest gives the probability.
+  (self-employment 0.30, partnership/S-corp 0.25, estate 0.15), the largest gives the
+  probability.
 
 Draws come from ``numpy.random.default_rng([seed, crc32(variable)])``, as take-up's do.
 Provenance: "eCPS stated assumption", not data.
 
-Not drawn: the estate, farm-operations and farm-rent flags (the build carries none of
-those incomes: a flag on no income changes nothing), and the eCPS's split of an SSTB
+Estate income comes from the tax donor (SOI estate and trust income; ``estate_income`` is
+in 2.68's QBI income definition). Not drawn: the farm-operations and farm-rent flags (the
+build carries neither income: a flag on no income changes nothing), and the eCPS's split of an SSTB
 person's self-employment income into ``sstb_self_employment_income``: 2.68 already treats
 an SSTB person's whole QBI as SSTB through ``business_is_sstb``, while 25 of its program
 income lists (WIC, Head Start, state child care) and this build's SOI business-income
@@ -45,8 +48,9 @@ SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
     "self_employment_income": ("self_employment_income_before_lsr",),
     "rental_income": ("rental_income",),
     "partnership_s_corp_income": ("partnership_income", "s_corp_income"),
+    "estate_income": ("estate_income",),
 }
-NOT_IN_BUILD = ("estate_income", "farm_operations_income", "farm_rent_income")
+NOT_IN_BUILD = ("farm_operations_income", "farm_rent_income")
 
 
 def flag_name(source: str) -> str:

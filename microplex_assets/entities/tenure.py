@@ -36,6 +36,13 @@ from microplex_assets.entities.demographics import carried_csv, stream
 
 OWNER_FLAG = "home_owner_reported"
 TENURE = "spm_unit_tenure_type"
+HOUSEHOLD_TENURE = "tenure_type"
+# policyengine-us's household enum names for the SPM unit's three tenures.
+HOUSEHOLD_NAMES = {
+    "OWNER_WITH_MORTGAGE": "OWNED_WITH_MORTGAGE",
+    "OWNER_WITHOUT_MORTGAGE": "OWNED_OUTRIGHT",
+    "RENTER": "RENTED",
+}
 MORTGAGE_FILE = "mortgage_status_by_age.csv"
 MORTGAGE_COLUMNS = ("min_age", "max_age", "share_without_mortgage")
 WITH_MORTGAGE = "OWNER_WITH_MORTGAGE"
@@ -63,7 +70,8 @@ def add_tenure(
     household: pd.DataFrame,
     seed: int,
 ) -> dict[str, Any]:
-    """Add ``spm_unit_tenure_type`` to ``spm_unit`` in place; a summary back.
+    """Add ``spm_unit_tenure_type`` to ``spm_unit`` and ``tenure_type`` to ``household`` in
+    place; a summary back.
 
     ``person`` needs ``household_id``, ``tax_unit_id``, ``spm_unit_id``, ``age`` and
     ``is_household_head``; ``tax_unit`` may carry ``home_owner_reported``.
@@ -83,6 +91,11 @@ def add_tenure(
     free_and_clear = stream(seed, TENURE).random(len(households)) < share
     tenure = np.where(owner, np.where(free_and_clear, WITHOUT_MORTGAGE, WITH_MORTGAGE), RENTER)
     by_household = pd.Series(tenure, index=households)
+    # households without ownership data take PolicyEngine's own default (renter), as
+    # their SPM units do below, and are counted in the summary
+    household[HOUSEHOLD_TENURE] = (
+        pd.Series(np.where(known, tenure, RENTER)).map(HOUSEHOLD_NAMES).to_numpy()
+    )
 
     spm_household = person.groupby("spm_unit_id")["household_id"].first()
     spm_household = spm_household.reindex(spm_unit["spm_unit_id"]).to_numpy()

@@ -123,6 +123,10 @@ def variable_sources() -> dict[str, tuple[str, str]]:
                              "(entities/family.py)", "derived"),
         "own_children_in_household": ("the tax unit's dependents under 18, on head and spouse "
                                       "(entities/family.py)", "derived"),
+        "tenure_type": ("owner: taxcalc CPS e18500 > 0 in any tax unit (taxdata's flag of "
+                        "the ASEC's H_TENURE 1), else rented; owners' mortgage drawn by "
+                        "householder age at ACS free-and-clear shares (entities/tenure.py)",
+                        "imputed"),
         "takes_up_eitc": ("drawn to the EITC take-up rate by EITC children (taxcalc CPS EIC): "
                           + TAKE_UP.format(rate="0.65/0.86/0.85/0.85"), "imputed"),
     }  # fmt: skip
@@ -153,8 +157,9 @@ def variable_sources() -> dict[str, tuple[str, str]]:
         "self_employment_income_would_be_qualified": "P = 0.95, every person",
         "rental_income_would_be_qualified": "P = 0.70, every person",
         "partnership_s_corp_income_would_be_qualified": "P = 0.90, every person",
+        "estate_income_would_be_qualified": "P = 0.60, every person",
         "business_is_sstb": "P by the largest positive qualified source: self-employment "
-        "0.30, partnership/S-corp 0.25",
+        "0.30, partnership/S-corp 0.25, estate 0.15",
     }.items():
         sources[variable] = (f"{QBI} ({detail})", "imputed")
     for variable, (head, spouse) in cps.SPLIT_AMOUNTS.items():
@@ -164,6 +169,11 @@ def variable_sources() -> dict[str, tuple[str, str]]:
     for variable, column in {**inputs.HEAD_INPUTS, **inputs.SELF_EMPLOYED_INPUTS}.items():
         where = "head" if variable in inputs.HEAD_INPUTS else "self-employed member"
         sources[variable] = _cps(f"{column} ({where})", _column_kind(column))
+    sources["estate_income"] = (
+        "SOI Table 1.4 estate and trust income less losses, by AGI band (synthetic donor); "
+        "real PUF: E26390 - E26400",
+        "donor",
+    )
     for variable in DONOR_IMPUTED:
         source, _ = sources.get(variable, ("not in the CPS scaffold", ""))
         sources[variable] = (source + DONOR, "donor")

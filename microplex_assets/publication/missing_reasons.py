@@ -60,13 +60,10 @@ NO_SOURCE_GROUPS: dict[str, tuple[str, ...]] = {
         "other_health_insurance_premiums",
         "over_the_counter_health_expenses",
     ),
-    "housing: taxcalc's CPS file has no rent; the carried references hold state "
-    "contract-rent totals and district median rents (shared/reference) but no renter-level "
-    "distribution; ownership (e18500) reaches spm_unit_tenure_type only (entities/tenure.py), "
-    "the household tenure_type is not yet exported": (
-        "tenure_type",
-        "pre_subsidy_rent",
-    ),
+    "rent: taxcalc's CPS file says who owns (tenure_type, entities/tenure.py) but has no "
+    "rent; the carried references hold state contract-rent totals and district median "
+    "2-bedroom rents, no distribution of rent over renters, so every renter of a district "
+    "would pay one invented amount": ("pre_subsidy_rent",),
     "immigration: no survey in the build asks legal status; the eCPS imputes it from "
     "published undocumented-population estimates, none carried here": (
         "immigration_status_str",
@@ -83,7 +80,6 @@ NO_SOURCE_GROUPS: dict[str, tuple[str, ...]] = {
         "long_term_capital_gains_on_collectibles",
         "unrecaptured_section_1250_gain",
         "salt_refund_income",
-        "estate_income",
         "farm_rent_income",
         "farm_operations_income",
         "w2_wages_from_qualified_business",
@@ -95,15 +91,14 @@ NO_SOURCE_GROUPS: dict[str, tuple[str, ...]] = {
     ),
     "QBI detail not drawn: the eCPS draws these from policyengine-us-data's stated "
     "assumptions (qbi_assumptions.yaml, carried); the build draws the self-employment, "
-    "rental and partnership/S-corp flags and business_is_sstb (entities/qbi.py), not the "
-    "flags of incomes it does not carry (estate, farm operations, farm rent: a flag on no "
+    "rental, partnership/S-corp and estate flags and business_is_sstb (entities/qbi.py), not "
+    "the flags of incomes it does not carry (farm operations, farm rent: a flag on no "
     "income changes nothing) nor the eCPS's SSTB split of self-employment income "
     "(business_is_sstb already makes an SSTB person's QBI SSTB in policyengine-us 2.68; "
     "the split would take the income out of self_employment_income, which 25 of 2.68's "
     "program income lists and the SOI business-income targets read alone)": (
         "sstb_self_employment_income_before_lsr",
         "sstb_self_employment_income_would_be_qualified",
-        "estate_income_would_be_qualified",
         "farm_operations_income_would_be_qualified",
         "farm_rent_income_would_be_qualified",
     ),

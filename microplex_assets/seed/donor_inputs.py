@@ -28,6 +28,7 @@ DEFAULT_IMPUTED: tuple[str, ...] = (
     "partnership_income",
     "s_corp_income",
     "rental_income",
+    "estate_income",
     "charitable_cash_donations",
     "charitable_non_cash_donations",
     "real_estate_taxes",

@@ -97,12 +97,6 @@ REPORTED_BENEFITS: dict[str, str] = {
     "mcare_ben": "medicare_reported",
     "other_ben": "other_benefits_reported",
 }
-# Tenure: taxdata sets e18500 to an imputed home value x 0.0075 for the tax units of
-# owner-occupied households (CPS h_tenure == 1, dependent filers excepted) and to zero
-# otherwise (taxdata cps/taxunit.py home_owner, cps/impute.py realest), so e18500 > 0 is
-# the CPS's ownership answer; stage 6 turns it into spm_unit_tenure_type.
-HOME_OWNER_COLUMN = "e18500"
-HOME_OWNER_REPORTED = "home_owner_reported"
 CHILDCARE_COLUMN = "e32800"
 CHILDCARE_INPUT = "tax_unit_childcare_expenses"
 CHILDCARE_REPORTED = "childcare_expenses_reported"
@@ -248,7 +242,6 @@ def load_taxcalc_cps(
     )
     for column, name in REPORTED_BENEFITS.items():
         tax_unit[name] = cps[column].to_numpy(dtype=float) * factor_array(name, [column], CPI_U)
-    tax_unit[HOME_OWNER_REPORTED] = cps[HOME_OWNER_COLUMN].to_numpy(dtype=float) > 0
 
     # Persons: head (line 0), spouse (line 1), dependents (lines 2..., oldest first).
     rng = np.random.default_rng(seed)
@@ -338,8 +331,6 @@ def load_taxcalc_cps(
         "long_term_capital_gains_before_response = e01100 (CGAGIX: capital gains in AGI)",
         "social security e02400 split evenly head/spouse; retirement if age >= 62 else disability",
         "reported benefits (*_reported) are uprated with CPI-U and are diagnostics, not exports",
-        "home_owner_reported = e18500 > 0 (taxdata's imputed property tax, given to units of "
-        "owner-occupied households only): a tax-unit diagnostic stage 6 reads for tenure",
         "vet_ben, e03150, e20400 on the head; e03300, e03270 on the self-employed member "
         "(dropped without self-employment income); e03240 on the tax unit; DSI -> the head's "
         "claimed_as_dependent_on_another_return (see cps_taxcalc_inputs.py)",

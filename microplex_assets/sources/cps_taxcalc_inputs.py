@@ -35,7 +35,12 @@ against policyengine-us 2.68's variable metadata (entity, period, input or formu
   one definition of disability, 42 U.S.C. 1382c(a)(3) and 423(d)). Survivors under 62 with
   Social Security are counted as disabled too: the file does not split benefit types;
 - ``e18400`` (state and local income tax) is kept as ``state_income_tax_reported``, a
-  diagnostic: PolicyEngine computes state income tax and has no input for it.
+  diagnostic: PolicyEngine computes state income tax and has no input for it;
+- tenure: ``e18500 > 0`` is kept as the tax-unit flag ``home_owner_reported``. taxdata
+  imputed real estate taxes as 0.75% of a modelled home value times ``home_owner``, which is
+  1 for the non-dependent units of a household whose ASEC answer is "owned or being bought"
+  (``H_TENURE == 1``; ``taxdata/cps/taxunit.py``, ``impute.py``), so the flag is that answer
+  (stage 6 turns it into ``tenure_type`` and ``spm_unit_tenure_type``: ``entities/tenure.py``).
 
 ``pencon_p`` / ``pencon_s`` (DC pension contributions) and ``f2441`` are not used: the first
 two are zero in every row of the shipped file, and ``f2441`` equals ``nu13`` in every row
@@ -66,6 +71,7 @@ SELF_EMPLOYED_INPUTS: dict[str, str] = {
 SELF_EMPLOYMENT_COLUMNS = {"head": ("e00900p", "e02100p"), "spouse": ("e00900s", "e02100s")}
 TAX_UNIT_INPUTS: dict[str, str] = {"domestic_production_ald": "e03240"}
 TAX_UNIT_DIAGNOSTICS: dict[str, str] = {"e18400": "state_income_tax_reported"}
+HOME_OWNER = ("e18500", "home_owner_reported")  # real estate taxes > 0: ASEC owner
 DEPENDENT_FILER = ("DSI", "claimed_as_dependent_on_another_return")
 # Receipt flags (person inputs) and the reported counts behind them (tax-unit diagnostics).
 MEDICAID = ("mcaid_ben", "medicaid_enrollees_reported")
@@ -91,6 +97,7 @@ PERSON_INPUTS: tuple[str, ...] = (
 TAX_UNIT_COLUMNS: tuple[str, ...] = (
     *TAX_UNIT_INPUTS,
     *TAX_UNIT_DIAGNOSTICS.values(),
+    HOME_OWNER[1],
     MEDICAID[1],
     MEDICARE[1],
     SSI[1],
@@ -101,6 +108,7 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     *(c for pair in SELF_EMPLOYMENT_COLUMNS.values() for c in pair),
     *TAX_UNIT_INPUTS.values(),
     *TAX_UNIT_DIAGNOSTICS,
+    HOME_OWNER[0],
     DEPENDENT_FILER[0],
     MEDICAID[0],
     MEDICARE[0],
@@ -193,6 +201,7 @@ def add_cps_inputs(
         tax_unit[variable] = cps[column].to_numpy(float) * factor_array(variable, [column])
     for column, name in TAX_UNIT_DIAGNOSTICS.items():
         tax_unit[name] = cps[column].to_numpy(float) * factor_array(name, [column], CPI_U)
+    tax_unit[HOME_OWNER[1]] = cps[HOME_OWNER[0]].to_numpy(float) > 0
     column, variable = DEPENDENT_FILER
     person[variable] = (line == 0) & (cps[column].to_numpy()[unit_index] > 0)
 
@@ -240,6 +249,7 @@ def add_cps_inputs(
                 "social_security_heads_18_61": int(ssdi_head.sum()),
             },
             "dependent_filers": int(person[variable].sum()),
+            "home_owner_units": int(tax_unit[HOME_OWNER[1]].sum()),
         }
     )
     return provenance

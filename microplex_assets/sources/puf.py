@@ -25,9 +25,11 @@ Mapping to the contract in ``tax_records.py`` (amounts on the head, policyengine
 * E26270 (partnership and S-corporation net income) goes to partnership_income in full and
   s_corp_income is 0, unless the S-corporation columns E26190 / E26180 (income / loss) are
   present: then s_corp_income = E26190 - E26180 and partnership_income = E26270 - that;
+* estate_income = E26390 - E26400 (estate and trust net income / loss) when both exist,
+  else 0;
 * rental_income = E25850 - E25860 (rent and royalty net income / loss) when both exist,
-  else E02000 - E26270 (Schedule E total less partnership/S-corp: rents, royalties,
-  estates, trusts and REMICs);
+  else E02000 - E26270 - estate_income (Schedule E total less partnership/S-corp and
+  estates: rents, royalties and REMICs);
 * taxable_private_pension_income = E01700, taxable_ira_distributions = E01400,
   unemployment_compensation = E02300, charitable cash / non-cash = E19800 / E20100,
   real_estate_taxes = E18500, home_mortgage_interest = E19200, other_medical_expenses =
@@ -107,7 +109,7 @@ AMOUNT_COLUMNS = ("E00100", "E00200", "E00300", "E00400", "E00600", "E00650", "E
                   "E01100", "E01400", "E01500", "E01700", "E02000", "E02100", "E02300",
                   "E02400", "E17500", "E18500", "E19200", "E19800", "E20100", "E26270",
                   "P22250", "P23250")  # fmt: skip
-OPTIONAL_AMOUNT_COLUMNS = ("E25850", "E25860", "E26190", "E26180")
+OPTIONAL_AMOUNT_COLUMNS = ("E25850", "E25860", "E26190", "E26180", "E26390", "E26400")
 PUF_COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("RECID", "int", non_negative=True),
     ColumnSpec("MARS", "int", allowed=(0, 1, 2, 3, 4, 5)),
@@ -169,11 +171,22 @@ def split_pass_through(puf: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, str]:
     return combined, np.zeros(len(puf)), "E26270 all to partnership_income (no S-corp columns)"
 
 
+def estate(puf: pd.DataFrame) -> tuple[np.ndarray, str]:
+    """Estate and trust income and the rule used; see the module docstring."""
+    if {"E26390", "E26400"} <= set(puf.columns):
+        return _column(puf, "E26390") - _column(puf, "E26400"), "E26390 - E26400"
+    return np.zeros(len(puf)), "0 (no E26390 / E26400)"
+
+
 def rental(puf: pd.DataFrame) -> tuple[np.ndarray, str]:
     """Rental income and the rule used; see the module docstring."""
     if {"E25850", "E25860"} <= set(puf.columns):
         return _column(puf, "E25850") - _column(puf, "E25860"), "E25850 - E25860"
-    return _column(puf, "E02000") - _column(puf, "E26270"), "E02000 - E26270"
+    estates, rule = estate(puf)
+    if rule.startswith("0"):
+        return _column(puf, "E02000") - _column(puf, "E26270"), "E02000 - E26270"
+    remainder = _column(puf, "E02000") - _column(puf, "E26270") - estates
+    return remainder, "E02000 - E26270 - (E26390 - E26400)"
 
 
 def rule_age_head(puf: pd.DataFrame) -> np.ndarray:
@@ -306,6 +319,7 @@ def load_puf(
     table["partnership_income"] = partnership
     table["s_corp_income"] = s_corp
     table["rental_income"], rental_rule = rental(puf)
+    table["estate_income"], estate_rule = estate(puf)
     social_security = _column(puf, "E02400")
     retired = age_head >= SOCIAL_SECURITY_RETIREMENT_AGE
     table["social_security_retirement"] = np.where(retired, social_security, 0.0)
@@ -336,6 +350,7 @@ def load_puf(
             "negative_differences_clipped": clipped,
             "pass_through_split": pass_through_rule,
             "rental_income_rule": rental_rule,
+            "estate_income_rule": estate_rule,
             "notes": [
                 "tax_unit_weight = S006 / 100 (two implied decimals)",
                 "long_term_capital_gains_before_response = P23250, "

@@ -44,6 +44,8 @@ SOI columns to donor inputs (policyengine-us names):
   combined count adds the two return counts; see targets/soi.py).
 - business_net_profits/losses -> self_employment_income_before_lsr;
   rent_and_royalty_net_income/losses -> rental_income (royalties included).
+- estate_income/estate_losses (estates and trusts) -> estate_income, drawn last with a
+  generator of its own (``_estates``), so the columns above do not change with it.
 - Itemized deductions use Table 2.1's bands: charitable_contributions_deductions is
   split into cash and non-cash with NON_CASH_SHARE; itemized_real_estate_tax_deductions
   -> real_estate_taxes; mortgage_interest_deductions -> home_mortgage_interest;
@@ -51,8 +53,9 @@ SOI columns to donor inputs (policyengine-us names):
   them (as on a real PUF).
 
 The rest of AGI (taxable Social Security, other income, estates, less adjustments) is an
-implicit residual AGI - sum(components); it is not exported. In the no-AGI band and low
-bands components can exceed AGI, as they do on real returns with offsetting losses.
+implicit residual AGI - sum(components); only the estate part of it is exported. In the
+no-AGI band and low bands components can exceed AGI, as they do on real returns with
+offsetting losses.
 
 Demographics are assumptions, not SOI facts (the calibration stage fixes totals): see
 ``draw_ages`` and ``draw_dependents``. Joint filers and surviving spouses, which SOI combines,
@@ -62,6 +65,8 @@ are all MARS 2.
 from __future__ import annotations
 
 import time
+import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -152,10 +157,15 @@ _EXCLUSIVE: dict[str, tuple[str, ...]] = {  # chosen among returns holding none 
     "rent_and_royalty_net_losses": ("rent_and_royalty_net_income",),
     "capital_gains_losses": ("capital_gains_gross",),
     "capital_gains_distributions": ("capital_gains_gross", "capital_gains_losses"),
+    "estate_losses": ("estate_income",),
 }
 _EXEMPT = Item("exempt_interest", ((_W, 1.2),), 0.8, 1.2)
 _QUALIFIED = Item("qualified_dividends", ((_W, 1.2),), 0.8)
 _CAPITAL_LOSS = Item("capital_gains_losses", ((_W, 1.5),), 0.3)
+# Estate and trust income / loss (Table 1.4): part of the AGI residual, not of the composed
+# components; drawn last, with a generator of its own, so no other column changes.
+_ESTATE = (Item("estate_income", ((_W, 1.2),), 0.8, 1.2),
+           Item("estate_losses", ((_W, 1.0),), 0.3, 1.2))  # fmt: skip
 _SCHEDULE_A: tuple[tuple[Item, str], ...] = (
     (Item("itemized_real_estate_tax_deductions", ((_I, 1.5),)), "real_estate_taxes"),
     (Item("mortgage_interest_deductions", ((_I, 1.5),), 0.3), "home_mortgage_interest"),
@@ -295,6 +305,16 @@ def _itemized(ctx: Context, ret: Returns) -> None:
         ret[column] = _give(ctx, ret, item)
 
 
+def _estates(ctx: Context, ret: Returns, seed: int) -> None:
+    """``estate_income`` = SOI estate and trust income less losses, each held by SOI's count
+    of returns per band with SOI's band total (a return holds one or the other)."""
+    own = replace(ctx, rng=np.random.default_rng([seed, zlib.crc32(b"estate_income")]))
+    income, loss = _ESTATE
+    ret["estate_income"] = _give(own, ret, income)
+    losses = _give(own, ret, loss)  # may split returns: read the income column after it
+    ret["estate_income"] = ret["estate_income"] - losses
+
+
 # ---------------------------------------------------------------- the donor
 
 
@@ -331,6 +351,7 @@ def synthesize_tax_records(
     ret = initial_returns(cells, records, rng)
     _income(ctx, ret)
     _itemized(ctx, ret)
+    _estates(ctx, ret, seed)
     head, spouse = draw_ages(ret, rng)
     frame_table = pd.DataFrame(
         {

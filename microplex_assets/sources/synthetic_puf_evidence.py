@@ -57,6 +57,8 @@ def _measures(t: pd.DataFrame) -> dict[str, tuple[tuple[str, ...], pd.Series, pd
         "s_corporation_net_losses": neg(s_corp),
         "rent_and_royalty_net_income": pos(t["rental_income"]),
         "rent_and_royalty_net_losses": neg(t["rental_income"]),
+        "estate_income": pos(t["estate_income"]),
+        "estate_losses": neg(t["estate_income"]),
         "capital_gains_gross": pos(net_gain),  # Schedule D: distributions are apart
         "capital_gains_losses": neg(net_gain),
         "capital_gains_distributions": t["non_sch_d_capital_gains"],

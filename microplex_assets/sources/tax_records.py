@@ -39,6 +39,7 @@ TAX_RECORD_AMOUNTS: tuple[str, ...] = (
     "partnership_income",
     "s_corp_income",
     "rental_income",
+    "estate_income",  # estate and trust net income (Schedule E part III)
     "taxable_private_pension_income",
     "taxable_ira_distributions",
     "unemployment_compensation",
@@ -57,6 +58,7 @@ SIGNED_AMOUNTS: frozenset[str] = frozenset(
         "partnership_income",
         "s_corp_income",
         "rental_income",
+        "estate_income",
     }
 )
 REQUIRED_COLUMNS: tuple[str, ...] = (ID, WEIGHT, FILING_STATUS, *DEMOGRAPHICS, AGI,

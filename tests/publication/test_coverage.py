@@ -81,7 +81,15 @@ def test_every_source_is_labelled_with_a_known_kind():
         source, kind = VARIABLE_SOURCES[name]
         assert kind == "imputed" and source.startswith("eCPS stated assumption")
         assert name in REFERENCE and name not in NO_SOURCE
-    assert NO_SOURCE["estate_income_would_be_qualified"].startswith("QBI detail not drawn")
+    assert NO_SOURCE["farm_rent_income_would_be_qualified"].startswith("QBI detail not drawn")
+    added = {
+        "tenure_type": "imputed",
+        "spm_unit_tenure_type": "imputed",
+        "estate_income": "donor",
+        "estate_income_would_be_qualified": "imputed",
+    }
+    assert {name: VARIABLE_SOURCES[name][1] for name in added} == added
+    assert set(added) <= set(REFERENCE) and not set(added) & set(NO_SOURCE)
     assert NO_SOURCE["taxable_401k_distributions"].startswith("retirement detail")
 
 
@@ -100,6 +108,6 @@ def test_missing_reasons_name_what_could_supply_each_variable():
     assert not set(NO_SOURCE) & set(LEFT_OUT)
     assert not set(NO_SOURCE) & set(VARIABLE_SOURCES)  # a provided one is never "no source"
     coverage = ecps_coverage(["person_id"])
-    assert coverage["missing"]["tenure_type"].startswith("no source yet: housing")
+    assert coverage["missing"]["pre_subsidy_rent"].startswith("no source yet: rent")
     assert coverage["missing"]["cps_race"].startswith("no source yet: the CPS ASEC asks it")
     assert coverage["missing_by_reason"]["no source yet"] == len(NO_SOURCE)
