@@ -101,8 +101,12 @@ VARIANTS: dict[str, tuple[str, SolverConfig | None]] = {
             f"ESS penalty {mu:g} x n / ESS, KL {kl:g}",
             build_config(ess_penalty=mu, kl_penalty=kl),
         )
-        for mu, kl in ((0.01, 0.1), (0.03, 0.1), (0.1, 0.1), (0.03, 0.3), (0.1, 0.0))
+        for mu, kl in ((0.01, 0.1), (0.03, 0.1), (0.1, 0.1), (0.03, 0.3), (0.1, 0.0), (0.03, 0.5))
     },
+    "cosine_ess0.03_kl0.3": (
+        "ESS penalty 0.03, KL 0.3, lr 0.2 -> 0.005 cosine",
+        build_config(ess_penalty=0.03, kl_penalty=0.3, final_learning_rate=0.005),
+    ),
     "huber": ("default, pseudo-Huber fit (delta 0.1)", build_config(fit_loss="huber")),
     "huber_kl0.3": (
         "pseudo-Huber (delta 0.1), KL 0.3",
