@@ -56,3 +56,18 @@ def kish_ess(weights: np.ndarray) -> float:
     weights = np.asarray(weights, dtype=float)
     squares = float(np.square(weights).sum())
     return float(weights.sum()) ** 2 / squares if squares > 0 else 0.0
+
+
+def fit_term(kind: str, scale: float):
+    """The fitted objective's term of a relative error e (``SolverConfig.fit_loss``), for
+    numpy arrays and torch tensors alike: "squared" e^2, "huber" 2 d^2 (sqrt(1 + (e / d)^2)
+    - 1) with d = ``scale``, "band" max(0, |e| - scale)^2."""
+    if kind == "squared":
+        return lambda e: e * e
+    if scale <= 0:
+        raise ValueError(f"fit_loss_scale must be > 0, got {scale}")
+    if kind == "huber":
+        return lambda e: 2 * scale**2 * ((1 + (e / scale) ** 2) ** 0.5 - 1)
+    if kind == "band":
+        return lambda e: (abs(e) - scale).clip(min=0) ** 2
+    raise ValueError(f"fit_loss must be squared, huber or band, got {kind!r}")

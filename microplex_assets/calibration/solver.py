@@ -36,6 +36,7 @@ import torch
 from microplex_assets.calibration.hard_concrete import HardConcreteGates
 from microplex_assets.calibration.loss import (
     count_normalisation,
+    fit_term,
     kish_ess,
     relative_errors,
     target_loss,
@@ -156,7 +157,9 @@ def calibrate(
         scale = count_normalisation(is_national[fitted_idx]) / max(len(fitted_idx), 1)
         if fit_weight is not None:
             scale = scale * np.asarray(fit_weight, dtype=np.float64)[fitted_idx]
-        coef = torch.tensor(scale / (targets[fitted_idx] + 1.0) ** 2, device=device, dtype=dtype)
+        coef = torch.tensor(scale, device=device, dtype=dtype)
+        inverse = torch.tensor(1.0 / (targets[fitted_idx] + 1.0), device=device, dtype=dtype)
+        fitted_term = fit_term(config.fit_loss, config.fit_loss_scale)
 
         log_w0 = torch.tensor(np.log(start), device=device, dtype=dtype)
         bounded = config.max_weight_ratio is not None
@@ -201,15 +204,17 @@ def calibrate(
                 return w
             return w * (gates.sample(generator) if sampled else gates.deterministic())
 
-        def objective(estimates: torch.Tensor) -> torch.Tensor:
-            residual = estimates.index_select(0, fitted_t) - t_fit + 1.0
-            value = torch.sum(coef * residual * residual)
+        def objective(estimates: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+            error = (estimates.index_select(0, fitted_t) - t_fit + 1.0) * inverse
+            value = torch.sum(coef * fitted_term(error))
             if rho > 0:
                 value = value + rho * torch.sum((log_w - log_w0) ** 2)
             if bounded and config.kl_penalty > 0:
                 b = log_ratio()
                 r = torch.exp(b)
                 value = value + config.kl_penalty * torch.sum(design_share * (r * b - r + 1.0))
+            if config.ess_penalty > 0:
+                value = value + config.ess_penalty * len(start) * torch.sum(w * w) / w.sum() ** 2
             if gates is not None:
                 value = value + config.l0_lambda * gates.expected_open()
             return value
@@ -248,7 +253,7 @@ def calibrate(
                 weights = effective(sampled=False)
                 estimates = torch.mv(m, weights)
                 if obj is None:
-                    obj = float(objective(estimates))
+                    obj = float(objective(estimates, weights))
                 return record(epoch, weights.clone(), estimates, obj)
 
         stopped_early = False
@@ -275,7 +280,7 @@ def calibrate(
             optimizer.zero_grad(set_to_none=True)
             weights = effective(sampled=gates is not None)
             estimates = sparse_matvec(m, m_t, weights)
-            loss = objective(estimates)
+            loss = objective(estimates, weights)
             if gates is None:  # the step's own weights are the ones to record
                 record(epoch, weights.detach().clone(), estimates, float(loss.detach()))
             else:  # record the deterministic gates' weights, not the sampled ones

@@ -61,12 +61,21 @@ class SolverConfig:
     kl_penalty: lambda in objective += lambda * sum_j s_j (r_j log r_j - r_j + 1), s the design
         weights' shares and r = w / w0: the KL divergence of the weights from the design
         weights, a raking-style pull that keeps the effective sample size up (0 = none).
+    ess_penalty: mu in objective += mu * n / ESS(w), with n the households and ESS Kish's
+        (sum w)^2 / sum w^2: a pull on weight concentration itself rather than on each
+        weight's distance from its design weight (0 = none).
     min_ess_share: with held-out selection, epochs whose Kish ESS / records falls below this
         are not chosen (when any epoch reaches it): an ESS floor in epoch selection.
     balance_families, protected_boost: the fitted objective's per-target multipliers
         (``fit_weights.family_fit_weights``, applied by ``weights.solve_weights``): families
         weigh alike, protected families ``protected_boost`` times more. The solver itself
         only sees the multipliers; reported losses never use them.
+    fit_loss, fit_loss_scale: the fitted term of each target's relative error e (the term
+        ``loss.target_loss`` squares): "squared" e^2 (default); "huber" the pseudo-Huber
+        2 d^2 (sqrt(1 + (e / d)^2) - 1) with d = fit_loss_scale (e^2 near 0, 2 d |e| far
+        out: a target no weighting can reach stops dominating the gradient); "band"
+        max(0, |e| - fit_loss_scale)^2 (no pull inside the band). Reported losses stay
+        ``loss.target_loss``.
     scale_to_household_count: before fitting, the free households' starting (and reference)
         weights are scaled so all households sum to the matrix's national household-count
         target, when it has one (``weights.household_count_scale``): post-stratification
@@ -97,10 +106,13 @@ class SolverConfig:
     threads: int | None = None
     max_weight_ratio: float | None = None
     kl_penalty: float = 0.0
+    ess_penalty: float = 0.0
     min_ess_share: float = 0.0
     balance_families: bool = False
     protected_boost: float = 1.0
     scale_to_household_count: bool = False
+    fit_loss: str = "squared"
+    fit_loss_scale: float = 0.1
 
 
 def ecps_method_config(seed: int = 1456) -> SolverConfig:
