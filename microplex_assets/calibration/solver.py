@@ -157,9 +157,14 @@ def calibrate(
         scale = count_normalisation(is_national[fitted_idx]) / max(len(fitted_idx), 1)
         if fit_weight is not None:
             scale = scale * np.asarray(fit_weight, dtype=np.float64)[fitted_idx]
-        coef = torch.tensor(scale, device=device, dtype=dtype)
-        inverse = torch.tensor(1.0 / (targets[fitted_idx] + 1.0), device=device, dtype=dtype)
         fitted_term = fit_term(config.fit_loss, config.fit_loss_scale)
+        squared = config.fit_loss == "squared"  # the default keeps its exact arithmetic
+        inverse = torch.tensor(1.0 / (targets[fitted_idx] + 1.0), device=device, dtype=dtype)
+        coef = torch.tensor(
+            scale / (targets[fitted_idx] + 1.0) ** 2 if squared else scale,
+            device=device,
+            dtype=dtype,
+        )
 
         log_w0 = torch.tensor(np.log(start), device=device, dtype=dtype)
         bounded = config.max_weight_ratio is not None
@@ -205,8 +210,11 @@ def calibrate(
             return w * (gates.sample(generator) if sampled else gates.deterministic())
 
         def objective(estimates: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-            error = (estimates.index_select(0, fitted_t) - t_fit + 1.0) * inverse
-            value = torch.sum(coef * fitted_term(error))
+            residual = estimates.index_select(0, fitted_t) - t_fit + 1.0
+            if squared:
+                value = torch.sum(coef * residual * residual)
+            else:
+                value = torch.sum(coef * fitted_term(residual * inverse))
             if rho > 0:
                 value = value + rho * torch.sum((log_w - log_w0) ** 2)
             if bounded and config.kl_penalty > 0:
