@@ -26,6 +26,9 @@ FROZEN = {
     1: "33f7bfcad4027d787a1442646e50c0821b3bc80e99628497703cd62f887d20fa",
     # v2: ssi_asset_limit touches "ssi_resources_above_limit" (was "ssi_eligible")
     2: "f15c5b7c2f8adf33a16899eb2cd6ce4839ae18515a04741e438304243f3690bf",
+    # v3: ssi_asset_limit touches "ssi_categorical_resources_above_limit" (resources above
+    # the floor *and* a member a reader of the SSI resource test could admit)
+    3: "c5a87f207a693c2372c0409b29dd5fda75807dd7c5f9f51c97a2e288b0e4ad8e",
 }
 YEAR = 2024
 
@@ -42,7 +45,7 @@ def test_the_manifest_holds_the_suite():
     manifest = load_manifest(MANIFEST_PATH)
     touches = {reform.id: reform.touches for reform in manifest.reforms}
     assert touches == {
-        "ssi_asset_limit": "ssi_resources_above_limit",
+        "ssi_asset_limit": "ssi_categorical_resources_above_limit",
         "arpa_ctc": "has_children",
         "arpa_childless_eitc": "childless_adults",
         "capital_gains_indexation": "long_term_gains",

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from microplex_assets.validation.microsim.touches import (
+    SSI_CATEGORICAL_VARIABLES,
     SSI_LIMIT_READERS,
     ssi_resource_floor,
     touchable_households,
@@ -45,6 +46,66 @@ def test_the_ssi_limit_readers_are_the_reviewed_ones():
     for reader in SSI_LIMIT_READERS:
         text = (root / reader).read_text()
         assert "ssi_countable_resources" in text or "ssi_resources_for_deeming" in text, reader
+
+
+# Each variable a limit reader computes, and the reviewed files that read it. Every one of
+# these consumers pays only someone holding a status in SSI_CATEGORICAL_VARIABLES (or sums
+# such payments): the basis of ``ssi_categorical_resources_above_limit``.
+SSI_TEST_CONSUMERS: dict[str, set[str]] = {
+    "meets_ssi_resource_test": {
+        "variables/gov/ssa/ssi/is_ssi_eligible.py",
+        "variables/gov/states/ca/cdss/state_supplement/ca_state_supplement_eligible_person.py",
+        "variables/gov/states/ma/dta/ssp/ma_state_supplement.py",
+    },
+    "nh_ssp_resources_deemed_from_parents": {"variables/gov/states/nh/dhhs/ssp/nh_ssp_eligible.py"},
+    "md_paa_eligible": {
+        "variables/gov/states/md/dhs/fia/paa/md_paa.py",
+        "variables/gov/states/md/dhs/fia/paa/md_paa_imputed_federal_ssi.py",
+        "variables/gov/states/md/dhs/fia/paa/md_paa_personal_needs_allowance.py",
+        "variables/gov/states/md/dhs/fia/paa/md_paa_provider_rate.py",
+        "variables/gov/states/md/dhs/fia/paa/md_paa_total_cost_of_care.py",
+    },
+    "nc_sa_eligible": {"variables/gov/states/nc/ncdhhs/sa/nc_sa.py"},
+    "va_ag_eligible": {"variables/gov/states/va/dars/ag/va_ag.py"},
+}
+
+
+def test_the_consumers_of_the_ssi_resource_test_are_the_reviewed_ones():
+    """A new program reading the SSI resource test in a policyengine-us upgrade may pay
+    people outside SSI's categories; it must be reviewed before the rule is trusted."""
+    root = _policyengine_us_root()
+    sources = {
+        path.relative_to(root).as_posix(): path.read_text()
+        for path in (root / "variables").rglob("*.py")
+    }
+    for variable, reviewed in SSI_TEST_CONSUMERS.items():
+        readers = {
+            name
+            for name, text in sources.items()
+            if f'"{variable}"' in text and not name.endswith(f"/{variable}.py")
+        }
+        assert readers == reviewed, variable
+
+
+def test_ssi_categorical_rule_needs_both_resources_and_a_categorical_member(pe_system):
+    household_ids = np.array([10, 20, 30, 40])
+    zeros = np.zeros(6)
+    person = {
+        "household_id": np.array([10, 10, 20, 30, 30, 40]),
+        # 10 and 30 hold resources above the floor, 20 and 40 do not.
+        "ssi_countable_resources": np.array([3_000.0, 0.0, 100.0, 1_500.0, 1_500.0, 0.0]),
+        **{name: zeros.copy() for name in SSI_CATEGORICAL_VARIABLES},
+    }
+    person["is_ssi_aged_blind_disabled"][1] = 1  # household 10: an aged member
+    person["social_security_disability"][2] = 9_000  # household 20: SSDI, few resources
+    arrays = _Arrays(pe_system, person, household_ids)
+    assert touchable_households("ssi_categorical_resources_above_limit", arrays).tolist() == [10]
+    person["receives_ssi"][4] = 12  # household 30: an SSI recipient
+    arrays = _Arrays(pe_system, person, household_ids)
+    assert touchable_households("ssi_categorical_resources_above_limit", arrays).tolist() == [
+        10,
+        30,
+    ]
 
 
 def test_the_ssi_floor_is_the_current_law_individual_limit(pe_system):

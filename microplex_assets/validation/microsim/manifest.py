@@ -40,6 +40,7 @@ TOUCHES = (
     "all",
     "ssi_eligible",
     "ssi_resources_above_limit",
+    "ssi_categorical_resources_above_limit",
     "has_children",
     "childless_adults",
     "long_term_gains",

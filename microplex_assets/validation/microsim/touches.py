@@ -67,6 +67,35 @@ def _ssi_resources_above_limit(arrays: SimulationArrays) -> np.ndarray:
     return (totals > floor)[person_household]
 
 
+# Person inputs and formulas that admit someone to a program reading the SSI resource test:
+# SSI itself and the CA / MA supplements, OH RSS and VA AG (``is_ssi_aged_blind_disabled``),
+# NH's SSP (aged, blind, or ``meets_ssi_disability_criteria`` before the SGA screen), NC SA
+# (SSI receipt or aged/blind/disabled) and MD PAA (SSI or SSDI receipt, or aged/blind/
+# disabled). Parent deeming changes only a disabled or blind child's own SSI test.
+SSI_CATEGORICAL_VARIABLES: tuple[str, ...] = (
+    "is_ssi_aged_blind_disabled",
+    "meets_ssi_disability_criteria",
+    "social_security_disability",
+    "receives_ssi",
+)
+
+
+def _ssi_categorical(arrays: SimulationArrays) -> np.ndarray:
+    """Per-person mask: the member's household holds someone a program that reads the SSI
+    resource test could admit (``SSI_CATEGORICAL_VARIABLES``, any nonzero value).
+
+    Why this is safe: every reader of the resource limits (``SSI_LIMIT_READERS``) feeds an
+    eligibility that also requires one of these statuses of the person it pays; a
+    household without such a member computes the same zero under any limit.
+    """
+    person_household = arrays.household_position("person")
+    categorical = np.zeros(len(person_household), dtype=bool)
+    for name in SSI_CATEGORICAL_VARIABLES:
+        categorical |= arrays.values(name, "person").astype(float) > 0
+    reached = np.bincount(person_household, weights=categorical.astype(float))
+    return (reached > 0)[person_household]
+
+
 def _tax_units_mask(arrays: SimulationArrays, unit_mask: np.ndarray) -> np.ndarray:
     """Per-person mask: the person's tax unit is one of ``unit_mask``."""
     person_units = arrays.values("tax_unit_id", "person").astype(np.int64)
@@ -86,6 +115,8 @@ def touchable_households(touches: str, arrays: SimulationArrays) -> np.ndarray:
         person_mask = arrays.values("is_ssi_aged_blind_disabled", "person").astype(bool)
     elif touches == "ssi_resources_above_limit":
         person_mask = _ssi_resources_above_limit(arrays)
+    elif touches == "ssi_categorical_resources_above_limit":
+        person_mask = _ssi_resources_above_limit(arrays) & _ssi_categorical(arrays)
     elif touches == "has_children":
         person_mask = arrays.values("age", "person") < 18
     elif touches == "childless_adults":
