@@ -8,11 +8,11 @@ import numpy as np
 
 from microplex_assets.validation.loss_record import loss_record_schema
 from microplex_assets.validation.microsim.benchmark_report import (
-    inputs_digest,
     loss_record_summary,
     not_applicable,
 )
 from microplex_assets.validation.microsim.gates import benchmarks_gate, runtime_gate, size_gate
+from microplex_resources.simulation_reuse import records_digest
 
 
 def write_h5(path, weights, income):
@@ -27,8 +27,8 @@ def test_digest_ignores_weights_only(tmp_path):
     a = write_h5(tmp_path / "a.h5", [1.0, 2.0, 3.0], [10.0, 20.0, 30.0])
     b = write_h5(tmp_path / "b.h5", [9.0, 0.0, 3.0], [10.0, 20.0, 30.0])
     c = write_h5(tmp_path / "c.h5", [1.0, 2.0, 3.0], [10.0, 20.0, 31.0])
-    assert inputs_digest(a, 2024) == inputs_digest(b, 2024)
-    assert inputs_digest(a, 2024) != inputs_digest(c, 2024)
+    assert records_digest(a) == records_digest(b)
+    assert records_digest(a) != records_digest(c)
 
 
 def summary_schema():

@@ -11,7 +11,6 @@ pinned external H5), the baseline file gets its own suite run and its own timing
 from __future__ import annotations
 
 import gc
-import hashlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from microplex_assets.validation.microsim.manifest import load_manifest
 from microplex_assets.validation.microsim.outputs import impacts_table
 from microplex_assets.validation.microsim.report import decile_chart_png, impacts_markdown
 from microplex_assets.validation.microsim.suite import SuiteRun, run_suite
+from microplex_resources.simulation_reuse import records_digest
 
 CANDIDATE_LABEL = "candidate"
 ECPS_LABEL = "ecps_method"
@@ -47,20 +47,6 @@ REPORT_FILES = ("microsim_benchmarks.json", "microsim_benchmarks.md", "microsim_
 def not_applicable(reason: str) -> dict[str, Any]:
     """The report of a cell the suite does not run on (its gates read 'not applicable')."""
     return {"skipped": reason}
-
-
-def inputs_digest(path: Path, year: int, exclude: tuple[str, ...] = ("household_weight",)):
-    """SHA256 over every variable's name and bytes for ``year`` except ``exclude``: equal
-    digests mean PolicyEngine computes the same value for every record of both files."""
-    digest = hashlib.sha256()
-    with h5py.File(path, "r") as h5:
-        for name in sorted(h5):
-            if name in exclude:
-                continue
-            array = h5[name][str(year)][...]
-            digest.update(name.encode() + b"\0" + str(array.dtype).encode() + b"\0")
-            digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()
 
 
 def h5_weights(path: Path, year: int) -> pd.Series:
@@ -134,11 +120,11 @@ def benchmark_report(
     impacts = suite.impacts(weights)
     levels = suite.levels(weights)
     candidate_seconds = list(suite.seconds().values())
-    same_inputs = inputs_digest(h5_path, year) == inputs_digest(baseline_h5, year)
+    same_inputs = records_digest(h5_path) == records_digest(baseline_h5)
     if same_inputs:
         baseline_seconds = candidate_seconds
         runtime_note = (
-            "both H5s hold the same records and inputs (only household_weight differs): "
+            "both H5s hold the same records and inputs (only the weights differ): "
             "each reform's one simulation is each file's simulation"
         )
     else:
