@@ -24,7 +24,7 @@ from microplex_assets.sources.cps_taxcalc import (
 )
 from microplex_assets.sources.cps_taxcalc_inputs import PERSON_INPUTS
 from microplex_assets.sources.frame import SourceFormatError
-from microplex_assets.uprating import uprating_factor
+from microplex_assets.uprating import uprating_factor, uprating_index
 from microplex_resources.policyengine_runtime import is_input_variable
 
 YEAR = 2024
@@ -82,7 +82,9 @@ def units(frame, sample) -> pd.DataFrame:
 
 
 def _factor(system, variable: str, source_year: int) -> float:
-    return uprating_factor(system, system.variables[variable].uprating, source_year, YEAR)
+    """The factor the loader must use: the variable's index (``uprating_index``: PolicyEngine's
+    own, or the SOI totals where those override it)."""
+    return uprating_factor(system, uprating_index(system, variable).path, source_year, YEAR)
 
 
 def test_person_count_equals_xtot(frame, units):
