@@ -23,7 +23,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 CPI_U = "gov.bls.cpi.cpi_u"
 
@@ -34,6 +38,18 @@ FALLBACK_INDEX: dict[str, str] = {
     "self_employment_income": "calibration.gov.irs.soi.self_employment_income_per_capita",
     "long_term_capital_gains": "calibration.gov.irs.soi.long_term_capital_gains_per_capita",
 }
+# Indices policyengine-us 2.68 declares that the IRS's own published totals contradict,
+# replaced by those totals (SOI Table 1.4, all returns; the carried
+# ``targets/data/soi_targets.csv``). ``calibration.gov.irs.soi.unemployment_compensation_
+# per_capita`` carries 2021's pandemic level forward ($630 per capita in 2024 against $81 in
+# 2019), so it multiplied the CPS's 2014 amounts by 7.5: $283bn of unemployment
+# compensation on a 3,000-household sample where SOI counts $30.2bn (2022) and $30.9bn
+# (2023). Years after the last published total are carried forward with CPI-U.
+SOI_TOTAL = "irs_soi_table_1_4_total:"
+INDEX_OVERRIDES: dict[str, str] = {
+    "unemployment_compensation": SOI_TOTAL + "unemployment_compensation",
+}
+SOI_TOTALS_FILE = Path(__file__).parent / "targets" / "data" / "soi_targets.csv"
 # Earliest and latest year searched for an index's first value.
 _SEARCH_YEARS = range(1990, 2101)
 
@@ -44,11 +60,32 @@ class UpratingIndex:
 
     variable: str
     path: str
-    reason: str  # "variable.uprating", "fallback" or "cpi_u default"
+    reason: str  # "variable.uprating", "fallback", "cpi_u default" or "override: SOI totals"
+
+
+@cache
+def soi_national_totals(variable: str) -> dict[int, float]:
+    """Year -> the SOI all-returns national amount of ``variable`` (carried table)."""
+    table = pd.read_csv(SOI_TOTALS_FILE)
+    rows = table[
+        (table["Variable"] == variable)
+        & (table["Filing status"] == "All")
+        & (table["AGI lower bound"] == -math.inf)
+        & (table["AGI upper bound"] == math.inf)
+        & ~table["Count"]
+        & ~table["Taxable only"]
+        & table["Full population"]
+    ]
+    if rows.empty:
+        raise ValueError(f"{SOI_TOTALS_FILE.name}: no national amount of '{variable}'")
+    return {int(y): float(v) for y, v in zip(rows["Year"], rows["Value"], strict=True)}
 
 
 def parameter_value(system: Any, path: str, year: int) -> float | None:
-    """Value of parameter ``path`` on 1 January of ``year`` (None where it has none)."""
+    """Value of parameter ``path`` on 1 January of ``year`` (None where it has none); an
+    ``INDEX_OVERRIDES`` path reads the SOI total of that year."""
+    if path.startswith(SOI_TOTAL):
+        return soi_national_totals(path.removeprefix(SOI_TOTAL)).get(year)
     value = system.parameters.get_child(path)(f"{year}-01-01")
     return None if value is None else float(value)
 
@@ -67,6 +104,13 @@ def index_value(system: Any, path: str, year: int) -> float:
     if value is not None:
         return value
     first = first_year_with_value(system, path)
+    if year > first and path.startswith(SOI_TOTAL):
+        # published totals stop (or skip years): carry the latest earlier one with CPI-U
+        latest = max(y for y in soi_national_totals(path.removeprefix(SOI_TOTAL)) if y < year)
+        cpi_year, cpi_latest = (parameter_value(system, CPI_U, y) for y in (year, latest))
+        anchor = parameter_value(system, path, latest)
+        assert anchor is not None and cpi_year is not None and cpi_latest is not None
+        return anchor * cpi_year / cpi_latest
     if year > first:
         raise ValueError(f"uprating index '{path}' has a gap: no value in {year}")
     cpi_year = parameter_value(system, CPI_U, year)
@@ -95,7 +139,10 @@ def uprating_factor(system: Any, path: str, from_year: int, to_year: int) -> flo
 
 
 def uprating_index(system: Any, variable: str) -> UpratingIndex:
-    """The index PolicyEngine uprates ``variable`` with (fallback or CPI-U if it has none)."""
+    """The index PolicyEngine uprates ``variable`` with (fallback or CPI-U if it has none),
+    unless the IRS's published totals override it (``INDEX_OVERRIDES``)."""
+    if variable in INDEX_OVERRIDES:
+        return UpratingIndex(variable, INDEX_OVERRIDES[variable], "override: SOI totals")
     declared = getattr(system.variables.get(variable), "uprating", None)
     if declared:
         return UpratingIndex(variable, declared, "variable.uprating")

@@ -9,6 +9,7 @@ from microplex_assets.uprating import (
     FALLBACK_INDEX,
     first_year_with_value,
     index_value,
+    soi_national_totals,
     uprating_factor,
     uprating_factors,
     uprating_index,
@@ -102,3 +103,25 @@ def test_sign_flip_and_gap_raise():
         uprating_factor(system, "flip", 2012, 2016)
     with pytest.raises(ValueError, match="'gap' has a gap"):
         uprating_factor(system, "gap", 2015, 2016)
+
+
+def test_unemployment_compensation_follows_the_soi_totals_not_the_stale_index(pe_system):
+    """policyengine-us 2.68's per-capita UC index keeps 2021's pandemic level; the SOI's
+    published totals ($27.2bn 2015, $30.9bn 2023) give a factor near inflation instead."""
+    index = uprating_index(pe_system, "unemployment_compensation")
+    assert index.reason == "override: SOI totals"
+    totals = soi_national_totals("unemployment_compensation")
+    assert totals[2015] == pytest.approx(27_225_383_000)
+    assert totals[2023] == pytest.approx(30_939_046_000)
+    cpi = {y: _value(pe_system, CPI_U, y) for y in (2014, 2015, 2023, 2024)}
+    expected = totals[2023] * cpi[2024] / cpi[2023] / (totals[2015] * cpi[2014] / cpi[2015])
+    factor = uprating_factor(pe_system, index.path, 2014, 2024)
+    assert factor == pytest.approx(expected, rel=1e-12)
+    assert 1.0 < factor < 1.5  # the PolicyEngine index gave 7.5
+    stale = uprating_factor(pe_system, pe_system.variables["unemployment_compensation"].uprating,
+                            2014, 2024)  # fmt: skip
+    assert stale > 5
+    # a target year inside the series reads its own total; one after it is carried with CPI-U
+    assert uprating_factor(pe_system, index.path, 2022, 2023) == pytest.approx(
+        totals[2023] / totals[2022]
+    )
