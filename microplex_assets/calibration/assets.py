@@ -142,6 +142,8 @@ def target_matrix(
         fixed=fixed_weights(entity_bundle.household),
         progress=context.log.info,
         test_groups=run_profile["calibration"].get("test_groups", []),
+        design=design_weights(entity_bundle.household),
+        max_weight_ratio=run_profile["calibration"].get("max_weight_ratio"),
     )
     groups = tuple(matrix.ledger.loc[matrix.ledger["held_out"], "group"].unique())
     extra: dict[str, Any] = {}
@@ -579,6 +581,8 @@ def donor_ablation(
         fixed=fixed_weights(bundle.household),
         progress=context.log.info,
         test_groups=run_profile["calibration"].get("test_groups", []),
+        design=design_weights(bundle.household),
+        max_weight_ratio=run_profile["calibration"].get("max_weight_ratio"),
     )
     run = calibrate_weights(bundle.household, backend, before, solver_config(run_profile))
     before.save(

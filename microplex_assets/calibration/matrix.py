@@ -373,15 +373,21 @@ def candidate_target_matrix(
     fixed: pd.Series | None = None,
     progress: Callable[[str], None] | None = None,
     test_groups: list[str] | tuple[str, ...] = (),
+    design: pd.Series | None = None,
+    max_weight_ratio: float | None = None,
 ) -> TargetMatrix:
     """The cell's matrix from a candidate's simulation, with the profile's split
     (``held_out_groups`` validate, ``test_groups`` test; see ``holdout``);
     targets the ``fixed`` records (spine weights by household_id) alone overshoot are
-    dropped into the ledger first.
+    dropped into the ledger first, then (given the ``design`` weights by household_id and
+    the solver's ``max_weight_ratio``) those the weight bound puts out of reach.
 
     One function for the build's candidate and for comparisons (the donor ablation), so
     both are scored on the same targets with the same split rule."""
-    from microplex_assets.calibration.feasibility import drop_sign_infeasible
+    from microplex_assets.calibration.feasibility import (
+        drop_bound_overshoots,
+        drop_sign_infeasible,
+    )
     from microplex_assets.calibration.fixed_records import drop_fixed_overshoots
     from microplex_assets.calibration.holdout import split_by_groups
 
@@ -389,6 +395,12 @@ def candidate_target_matrix(
     if fixed is not None:
         matrix = drop_fixed_overshoots(matrix, fixed)
     matrix = drop_sign_infeasible(matrix)  # a sign no non-negative weights reach
+    if design is not None and max_weight_ratio is not None:
+        fixed_ids = np.array([]) if fixed is None else fixed.index.to_numpy()
+        is_fixed = np.isin(matrix.household_ids, fixed_ids)
+        matrix = drop_bound_overshoots(
+            matrix, matrix.aligned(design), is_fixed, float(max_weight_ratio)
+        )
     groups = held_out_groups_for(matrix.targets, held_out_groups, geography)
     # A small candidate may leave a test group without kept targets: test what is there.
     present = {t.group for t in matrix.targets}
