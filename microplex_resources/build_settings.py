@@ -84,6 +84,11 @@ class BuildSettings(ConfigurableResource):
         description="targets_kept check: a protected family may lose at most this share of "
         "its registry targets to drops (unsupported, no support, spine overshoot).",
     )
+    target_loss_tolerance: float = Field(
+        default=0.0,
+        description="target_loss_below_baseline: the candidate's loss on all kept targets "
+        "must be below the baseline's times (1 + this); 0 is DESIGN.md's strict rule.",
+    )
     calibration_epochs: int | None = Field(
         default=None, description="Solver epochs; default: the solver's own default."
     )

@@ -442,6 +442,7 @@ def scorecard_for(
     card.max_dropped_share = float(
         run_profile["calibration"].get("protected_family_max_dropped_share", 0.25)
     )
+    card.target_loss_tolerance = float(run_profile["calibration"].get("target_loss_tolerance", 0.0))
     if pinned.get("configured"):
         card.estimates["pinned_h5"] = np.asarray(pinned["estimates"], dtype=float)
     if run_profile["calibration"]["backend"] == "none":

@@ -72,6 +72,7 @@ class Scorecard:
     fallback: dict[str, Any] | None = None  # the national bundle a local shard is scored against
     ledger: pd.DataFrame | None = None  # every registry target of the cell, kept or dropped
     max_dropped_share: float = 0.25  # protected_targets_kept: largest dropped share allowed
+    target_loss_tolerance: float = 0.0  # target_loss_below_baseline: relative allowance
     # beats_national_fallback: set for local shards (they must beat their fallback); the
     # reason the fallback could not be scored, when it could not (a failure, never a pass)
     fallback_required: bool = False
@@ -249,16 +250,19 @@ def _finite_or_none(value: float | None) -> float | None:
 
 
 def broad_loss_gate(card: Scorecard, baseline: str = ECPS_METHOD) -> GateResult:
-    """Candidate loss below the baseline's on every kept target both scored."""
+    """Candidate loss below the baseline's on every kept target both scored (times
+    1 + ``target_loss_tolerance``, 0 unless a build setting opens it)."""
     ours, theirs = card.loss(CANDIDATE), card.loss(baseline)
+    allowed = theirs * (1 + card.target_loss_tolerance)
+    margin = f" (allowed {allowed:.4g})" if card.target_loss_tolerance else ""
     return GateResult(
         TARGET_LOSS_GATE,
-        bool(ours < theirs),
+        bool(ours < allowed),
         ours,
-        theirs,
+        allowed,
         card.gate_severity,
         f"loss on {len(card.targets):,} kept targets: candidate {ours:.4g} vs "
-        f"{baseline} {theirs:.4g}",
+        f"{baseline} {theirs:.4g}{margin}",
     )
 
 

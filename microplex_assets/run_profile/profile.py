@@ -92,6 +92,7 @@ def resolve_run_profile(settings: dict[str, Any], cell: Cell) -> dict[str, Any]:
         "protected_family_max_dropped_share": float(
             settings.get("protected_family_max_dropped_share", 0.25)
         ),
+        "target_loss_tolerance": float(settings.get("target_loss_tolerance", 0.0)),
         "device": settings.get("calibration_device", "auto"),
         "seed": int(settings["seed"]),
     }

@@ -80,3 +80,17 @@ def test_salient_aggregates_pick_the_national_headline_target():
     assert table.loc["wages", "target_name"].startswith("irs_soi/employment_income/US/")
     assert table.loc["wages", "baseline_ape"] == pytest.approx(0.1)
     assert table.loc["household net income", "target_name"] == "no target"
+
+
+def test_target_loss_tolerance_opens_the_broad_gate_by_its_share_only():
+    _, truth = synthetic_matrix()
+    rng = np.random.default_rng(3)
+    baseline = truth * rng.uniform(0.9, 1.1, truth.shape)
+    card = scorecard(baseline * 1.01, baseline)  # slightly worse than the baseline
+    strict = gates_by_name(card)["target_loss_below_baseline"]
+    assert not strict.passed and strict.threshold == pytest.approx(card.loss(ECPS_METHOD))
+    ratio = card.loss(CANDIDATE) / card.loss(ECPS_METHOD)
+    card.target_loss_tolerance = (ratio - 1) * 2  # wide enough
+    assert gates_by_name(card)["target_loss_below_baseline"].passed
+    card.target_loss_tolerance = (ratio - 1) / 2  # too narrow
+    assert not gates_by_name(card)["target_loss_below_baseline"].passed
