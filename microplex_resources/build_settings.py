@@ -70,6 +70,17 @@ class BuildSettings(ConfigurableResource):
         description="National solver: the protected families' terms in the fitted objective "
         "count this many times more (1 = as any other family).",
     )
+    ess_penalty: float = Field(
+        default=0.0,
+        description="National solver: penalty mu x n / (Kish ESS) on weight concentration; "
+        "0 = none.",
+    )
+    family_limit_rounds: int = Field(
+        default=0,
+        description="National solver: refits that raise the fit boost of each protected "
+        "family whose train loss is above the eCPS method's train loss + the "
+        "protected-families gate's tolerance; 0 = one fit.",
+    )
     weights_healthy_min_ess_share: float = Field(
         default=0.25,
         description="weights_healthy (national|US): Kish ESS of the free (non-spine) "

@@ -187,6 +187,8 @@ def national_solver(settings: dict[str, Any]) -> dict[str, Any]:
         "balance_families": bool(settings.get("balance_families", True)),
         "protected_boost": float(settings.get("protected_boost", 10.0)),
         "scale_to_household_count": bool(settings.get("scale_to_household_count", True)),
+        "ess_penalty": float(settings.get("ess_penalty", 0.0)),
+        "family_limit_rounds": int(settings.get("family_limit_rounds", 0)),
         # an ESS floor in epoch selection, at the weights_healthy gate's threshold
         "min_ess_share": float(settings.get("weights_healthy_min_ess_share", 0.25)),
     }
