@@ -72,7 +72,7 @@ from microplex_assets.calibration.scorecard import (  # noqa: E402
     evaluate_gates,
 )
 from microplex_assets.calibration.solver import CalibrationResult, calibrate  # noqa: E402
-from microplex_assets.calibration.solver_config import SolverConfig  # noqa: E402
+from microplex_assets.calibration.solver_config import SolverConfig, ecps_method_config  # noqa: E402
 from microplex_assets.calibration.weight_health import (  # noqa: E402
     weight_health,
     weights_healthy_gate,
@@ -418,7 +418,12 @@ def main() -> None:
     if args.weights is not None:
         weights, seconds = np.load(args.weights), float("nan")
     else:
-        weights, result = fit_build(problem, build_config())
+        config = build_config()
+        if config.family_limit_rounds > 0:  # the refits need the eCPS method's limits
+            ecps, _ = fit_build(problem, ecps_method_config(), with_validation=False)
+            weights, result, _ = fit_build_to_limits(problem, config, ecps)
+        else:
+            weights, result = fit_build(problem, config)
         seconds = result.seconds
     print(f"default fit {seconds:.0f}s", flush=True)
     frame = per_target(problem, weights, w0)

@@ -52,7 +52,7 @@ GRID = (
     ("before: KL 0.3, plain", 0.3, 0.0, 0.25, False),
     ("KL 0.3, balanced x10", 0.3, 10.0, 0.25, False),
     ("KL 1.0, balanced x10", 1.0, 10.0, 0.25, False),
-    ("default: scaled, KL 1.0, balanced x10", 1.0, 10.0, 0.25, True),
+    ("scaled, KL 1.0, balanced x10 (default until the family-limit refits)", 1.0, 10.0, 0.25, True),
     ("KL 1.0, balanced x30, no ESS floor", 1.0, 30.0, 0.0, False),
     ("KL 1.0, balanced x100, no ESS floor", 1.0, 100.0, 0.0, False),
 )

@@ -71,44 +71,57 @@ def unreachable_fit_weights(problem: SplitProblem, config: SolverConfig) -> Call
     return fit_weights
 
 
-# name -> (label, config); config None = the eCPS method
+def before(**overrides: Any) -> SolverConfig:
+    """The national build's solver before 2026-12-02's fifth session (KL 1.0, no ESS
+    penalty, one fit), with overrides: the variants below are one change to it."""
+    return build_config(
+        **{"kl_penalty": 1.0, "ess_penalty": 0.0, "family_limit_rounds": 0, **overrides}
+    )
+
+
+# name -> (label, config); config None = the eCPS method; "before, ...": one change to `before`
 VARIANTS: dict[str, tuple[str, SolverConfig | None]] = {
     "ecps": ("eCPS method", None),
     "design": ("design weights", None),
-    "default": ("build default: ratio 50, KL 1.0, balanced, protected x10, scaled", build_config()),
-    "epochs8000": ("default, 8,000 epochs", build_config(epochs=8_000)),
-    "cosine": ("default, lr 0.2 -> 0.005 cosine", build_config(final_learning_rate=0.005)),
-    "kl0.3": ("default, KL 0.3", build_config(kl_penalty=0.3)),
-    "kl0.1": ("default, KL 0.1", build_config(kl_penalty=0.1)),
+    "default": (
+        "build default: ratio 50, ESS penalty 0.1, KL 0.3, balanced, protected x10, scaled, "
+        "family-limit refits (4)",
+        build_config(),
+    ),
+    "before": ("default before: ratio 50, KL 1.0, balanced, protected x10, scaled", before()),
+    "epochs8000": ("before, 8,000 epochs", before(epochs=8_000)),
+    "cosine": ("before, lr 0.2 -> 0.005 cosine", before(final_learning_rate=0.005)),
+    "kl0.3": ("before, KL 0.3", before(kl_penalty=0.3)),
+    "kl0.1": ("before, KL 0.1", before(kl_penalty=0.1)),
     "band": (
-        "default, band fit (no pull within 5%)",
-        build_config(fit_loss="band", fit_loss_scale=0.05),
+        "before, band fit (no pull within 5%)",
+        before(fit_loss="band", fit_loss_scale=0.05),
     ),
     "drop_unreachable": (
-        "default, targets no weight in [w0/50, 50 w0] can bring within 10% not fitted",
-        build_config(),
+        "before, targets no weight in [w0/50, 50 w0] can bring within 10% not fitted",
+        before(),
     ),
     **{
         f"ess{mu:g}_kl{kl:g}": (
             f"ESS penalty {mu:g} x n / ESS, KL {kl:g}",
-            build_config(ess_penalty=mu, kl_penalty=kl),
+            before(ess_penalty=mu, kl_penalty=kl),
         )
         for mu, kl in ((0.01, 0.1), (0.03, 0.1), (0.1, 0.1), (0.03, 0.3), (0.1, 0.0), (0.03, 0.5))
     },
     "cosine_ess0.03_kl0.3": (
         "ESS penalty 0.03, KL 0.3, lr 0.2 -> 0.005 cosine",
-        build_config(ess_penalty=0.03, kl_penalty=0.3, final_learning_rate=0.005),
+        before(ess_penalty=0.03, kl_penalty=0.3, final_learning_rate=0.005),
     ),
-    "huber": ("default, pseudo-Huber fit (delta 0.1)", build_config(fit_loss="huber")),
+    "huber": ("before, pseudo-Huber fit (delta 0.1)", before(fit_loss="huber")),
     "huber_kl0.3": (
         "pseudo-Huber (delta 0.1), KL 0.3",
-        build_config(fit_loss="huber", kl_penalty=0.3),
+        before(fit_loss="huber", kl_penalty=0.3),
     ),
     # family-limit refits (fit_weights.fit_to_family_limits): boosts of the protected
     # families whose train loss is above 0.9 x (eCPS method's train loss + tolerance) raised
-    "limits_default": (
-        "default + family-limit refits (4)",
-        build_config(family_limit_rounds=4),
+    "limits_kl1": (
+        "default before (KL 1.0) + family-limit refits (4)",
+        before(family_limit_rounds=4),
     ),
     **{
         f"limits_ess{mu:g}_kl{kl:g}": (

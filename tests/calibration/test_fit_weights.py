@@ -16,6 +16,7 @@ from microplex_assets.calibration.fit_weights import (
 )
 from microplex_assets.calibration.solver_config import SolverConfig
 from microplex_assets.calibration.weights import (
+    calibrate_weights,
     household_count_scale,
     protected_family_limits,
     solve_weights,
@@ -202,3 +203,19 @@ def test_a_round_worse_than_the_best_backs_off_towards_the_best_boosts():
     assert fitted.rounds[-1]["over_limit"] == {}  # stopped at the first pass
     assert fitted.chosen_round == len(fitted.rounds) - 1 == 3
     assert 1.0 / fitted.boosts["ssi"] <= 0.03
+
+
+def test_calibrate_weights_takes_its_family_limits_from_the_baseline_weights():
+    """The build path: limits from the baseline (eCPS-method) weights' train family losses;
+    here the baseline hits every target, so each limit is the gate's 0.005 floor."""
+    matrix, truth = synthetic_matrix(households=60, seed=4)
+    household = pd.DataFrame({"household_id": matrix.household_ids, "household_weight": truth})
+    baseline = pd.Series(truth, index=pd.Index(matrix.household_ids, name="household_id"))
+    config = SolverConfig(
+        epochs=20, l0_lambda=0.0, select_by_holdout=False, patience=None, family_limit_rounds=1
+    )
+    run = calibrate_weights(household, "microplex", matrix, config, baseline)
+    limits = run.family_limit_fit["limits"]
+    assert set(limits) == {"ssi", "snap", "wages"}  # the protected families with targets
+    assert all(v == pytest.approx(0.005, abs=1e-6) for v in limits.values())
+    assert calibrate_weights(household, "microplex", matrix, config).family_limit_fit == {}
