@@ -53,15 +53,31 @@ from calibration_split import (  # noqa: E402
 )
 from target_conflicts import conflicts  # noqa: E402
 
-from microplex_assets.calibration.fit_weights import family_fit_weights  # noqa: E402
+from microplex_assets.calibration.fit_weights import (  # noqa: E402
+    family_fit_weights,
+    family_limits,
+    fit_to_family_limits,
+)
+from microplex_assets.calibration.fit_weights import (  # noqa: E402
+    family_losses as fit_weights_family_losses,
+)
 from microplex_assets.calibration.loss import count_normalisation, target_loss  # noqa: E402
 from microplex_assets.calibration.scorecard import (  # noqa: E402
+    CANDIDATE,
+    ECPS_METHOD,
     PROTECTED_ABSOLUTE_TOLERANCE,
     PROTECTED_FAMILIES,
     PROTECTED_RELATIVE_TOLERANCE,
+    Scorecard,
+    evaluate_gates,
 )
 from microplex_assets.calibration.solver import CalibrationResult, calibrate  # noqa: E402
-from microplex_assets.calibration.solver_config import SolverConfig  # noqa: E402
+from microplex_assets.calibration.solver_config import SolverConfig, ecps_method_config  # noqa: E402
+from microplex_assets.calibration.weight_health import (  # noqa: E402
+    weight_health,
+    weights_healthy_gate,
+)
+from microplex_assets.calibration.weights import CalibrationRun  # noqa: E402
 from microplex_assets.run_profile.profile import national_solver  # noqa: E402
 from microplex_assets.targets.state_tables import NATIONAL_HOUSEHOLDS_TARGET  # noqa: E402
 
@@ -88,21 +104,32 @@ def scaled_design(problem: SplitProblem, scale: bool = True) -> np.ndarray:
 
 
 def fit_build(
-    problem: SplitProblem, config: SolverConfig, fit_weight_fn=None
+    problem: SplitProblem,
+    config: SolverConfig,
+    fit_weight_fn=None,
+    with_validation: bool = True,
+    family_boosts: dict[str, float] | None = None,
 ) -> tuple[np.ndarray, CalibrationResult]:
-    """``weights.solve_weights`` on the split problem: train fitted, validation selecting,
-    test never passed. ``fit_weight_fn(index) -> multipliers`` replaces the family fit
-    weights when given."""
+    """``weights.solve_weights`` on the split problem: train fitted, validation selecting
+    (``with_validation``; without, only train rows reach the solver), test never passed.
+    The one fit sequence of the benchmarks (residual rows, family fit weights, calibrate,
+    merge). ``fit_weight_fn(index) -> multipliers`` replaces the family fit weights when
+    given; ``family_boosts`` (family -> boost) overrides ``config.protected_boost`` per
+    family."""
     initial = scaled_design(problem, config.scale_to_household_count)
-    rows = problem.mask("train") | problem.mask("validation")
+    rows = problem.mask("train") | (problem.mask("validation") if with_validation else False)
     matrix, residual, index = residual_rows(problem, rows)
     fit_weight = None
     if fit_weight_fn is not None:
         fit_weight = fit_weight_fn(index)
-    elif config.balance_families or config.protected_boost != 1.0:
+    elif config.balance_families or config.protected_boost != 1.0 or family_boosts:
         families = problem.targets["family"].to_numpy()[index]
         fit_weight = family_fit_weights(
-            families, PROTECTED_FAMILIES, config.protected_boost, config.balance_families
+            families,
+            PROTECTED_FAMILIES,
+            config.protected_boost,
+            config.balance_families,
+            family_boosts,
         )
     result = calibrate(
         matrix,
@@ -114,6 +141,56 @@ def fit_build(
         fit_weight,
     )
     return problem.merge(result.weights), result
+
+
+def train_family_losses(problem: SplitProblem, weights: np.ndarray) -> dict[str, float]:
+    """Each protected family's loss over its *train* targets only."""
+    return fit_weights_family_losses(
+        problem.matrix @ weights,
+        problem.values,
+        problem.is_national,
+        problem.targets["family"].to_numpy(),
+        PROTECTED_FAMILIES,
+        problem.mask("train"),
+    )
+
+
+def fit_build_to_limits(
+    problem: SplitProblem, config: SolverConfig, ecps_weights: np.ndarray
+) -> tuple[np.ndarray, CalibrationResult, dict[str, Any]]:
+    """``fit_build`` with the family-limit refits (``fit_weights.fit_to_family_limits``) as
+    ``weights.solve_weights`` runs them: limits from the eCPS method's train family losses,
+    boosts raised on train losses only."""
+    limits = family_limits(
+        train_family_losses(problem, ecps_weights),
+        PROTECTED_RELATIVE_TOLERANCE,
+        PROTECTED_ABSOLUTE_TOLERANCE,
+    )
+    health: list[dict[str, Any]] = []
+
+    def fit(boosts: dict[str, float]) -> tuple[np.ndarray, CalibrationResult]:
+        weights, result = fit_build(problem, config, family_boosts=boosts)
+        scored = evaluate(problem, weights)
+        health.append(
+            {k: scored[k] for k in ("train_loss", "validation_loss", "ess_share", "max_ratio")}
+            | {"chosen_epoch": int(result.best_epoch)}
+        )
+        print(f"  round {len(health) - 1}: boosts {boosts} -> {health[-1]}", flush=True)
+        return weights, result
+
+    fitted = fit_to_family_limits(
+        fit,
+        lambda weights: train_family_losses(problem, weights),
+        limits,
+        {f: config.protected_boost for f in limits},
+        config.family_limit_rounds,
+        config.family_limit_margin,
+        config.family_limit_max_step,
+    )
+    info = {"limits": limits, "chosen_round": fitted.chosen_round, "rounds": fitted.rounds}
+    for number, row in enumerate(fitted.rounds):  # what each round's weights score
+        row.update(health[number])
+    return fitted.weights, fitted.result, info
 
 
 def family_losses(problem: SplitProblem, weights: np.ndarray) -> dict[str, float]:
@@ -142,10 +219,47 @@ def failing_families(ours: dict[str, float], ecps: dict[str, float]) -> list[str
 def score(problem: SplitProblem, weights: np.ndarray, ecps_families: dict[str, float]) -> dict:
     """The issue's numbers for one weight vector."""
     record = {k: v for k, v in evaluate(problem, weights).items() if k != "group_mse"}
+    estimates = problem.matrix @ weights
+    record["all_loss"] = target_loss(estimates, problem.values, problem.is_national)
     record["families"] = family_losses(problem, weights)
     if ecps_families:
         record["failing_families"] = failing_families(record["families"], ecps_families)
+        # loss - allowed per protected family (> 0: fails the gate)
+        allowed = family_limits(
+            ecps_families, PROTECTED_RELATIVE_TOLERANCE, PROTECTED_ABSOLUTE_TOLERANCE
+        )
+        record["protected_margins"] = {
+            f: round(loss - allowed[f], 5) for f, loss in record["families"].items()
+        }
     return record
+
+
+def release_gates(
+    problem: SplitProblem, weights: np.ndarray, ecps_weights: np.ndarray
+) -> dict[str, str]:
+    """The build's own gate functions on these weights (``Scorecard`` with the candidate,
+    the eCPS method and the design weights; ``weights_healthy`` at 25% / 50): gate ->
+    pass / fail and its summary."""
+    frame = problem.targets.copy()
+    frame["train"] = problem.mask("train")
+    card = Scorecard(
+        frame,
+        {
+            CANDIDATE: problem.matrix @ weights,
+            ECPS_METHOD: problem.matrix @ ecps_weights,
+            "design": problem.matrix @ problem.design,
+        },
+    )
+    gates = [g for g in evaluate_gates(card) if g.applicable]
+    ids = pd.Index(problem.household_ids, name="household_id")
+    health = weight_health(
+        pd.Series(weights, index=ids),
+        pd.Series(problem.design, index=ids),
+        problem.household_ids[problem.fixed],
+    )
+    health["limits"] = {"min_ess_share": 0.25, "max_ratio": 50.0, "enforced": True}
+    gates.append(weights_healthy_gate(CalibrationRun(pd.Series(weights), "x", "x", health=health)))
+    return {g.name: f"{g.status}: {g.summary}" for g in gates}
 
 
 # --- per-target diagnosis ------------------------------------------------------------------
@@ -304,7 +418,12 @@ def main() -> None:
     if args.weights is not None:
         weights, seconds = np.load(args.weights), float("nan")
     else:
-        weights, result = fit_build(problem, build_config())
+        config = build_config()
+        if config.family_limit_rounds > 0:  # the refits need the eCPS method's limits
+            ecps, _ = fit_build(problem, ecps_method_config(), with_validation=False)
+            weights, result, _ = fit_build_to_limits(problem, config, ecps)
+        else:
+            weights, result = fit_build(problem, config)
         seconds = result.seconds
     print(f"default fit {seconds:.0f}s", flush=True)
     frame = per_target(problem, weights, w0)

@@ -26,18 +26,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from calibration_split import DEFAULT_WORK_DIR, evaluate, load_problem, residual_rows  # noqa: E402
+from calibration_diagnosis import fit_build  # noqa: E402
+from calibration_split import DEFAULT_WORK_DIR, evaluate, load_problem  # noqa: E402
 
-from microplex_assets.calibration.fit_weights import family_fit_weights  # noqa: E402
 from microplex_assets.calibration.loss import target_loss  # noqa: E402
 from microplex_assets.calibration.scorecard import (  # noqa: E402
     PROTECTED_ABSOLUTE_TOLERANCE,
     PROTECTED_FAMILIES,
     PROTECTED_RELATIVE_TOLERANCE,
 )
-from microplex_assets.calibration.solver import calibrate  # noqa: E402
 from microplex_assets.calibration.solver_config import SolverConfig, ecps_method_config  # noqa: E402
-from microplex_assets.targets.state_tables import NATIONAL_HOUSEHOLDS_TARGET  # noqa: E402
 
 BUILD_BEFORE = SolverConfig(  # the national solver as 2026-12-02's build ran it
     l0_lambda=0.0,
@@ -54,7 +52,7 @@ GRID = (
     ("before: KL 0.3, plain", 0.3, 0.0, 0.25, False),
     ("KL 0.3, balanced x10", 0.3, 10.0, 0.25, False),
     ("KL 1.0, balanced x10", 1.0, 10.0, 0.25, False),
-    ("default: scaled, KL 1.0, balanced x10", 1.0, 10.0, 0.25, True),
+    ("scaled, KL 1.0, balanced x10 (default until the family-limit refits)", 1.0, 10.0, 0.25, True),
     ("KL 1.0, balanced x30, no ESS floor", 1.0, 30.0, 0.0, False),
     ("KL 1.0, balanced x100, no ESS floor", 1.0, 100.0, 0.0, False),
 )
@@ -70,30 +68,13 @@ def main() -> None:
     print(note, problem.matrix.shape, flush=True)
 
     def fit(config: SolverConfig, boost: float, with_validation: bool = True, scale=False):
-        """As the build: optionally the free design weights put on the household count
-        first (``weights.household_count_scale``), then the solver with fit weights."""
-        free, design = ~problem.fixed, problem.design
-        initial = design[free]
-        if scale:
-            is_count = targets["name"] == NATIONAL_HOUSEHOLDS_TARGET
-            count = float(targets.loc[is_count, "value"].iloc[0])
-            initial = initial * (count - design[~free].sum()) / initial.sum()
-        rows = problem.mask("train") | (problem.mask("validation") if with_validation else False)
-        matrix, residual, index = residual_rows(problem, rows)
-        fit_weight = None
+        """The build's path (``calibration_diagnosis.fit_build``): optionally the free
+        design weights put on the household count first, then the solver with family
+        fit weights boosted ``boost`` times (0: plain objective)."""
+        config = replace(config, scale_to_household_count=scale)
         if boost > 0:
-            families = targets["family"].to_numpy()[index]
-            fit_weight = family_fit_weights(families, PROTECTED_FAMILIES, boost)
-        result = calibrate(
-            matrix,
-            residual,
-            problem.is_national[index],
-            problem.mask("train")[index],
-            initial,
-            config,
-            fit_weight,
-        )
-        return problem.merge(result.weights), result
+            config = replace(config, balance_families=True, protected_boost=boost)
+        return fit_build(problem, config, with_validation=with_validation)
 
     def family_losses(weights: np.ndarray) -> dict[str, float]:
         estimates = problem.matrix @ weights

@@ -35,29 +35,21 @@ from calibration_diagnosis import (  # noqa: E402
     build_config,
     family_losses,
     fit_build,
+    fit_build_to_limits,
+    release_gates,
     scaled_design,
     score,
 )
-from calibration_split import DEFAULT_WORK_DIR, SplitProblem, load_problem, residual_rows  # noqa: E402
+from calibration_split import DEFAULT_WORK_DIR, SplitProblem, load_problem  # noqa: E402
 
 from microplex_assets.calibration.fit_weights import family_fit_weights  # noqa: E402
 from microplex_assets.calibration.scorecard import PROTECTED_FAMILIES  # noqa: E402
-from microplex_assets.calibration.solver import calibrate  # noqa: E402
 from microplex_assets.calibration.solver_config import SolverConfig, ecps_method_config  # noqa: E402
 
 
 def ecps_fit(problem: SplitProblem) -> tuple[np.ndarray, Any]:
     """The eCPS method on the train rows only, from the unscaled design weights."""
-    matrix, residual, index = residual_rows(problem, problem.mask("train"))
-    result = calibrate(
-        matrix,
-        residual,
-        problem.is_national[index],
-        np.ones(len(index), dtype=bool),
-        problem.design[~problem.fixed],
-        ecps_method_config(),
-    )
-    return problem.merge(result.weights), result
+    return fit_build(problem, ecps_method_config(), with_validation=False)
 
 
 def unreachable_fit_weights(problem: SplitProblem, config: SolverConfig) -> Callable:
@@ -79,43 +71,75 @@ def unreachable_fit_weights(problem: SplitProblem, config: SolverConfig) -> Call
     return fit_weights
 
 
-# name -> (label, config); config None = the eCPS method
+def before(**overrides: Any) -> SolverConfig:
+    """The national build's solver before 2026-12-02's fifth session (KL 1.0, no ESS
+    penalty, one fit), with overrides: the variants below are one change to it."""
+    return build_config(
+        **{"kl_penalty": 1.0, "ess_penalty": 0.0, "family_limit_rounds": 0, **overrides}
+    )
+
+
+# name -> (label, config); config None = the eCPS method; "before, ...": one change to `before`
 VARIANTS: dict[str, tuple[str, SolverConfig | None]] = {
     "ecps": ("eCPS method", None),
     "design": ("design weights", None),
-    "default": ("build default: ratio 50, KL 1.0, balanced, protected x10, scaled", build_config()),
-    "epochs8000": ("default, 8,000 epochs", build_config(epochs=8_000)),
-    "cosine": ("default, lr 0.2 -> 0.005 cosine", build_config(final_learning_rate=0.005)),
-    "kl0.3": ("default, KL 0.3", build_config(kl_penalty=0.3)),
-    "kl0.1": ("default, KL 0.1", build_config(kl_penalty=0.1)),
+    "default": (
+        "build default: ratio 50, ESS penalty 0.1, KL 0.3, balanced, protected x10, scaled, "
+        "family-limit refits (4)",
+        build_config(),
+    ),
+    "before": ("default before: ratio 50, KL 1.0, balanced, protected x10, scaled", before()),
+    "epochs8000": ("before, 8,000 epochs", before(epochs=8_000)),
+    "cosine": ("before, lr 0.2 -> 0.005 cosine", before(final_learning_rate=0.005)),
+    "kl0.3": ("before, KL 0.3", before(kl_penalty=0.3)),
+    "kl0.1": ("before, KL 0.1", before(kl_penalty=0.1)),
     "band": (
-        "default, band fit (no pull within 5%)",
-        build_config(fit_loss="band", fit_loss_scale=0.05),
+        "before, band fit (no pull within 5%)",
+        before(fit_loss="band", fit_loss_scale=0.05),
     ),
     "drop_unreachable": (
-        "default, targets no weight in [w0/50, 50 w0] can bring within 10% not fitted",
-        build_config(),
+        "before, targets no weight in [w0/50, 50 w0] can bring within 10% not fitted",
+        before(),
     ),
     **{
         f"ess{mu:g}_kl{kl:g}": (
             f"ESS penalty {mu:g} x n / ESS, KL {kl:g}",
-            build_config(ess_penalty=mu, kl_penalty=kl),
+            before(ess_penalty=mu, kl_penalty=kl),
         )
         for mu, kl in ((0.01, 0.1), (0.03, 0.1), (0.1, 0.1), (0.03, 0.3), (0.1, 0.0), (0.03, 0.5))
     },
     "cosine_ess0.03_kl0.3": (
         "ESS penalty 0.03, KL 0.3, lr 0.2 -> 0.005 cosine",
-        build_config(ess_penalty=0.03, kl_penalty=0.3, final_learning_rate=0.005),
+        before(ess_penalty=0.03, kl_penalty=0.3, final_learning_rate=0.005),
     ),
-    "huber": ("default, pseudo-Huber fit (delta 0.1)", build_config(fit_loss="huber")),
+    "huber": ("before, pseudo-Huber fit (delta 0.1)", before(fit_loss="huber")),
     "huber_kl0.3": (
         "pseudo-Huber (delta 0.1), KL 0.3",
-        build_config(fit_loss="huber", kl_penalty=0.3),
+        before(fit_loss="huber", kl_penalty=0.3),
     ),
+    # family-limit refits (fit_weights.fit_to_family_limits): boosts of the protected
+    # families whose train loss is above 0.9 x (eCPS method's train loss + tolerance) raised
+    "limits_kl1": (
+        "default before (KL 1.0) + family-limit refits (4)",
+        before(family_limit_rounds=4),
+    ),
+    **{
+        f"limits_ess{mu:g}_kl{kl:g}": (
+            f"ESS penalty {mu:g}, KL {kl:g} + family-limit refits (4)",
+            build_config(ess_penalty=mu, kl_penalty=kl, family_limit_rounds=4),
+        )
+        for mu, kl in ((0.03, 0.1), (0.1, 0.1), (0.1, 0.3), (0.03, 0.3), (0.1, 1.0))
+    },
 }
 
 
-def run(problem: SplitProblem, name: str, weights_dir: Path | None, ecps_families: dict):
+def run(
+    problem: SplitProblem,
+    name: str,
+    weights_dir: Path | None,
+    ecps_families: dict,
+    ecps_weights: np.ndarray | None = None,
+):
     label, config = VARIANTS[name]
     path = weights_dir / f"{name}.npy" if weights_dir else None
     started = time.perf_counter()
@@ -127,15 +151,22 @@ def run(problem: SplitProblem, name: str, weights_dir: Path | None, ecps_familie
         info["cached"] = True
     else:
         fit_weight_fn = unreachable_fit_weights(problem, config) if "unreachable" in name else None
-        fitter: Callable = (
-            ecps_fit if config is None else (lambda p: fit_build(p, config, fit_weight_fn))
-        )
-        weights, result = fitter(problem)
+        if config is not None and config.family_limit_rounds > 0:
+            weights, result, info["family_limit_fit"] = fit_build_to_limits(
+                problem, config, ecps_weights
+            )
+        else:
+            fitter: Callable = (
+                ecps_fit if config is None else (lambda p: fit_build(p, config, fit_weight_fn))
+            )
+            weights, result = fitter(problem)
         info["chosen_epoch"] = int(result.best_epoch)
         info["epochs_run"] = int(result.history["epoch"].iloc[-1])
         if path is not None:
             np.save(path, weights)
     info["seconds"] = time.perf_counter() - started
+    if ecps_weights is not None:
+        info["gates"] = release_gates(problem, weights, ecps_weights)
     return weights, {"label": label, **info, **score(problem, weights, ecps_families)}
 
 
@@ -157,12 +188,13 @@ def main() -> None:
     ecps_families = family_losses(problem, ecps_weights)
     rows["ecps"] = ecps
     for name in args.only or [n for n in VARIANTS if n != "ecps"]:
-        _, rows[name] = run(problem, name, args.weights_dir, ecps_families)
+        _, rows[name] = run(problem, name, args.weights_dir, ecps_families, ecps_weights)
         r = rows[name]
         print(
             f"{name}: train {r['train_loss']:.4g} val {r['validation_loss']:.4g} test "
             f"{r['test_loss']:.4g} within10 {r['within_10pct']:.1%} ESS {r['ess_share']:.1%} "
-            f"ratio {r['max_ratio']:.1f} failing {r['failing_families']} {r['seconds']:.0f}s",
+            f"ratio {r['max_ratio']:.1f} all {r['all_loss']:.4g} failing "
+            f"{r['failing_families']} margins {r['protected_margins']} {r['seconds']:.0f}s",
             flush=True,
         )
         payload = {

@@ -72,6 +72,8 @@ def national_build(tmp_path_factory, pe_system):
                 "balance_families": False,
                 "protected_boost": 1.0,
                 "scale_to_household_count": False,
+                "ess_penalty": 0.0,
+                "family_limit_rounds": 0,
                 "test_groups": [],
                 "weights_healthy_min_ess_share": 0.0,
                 "weights_healthy_max_ratio": 1e12,

@@ -209,6 +209,7 @@ def solver_config(run_profile: dict[str, Any]) -> SolverConfig:
         "kl_penalty",
         "min_ess_share",
         "protected_boost",
+        "ess_penalty",
     ):
         if name in settings:
             overrides[name] = float(settings[name])
@@ -217,6 +218,8 @@ def solver_config(run_profile: dict[str, Any]) -> SolverConfig:
     for name in ("balance_families", "scale_to_household_count"):
         if name in settings:
             overrides[name] = bool(settings[name])
+    if settings.get("family_limit_rounds"):
+        overrides["family_limit_rounds"] = int(settings["family_limit_rounds"])
     if settings.get("epochs"):
         overrides["epochs"] = int(settings["epochs"])
     return SolverConfig(**overrides)
@@ -275,14 +278,20 @@ def calibrated_weights(
     run_profile: dict[str, Any],
     entity_bundle: EntityBundle,
     target_matrix: TargetMatrix,
+    ecps_baseline_weights: CalibrationRun,
 ) -> CalibrationRun:
     """Household weights from the configured backend: our torch solver fits the training
     targets and returns the epoch with the lowest held-out loss among those whose train
-    loss is within 1% of the best."""
+    loss is within 1% of the best. With ``family_limit_rounds`` it refits, raising the fit
+    boost of each protected family whose train loss is above the eCPS method's train loss
+    plus the protected-families gate's tolerance (only train targets move a boost)."""
     cell = context_cell(context)
     backend = run_profile["calibration"]["backend"]
     config = solver_config(run_profile) if backend != "none" else None
-    run = calibrate_weights(entity_bundle.household, backend, target_matrix, config)
+    baseline = ecps_baseline_weights.weights  # sets the family limits of the refits
+    run = calibrate_weights(entity_bundle.household, backend, target_matrix, config, baseline)
+    if run.family_limit_fit:
+        context.log.info(f"family-limit refits: {run.family_limit_fit['summary']}")
     if not cell.state_calibrated:
         run.label += "; not state-calibrated"
     run.health = health_with_limits(run, entity_bundle.household, run_profile, cell)

@@ -82,6 +82,15 @@ class SolverConfig:
         to the Census count, so the KL pull and the ratio bound hold the design *shares*
         rather than a total 18% too high (on the 40k matrix the KL-penalised fit stopped
         at 147.6m households against 132.7m; scaled first, 137.9m).
+    family_limit_rounds: with per-family loss limits (``weights.solve_weights``'s
+        ``family_limits``: the eCPS method's *train* family losses plus the protected-families
+        gate's tolerance), refit up to this many times, each time raising the fit boost of
+        the families whose train loss is above ``family_limit_margin`` x their limit by
+        (loss / (margin x limit))^2, at most ``family_limit_max_step`` per refit
+        (``fit_weights.fit_to_family_limits``; a round worse than the best backs off
+        halfway towards the best round's boosts); 0 = one fit with ``protected_boost``.
+        Only train targets move a boost; validation still chooses each fit's epoch. The
+        national build uses 4 with ``ess_penalty`` 0.1 and ``kl_penalty`` 0.3.
     """
 
     epochs: int = 4_000
@@ -113,6 +122,9 @@ class SolverConfig:
     scale_to_household_count: bool = False
     fit_loss: str = "squared"
     fit_loss_scale: float = 0.1
+    family_limit_rounds: int = 0
+    family_limit_margin: float = 0.9
+    family_limit_max_step: float = 10.0
 
 
 def ecps_method_config(seed: int = 1456) -> SolverConfig:

@@ -16,11 +16,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from microplex_assets.calibration.fit_weights import family_fit_weights
+from microplex_assets.calibration.fit_weights import (
+    family_fit_weights,
+    family_limits,
+    family_losses,
+    fit_to_family_limits,
+)
 from microplex_assets.calibration.fixed_records import fixed_household_ids, residual_problem
 from microplex_assets.calibration.loss import kish_ess
 from microplex_assets.calibration.matrix import TargetMatrix, require_finite_matrix
-from microplex_assets.calibration.scorecard import PROTECTED_FAMILIES
+from microplex_assets.calibration.scorecard import (
+    PROTECTED_ABSOLUTE_TOLERANCE,
+    PROTECTED_FAMILIES,
+    PROTECTED_RELATIVE_TOLERANCE,
+)
 from microplex_assets.calibration.solver import calibrate
 from microplex_assets.calibration.solver_config import SolverConfig
 from microplex_assets.targets.state_tables import NATIONAL_HOUSEHOLDS_TARGET
@@ -42,6 +51,8 @@ class CalibrationRun:
     fixed_records: dict[str, Any] = field(default_factory=dict)
     # ESS / ratio of the free households and the cell's weights_healthy limits
     health: dict[str, Any] = field(default_factory=dict)
+    # the family-limit refits (limits, boosts and train family losses per round), if any
+    family_limit_fit: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -52,6 +63,7 @@ class CalibrationRun:
             "epochs_run": int(len(self.history)) if len(self.history) else None,
             "config": self.config,
             "fixed_records": self.fixed_records,
+            **({"family_limit_fit": self.family_limit_fit} if self.family_limit_fit else {}),
         }
 
 
@@ -98,36 +110,68 @@ def solve_weights(
     backend: str,
     label: str,
     fixed_ids: np.ndarray | None = None,
+    family_limits: dict[str, float] | None = None,
 ) -> CalibrationRun:
     """Fit weights to the matrix's training targets, starting from ``initial``.
 
     Households in ``fixed_ids`` (the spine) keep their initial weights; the others are
-    fitted to the targets minus the spine's contribution (see ``fixed_records``)."""
+    fitted to the targets minus the spine's contribution (see ``fixed_records``). With
+    ``family_limits`` (family -> largest allowed *train* loss, ``protected_family_limits``)
+    and ``config.family_limit_rounds`` > 0, the fit is repeated with the boosts of the
+    families over their limit raised (``fit_weights.fit_to_family_limits``)."""
     fixed_ids = np.zeros(0, dtype=np.int64) if fixed_ids is None else fixed_ids
     require_finite_matrix(matrix)
     start = matrix.aligned(initial)
     if config.scale_to_household_count:
         start = start * household_count_scale(matrix, start, fixed_ids)
     problem = residual_problem(matrix, start, fixed_ids)
-    fit_weight = None
-    if config.balance_families or config.protected_boost != 1.0:
-        fit_weight = family_fit_weights(
-            matrix.families[problem.rows],
-            PROTECTED_FAMILIES,
-            config.protected_boost,
-            config.balance_families,
+    families = matrix.families[problem.rows]
+
+    def fit(boosts: dict[str, float] | None) -> tuple[np.ndarray, Any]:
+        fit_weight = None
+        if config.balance_families or config.protected_boost != 1.0 or boosts:
+            fit_weight = family_fit_weights(
+                families,
+                PROTECTED_FAMILIES,
+                config.protected_boost,
+                config.balance_families,
+                boosts,
+            )
+        result = calibrate(
+            problem.matrix,
+            problem.values,
+            problem.is_national,
+            problem.train,
+            problem.initial,
+            config,
+            fit_weight,
         )
-    result = calibrate(
-        problem.matrix,
-        problem.values,
-        problem.is_national,
-        problem.train,
-        problem.initial,
-        config,
-        fit_weight,
-    )
+        return problem.merge(result.weights), result
+
+    refits: dict[str, Any] = {}
+    if family_limits and config.family_limit_rounds > 0:
+        fitted = fit_to_family_limits(
+            fit,
+            lambda weights: train_family_losses(matrix, weights, tuple(family_limits)),
+            family_limits,
+            {f: config.protected_boost for f in family_limits},
+            config.family_limit_rounds,
+            config.family_limit_margin,
+            config.family_limit_max_step,
+        )
+        merged, result = fitted.weights, fitted.result
+        chosen = fitted.rounds[fitted.chosen_round]
+        refits = {
+            "limits": dict(family_limits),
+            "chosen_round": fitted.chosen_round,
+            "rounds": fitted.rounds,
+            "summary": f"round {fitted.chosen_round} of {len(fitted.rounds)} chosen, boosts "
+            f"{chosen['boosts']}, over the train limit by {chosen['over_limit'] or 'none'}",
+        }
+    else:
+        merged, result = fit(None)
     weights = pd.Series(
-        problem.merge(result.weights),
+        merged,
         index=pd.Index(matrix.household_ids, name="household_id"),
         name="household_weight",
     )
@@ -140,6 +184,33 @@ def solve_weights(
         seconds=float(result.seconds),
         config=dict(result.config),
         fixed_records=problem.report,
+        family_limit_fit=refits,
+    )
+
+
+def train_family_losses(
+    matrix: TargetMatrix, weights: np.ndarray, which: tuple[str, ...] = PROTECTED_FAMILIES
+) -> dict[str, float]:
+    """Each family's loss over its *train* targets (weights in the matrix's column order)."""
+    return family_losses(
+        matrix.estimates(weights),
+        matrix.values,
+        matrix.is_national,
+        matrix.families,
+        which,
+        matrix.train,
+    )
+
+
+def protected_family_limits(matrix: TargetMatrix, baseline: np.ndarray) -> dict[str, float]:
+    """Each protected family's largest allowed train loss: the baseline weights' (the eCPS
+    method's, fitted to train targets only) plus the protected-families gate's tolerance.
+    The gate scores a family on all its kept targets; a family whose targets are all train
+    (every protected family on the national split) is judged on exactly these."""
+    return family_limits(
+        train_family_losses(matrix, baseline),
+        PROTECTED_RELATIVE_TOLERANCE,
+        PROTECTED_ABSOLUTE_TOLERANCE,
     )
 
 
@@ -170,8 +241,11 @@ def calibrate_weights(
     backend: str,
     matrix: TargetMatrix | None = None,
     config: SolverConfig | None = None,
+    baseline: pd.Series | None = None,
 ) -> CalibrationRun:
-    """Household weights for the chosen backend (``matrix`` required unless ``none``)."""
+    """Household weights for the chosen backend (``matrix`` required unless ``none``).
+    With ``config.family_limit_rounds`` > 0 and ``baseline`` weights (the eCPS method's),
+    the protected families' train limits come from them (``protected_family_limits``)."""
     if backend not in CALIBRATION_BACKENDS:
         raise ValueError(
             f"unknown calibration backend '{backend}'; expected one of {CALIBRATION_BACKENDS}"
@@ -182,6 +256,9 @@ def calibrate_weights(
     if matrix is None:
         raise ValueError("calibration backend 'microplex' needs the target matrix")
     config = config or SolverConfig()
+    limits = None
+    if config.family_limit_rounds > 0 and baseline is not None:
+        limits = protected_family_limits(matrix, matrix.aligned(baseline))
     return solve_weights(
         matrix,
         initial,
@@ -189,4 +266,5 @@ def calibrate_weights(
         backend,
         "calibrated to training targets, epoch chosen by held-out loss among converged ones",
         fixed_ids=fixed_household_ids(household),
+        family_limits=limits,
     )
