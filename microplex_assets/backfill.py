@@ -281,11 +281,13 @@ def require_national_release(instance: DagsterInstance, artifacts: Path) -> None
 
 
 def shard_losses(artifacts: Path, state: str) -> dict[str, Any]:
-    """A shard's held-in and held-out loss and its fallback's, from its current loss record."""
+    """A shard's households (its manifest), held-in and held-out loss and its fallback's
+    (its loss record), from its current bundle."""
     path = artifacts / "local" / state / "loss_record.json"
     if not path.exists():
         return {}
     record = json.loads(path.read_text())
+    manifest = json.loads((path.parent / "manifest.json").read_text())
     losses = record["losses"]
 
     def loss(method: str, split: str) -> float | None:
@@ -293,7 +295,7 @@ def shard_losses(artifacts: Path, state: str) -> dict[str, Any]:
         return None if value is None else float(value)
 
     return {
-        "households": record.get("record_counts", {}).get("household"),
+        "households": manifest.get("record_counts", {}).get("household"),
         "train_loss": loss("candidate", "train"),
         "held_out_loss": loss("candidate", "held_out"),
         "fallback_train_loss": loss("national_fallback", "train"),
@@ -307,9 +309,11 @@ def run_backfill(
     settings: dict[str, Any] | None = None,
     log: Callable[[str], Any] = print,
     artifacts_root: str | None = None,
+    timeout_s: float | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Launch the plan as one asset backfill on the instance (DAGSTER_HOME), with a daemon,
-    and follow it to the end: one row per run (shards with their losses) and a summary."""
+    and follow it to the end (TimeoutError after ``timeout_s``): one row per run (shards
+    with their losses) and a summary."""
     from definitions import defs
     from microplex_assets.daemon import running_daemon
     from microplex_assets.release.pointer import artifacts_root as resolve_root
@@ -345,7 +349,7 @@ def run_backfill(
                 f"cells; unpartitioned rebuilt: {rebuilt or 'none (fresh in storage)'}; "
                 f"UI: Overview > Backfills > {backfill_id}"
             )
-            summary = follow_backfill(instance, backfill_id, log=log)
+            summary = follow_backfill(instance, backfill_id, log=log, timeout_s=timeout_s)
     shards = {cell.label for cell in plan.shards}
     rows = []
     for run in summary.pop("runs"):

@@ -272,7 +272,11 @@ def published_dataset(
         "validation/aggregates.json": write_json_atomic(work / "aggregates.json", aggregates),
         lots_name: lots_path,
         "manifest.json": write_json_atomic(work / "manifest.json", manifest),
-        "run_profile.json": work / "run_profile.json",
+        # Written from the input, not read from run_profile's work folder: a backfill that
+        # also rebuilds the unpartitioned parents runs run_profile alone, in a run before
+        # the rest of the chain (Dagster groups a run by what is ready), so that folder is
+        # another run's.
+        "run_profile.json": write_json_atomic(work / "run_profile.json", run_profile),
         "loss_record.json": write_json_atomic(work / "loss_record.json", record),
         "validation/target_ledger.csv": work / "target_ledger.csv",
         **published_matrices(work, cell.state_calibrated),
