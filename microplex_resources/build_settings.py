@@ -51,7 +51,7 @@ class BuildSettings(ConfigurableResource):
         "design weight w0 (a smooth bound on the log-ratio); null = unbounded.",
     )
     kl_penalty: float = Field(
-        default=0.3,
+        default=1.0,
         description="National solver: penalty on the KL divergence of the weights from the "
         "design weights (keeps the effective sample size up); 0 = none.",
     )
@@ -71,12 +71,12 @@ class BuildSettings(ConfigurableResource):
         "count this many times more (1 = as any other family).",
     )
     ess_penalty: float = Field(
-        default=0.1,
+        default=0.0,
         description="National solver: penalty mu x n / (Kish ESS) on weight concentration; "
         "0 = none.",
     )
     family_limit_rounds: int = Field(
-        default=4,
+        default=0,
         description="National solver: refits that raise the fit boost of each protected "
         "family whose train loss is above the eCPS method's train loss + the "
         "protected-families gate's tolerance; 0 = one fit.",
