@@ -53,9 +53,9 @@ def test_a_bad_boost_is_refused(boost):
         family_fit_weights(np.array(["ssi"]), ("ssi",), boost)
 
 
-def test_the_boost_pulls_a_protected_family_closer_under_a_weight_penalty():
-    """With a strong KL pull to the design weights, boosting the two SSI targets brings
-    them nearer their values than the plain objective does."""
+def _kl_pull_problem() -> tuple:
+    """200 synthetic households whose design weights sit 40% under the truth, and a solver
+    with a strong KL pull (5.0) and a ratio bound of 5: one fit cannot reach every target."""
     matrix, truth = synthetic_matrix(households=200, seed=3)
     design = pd.Series(truth * 0.6, index=pd.Index(matrix.household_ids, name="household_id"))
     base = SolverConfig(
@@ -67,6 +67,13 @@ def test_the_boost_pulls_a_protected_family_closer_under_a_weight_penalty():
         select_by_holdout=False,
         patience=None,
     )
+    return matrix, design, base
+
+
+def test_the_boost_pulls_a_protected_family_closer_under_a_weight_penalty():
+    """With a strong KL pull to the design weights, boosting the two SSI targets brings
+    them nearer their values than the plain objective does."""
+    matrix, design, base = _kl_pull_problem()
     ssi = matrix.families == "ssi"
 
     def ssi_error(config: SolverConfig) -> float:
@@ -134,16 +141,9 @@ def test_family_limit_refits_bring_a_protected_family_within_its_train_limit():
     """Under a strong KL pull one SSI fit misses its limit; the refits raise only SSI's
     boost (never wages', which is within its limit) until SSI's train loss is within it,
     and the run reports every round."""
-    matrix, truth = synthetic_matrix(households=200, seed=3)
-    design = pd.Series(truth * 0.6, index=pd.Index(matrix.household_ids, name="household_id"))
-    config = SolverConfig(
-        epochs=300,
-        learning_rate=0.05,
-        l0_lambda=0.0,
-        max_weight_ratio=5.0,
-        kl_penalty=5.0,
-        select_by_holdout=False,
-        patience=None,
+    matrix, design, base = _kl_pull_problem()
+    config = dc_replace(
+        base,
         balance_families=True,
         protected_boost=1.0,
         family_limit_rounds=4,
