@@ -55,7 +55,6 @@ from target_conflicts import conflicts  # noqa: E402
 
 from microplex_assets.calibration.fit_weights import (  # noqa: E402
     family_fit_weights,
-    family_limits,
     fit_to_family_limits,
 )
 from microplex_assets.calibration.fit_weights import (  # noqa: E402
@@ -65,11 +64,10 @@ from microplex_assets.calibration.loss import count_normalisation, target_loss  
 from microplex_assets.calibration.scorecard import (  # noqa: E402
     CANDIDATE,
     ECPS_METHOD,
-    PROTECTED_ABSOLUTE_TOLERANCE,
     PROTECTED_FAMILIES,
-    PROTECTED_RELATIVE_TOLERANCE,
     Scorecard,
     evaluate_gates,
+    protected_allowed_loss,
 )
 from microplex_assets.calibration.solver import CalibrationResult, calibrate  # noqa: E402
 from microplex_assets.calibration.solver_config import SolverConfig, ecps_method_config  # noqa: E402
@@ -161,11 +159,10 @@ def fit_build_to_limits(
     """``fit_build`` with the family-limit refits (``fit_weights.fit_to_family_limits``) as
     ``weights.solve_weights`` runs them: limits from the eCPS method's train family losses,
     boosts raised on train losses only."""
-    limits = family_limits(
-        train_family_losses(problem, ecps_weights),
-        PROTECTED_RELATIVE_TOLERANCE,
-        PROTECTED_ABSOLUTE_TOLERANCE,
-    )
+    limits = {
+        f: protected_allowed_loss(loss)
+        for f, loss in train_family_losses(problem, ecps_weights).items()
+    }
     health: list[dict[str, Any]] = []
 
     def fit(boosts: dict[str, float]) -> tuple[np.ndarray, CalibrationResult]:
@@ -208,12 +205,7 @@ def family_losses(problem: SplitProblem, weights: np.ndarray) -> dict[str, float
 
 def failing_families(ours: dict[str, float], ecps: dict[str, float]) -> list[str]:
     """Protected families above the eCPS method's loss + max(5%, 0.005)."""
-    return [
-        f
-        for f, loss in ours.items()
-        if loss
-        > ecps[f] + max(PROTECTED_RELATIVE_TOLERANCE * ecps[f], PROTECTED_ABSOLUTE_TOLERANCE)
-    ]
+    return [f for f, loss in ours.items() if loss > protected_allowed_loss(ecps[f])]
 
 
 def score(problem: SplitProblem, weights: np.ndarray, ecps_families: dict[str, float]) -> dict:
@@ -225,11 +217,9 @@ def score(problem: SplitProblem, weights: np.ndarray, ecps_families: dict[str, f
     if ecps_families:
         record["failing_families"] = failing_families(record["families"], ecps_families)
         # loss - allowed per protected family (> 0: fails the gate)
-        allowed = family_limits(
-            ecps_families, PROTECTED_RELATIVE_TOLERANCE, PROTECTED_ABSOLUTE_TOLERANCE
-        )
         record["protected_margins"] = {
-            f: round(loss - allowed[f], 5) for f, loss in record["families"].items()
+            f: round(loss - protected_allowed_loss(ecps_families[f]), 5)
+            for f, loss in record["families"].items()
         }
     return record
 

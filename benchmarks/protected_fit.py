@@ -31,9 +31,8 @@ from calibration_split import DEFAULT_WORK_DIR, evaluate, load_problem  # noqa: 
 
 from microplex_assets.calibration.loss import target_loss  # noqa: E402
 from microplex_assets.calibration.scorecard import (  # noqa: E402
-    PROTECTED_ABSOLUTE_TOLERANCE,
     PROTECTED_FAMILIES,
-    PROTECTED_RELATIVE_TOLERANCE,
+    protected_allowed_loss,
 )
 from microplex_assets.calibration.solver_config import SolverConfig, ecps_method_config  # noqa: E402
 
@@ -102,12 +101,7 @@ def main() -> None:
         record["failing_families"] = [
             family
             for family, loss in record["families"].items()
-            if loss
-            > ecps["families"][family]
-            + max(
-                PROTECTED_RELATIVE_TOLERANCE * ecps["families"][family],
-                PROTECTED_ABSOLUTE_TOLERANCE,
-            )
+            if loss > protected_allowed_loss(ecps["families"][family])
         ]
         rows[label] = record
         print(

@@ -14,7 +14,7 @@ A single boost for every protected family either leaves some failing or, raised 
 spends the effective sample size on families that already pass. ``fit_to_family_limits``
 refits a few times, raising only the boosts of the families whose *train* loss is still
 above their limit (the eCPS method's train family loss + the gate's tolerance,
-``family_limits``): no held-out target ever moves a boost.
+``scorecard.protected_allowed_loss``): no held-out target ever moves a boost.
 """
 
 from __future__ import annotations
@@ -79,13 +79,6 @@ def family_losses(
         if rows.any():
             out[family] = target_loss(estimates[rows], values[rows], is_national[rows])
     return out
-
-
-def family_limits(
-    baseline: Mapping[str, float], relative: float, absolute: float
-) -> dict[str, float]:
-    """The protected-families gate's allowed loss per family: baseline + max(rel, abs)."""
-    return {f: v + max(relative * v, absolute) for f, v in baseline.items()}
 
 
 def raised_boosts(

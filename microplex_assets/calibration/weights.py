@@ -18,18 +18,13 @@ import pandas as pd
 
 from microplex_assets.calibration.fit_weights import (
     family_fit_weights,
-    family_limits,
     family_losses,
     fit_to_family_limits,
 )
 from microplex_assets.calibration.fixed_records import fixed_household_ids, residual_problem
 from microplex_assets.calibration.loss import kish_ess
 from microplex_assets.calibration.matrix import TargetMatrix, require_finite_matrix
-from microplex_assets.calibration.scorecard import (
-    PROTECTED_ABSOLUTE_TOLERANCE,
-    PROTECTED_FAMILIES,
-    PROTECTED_RELATIVE_TOLERANCE,
-)
+from microplex_assets.calibration.scorecard import PROTECTED_FAMILIES, protected_allowed_loss
 from microplex_assets.calibration.solver import calibrate
 from microplex_assets.calibration.solver_config import SolverConfig
 from microplex_assets.targets.state_tables import NATIONAL_HOUSEHOLDS_TARGET
@@ -207,11 +202,8 @@ def protected_family_limits(matrix: TargetMatrix, baseline: np.ndarray) -> dict[
     method's, fitted to train targets only) plus the protected-families gate's tolerance.
     The gate scores a family on all its kept targets; a family whose targets are all train
     (every protected family on the national split) is judged on exactly these."""
-    return family_limits(
-        train_family_losses(matrix, baseline),
-        PROTECTED_RELATIVE_TOLERANCE,
-        PROTECTED_ABSOLUTE_TOLERANCE,
-    )
+    losses = train_family_losses(matrix, baseline)
+    return {family: protected_allowed_loss(loss) for family, loss in losses.items()}
 
 
 def household_count_scale(
