@@ -133,6 +133,7 @@ def target_matrix(
     candidate_h5 = work / f"candidate_{year}.h5"
     write_policyengine_h5(entity_bundle, candidate_h5, policyengine.system())
     context.log.info(f"computing {len(cell_targets):,} targets with policyengine-us ...")
+    design = design_weights(entity_bundle.household)
     matrix = candidate_target_matrix(
         policyengine.microsimulation(candidate_h5),
         year,
@@ -142,7 +143,7 @@ def target_matrix(
         fixed=fixed_weights(entity_bundle.household),
         progress=context.log.info,
         test_groups=run_profile["calibration"].get("test_groups", []),
-        design=design_weights(entity_bundle.household),
+        design=design,
         max_weight_ratio=run_profile["calibration"].get("max_weight_ratio"),
     )
     groups = tuple(matrix.ledger.loc[matrix.ledger["held_out"], "group"].unique())
@@ -161,7 +162,7 @@ def target_matrix(
             "national targets touched by this shard's records"
         )
     seconds = time.perf_counter() - started
-    paths = matrix.save(work, matrix.aligned(design_weights(entity_bundle.household)))
+    paths = matrix.save(work, matrix.aligned(design))
     ledger = matrix.ledger
     dropped = ledger[ledger["status"] == "dropped"]
     reasons = dropped["reason"].str.split(":").str[0].value_counts().rename_axis("reason")
