@@ -9,8 +9,8 @@ from dagster import (
     with_source_code_references,
 )
 
+from microplex_assets.calibration import ablation_assets, scorecard_checks, weight_checks
 from microplex_assets.calibration import assets as calibration_assets
-from microplex_assets.calibration import weight_checks
 from microplex_assets.candidate import assets as candidate_assets
 from microplex_assets.entities import assets as entities_assets
 from microplex_assets.executor import executor_from_env
@@ -39,6 +39,8 @@ STAGE_MODULES = (
     candidate_assets,
     entities_assets,
     calibration_assets,
+    ablation_assets,
+    scorecard_checks,
     weight_checks,
     publication_assets,
     derived_assets,

@@ -31,6 +31,11 @@ KNOWN_CYCLE_IMPORTS: dict[tuple[str, str], str] = {
     "with policyengine-us) with publication's writer; fixed by moving h5_export next to "
     "the entity bundle (entities), which the H5 writer depends on only",
     (
+        "microplex_assets.calibration.ablation_assets",
+        "microplex_assets.publication.h5_export",
+    ): "the donor ablation writes its pre-donor candidate as a PolicyEngine H5 with the same "
+    "writer (same fix as above)",
+    (
         "microplex_assets.publication.assets",
         "microplex_assets.validation.loss_record",
     ): "publication builds loss_record.json with validation's loss-record builder and schema",
@@ -47,9 +52,7 @@ KNOWN_CYCLE_IMPORTS: dict[tuple[str, str], str] = {
 }
 
 # Modules over MAX_LINES today, with the length they may not exceed until they are split.
-OVERSIZE_ALLOWED: dict[str, int] = {
-    "microplex_assets/calibration/assets.py": 620,  # 599 lines on 2026-12-02
-}
+OVERSIZE_ALLOWED: dict[str, int] = {}
 
 
 @cache

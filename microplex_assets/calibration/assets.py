@@ -8,14 +8,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
     AssetExecutionContext,
     MetadataValue,
 )
 
 from microplex_assets.calibration.baselines import pinned_baseline_estimates
-from microplex_assets.calibration.donor_ablation import ablation_comparison
 from microplex_assets.calibration.feasibility import require_consistent
 from microplex_assets.calibration.fixed_records import fixed_household_ids, fixed_weights
 from microplex_assets.calibration.matrix import (
@@ -33,30 +30,17 @@ from microplex_assets.calibration.scorecard import (
     CANDIDATE,
     ECPS_METHOD,
     FALLBACK,
-    FALLBACK_GATE,
-    HELD_OUT_GATE,
-    PROTECTED_FAMILIES_GATE,
-    SALIENT_AGGREGATES_GATE,
-    TARGET_LOSS_GATE,
-    GateResult,
     Scorecard,
-    broad_loss_gate,
     evaluate_gates,
-    fallback_gate,
-    held_out_gate,
     losses_table,
-    protected_families_gate,
-    salient_aggregates_gate,
     wins_and_losses_markdown,
 )
 from microplex_assets.calibration.simulation_arrays import SimulationArrays
 from microplex_assets.calibration.solver_config import SolverConfig, ecps_method_config
 from microplex_assets.calibration.target_quality import (
-    TARGETS_KEPT_GATE,
     dropped_targets,
     targets_kept_gate,
 )
-from microplex_assets.calibration.top_tail import top_tail_aggregates
 from microplex_assets.calibration.weight_health import weight_health, weights_healthy_gate
 from microplex_assets.calibration.weights import (
     CalibrationRun,
@@ -65,18 +49,13 @@ from microplex_assets.calibration.weights import (
     solve_weights,
     weight_diagnostics,
 )
-from microplex_assets.candidate.make import make_candidate
 from microplex_assets.code_version import TARGETS_CODE_VERSION
-from microplex_assets.entities.build import build_entity_bundle
 from microplex_assets.entities.bundle import EntityBundle
-from microplex_assets.gate_checks import blocking_gate_check
-from microplex_assets.geography.states import STATE_FIPS
 from microplex_assets.lineage import NATIONAL_US_RELEASE
 from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.plots import loss_curves_png, png_markdown, save_png
 from microplex_assets.publication.h5_export import write_policyengine_h5
 from microplex_assets.source_plan.reuse import check_targets
-from microplex_assets.sources.frame import ObservationFrame
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata, table_metadata
 from microplex_assets.targets.model import TargetSet
 from microplex_assets.targets.registry import resolve_targets_with_report
@@ -459,163 +438,3 @@ def scorecard_for(
         card.gate_severity = "WARN"
         card.notes.append("cell not calibrated: gates reported, not enforced")
     return card
-
-
-def gate_check_result(gate: GateResult) -> AssetCheckResult:
-    """A gate verdict as an asset-check result with its numbers in the metadata."""
-    metadata: dict[str, Any] = {
-        "summary": gate.summary,
-        "value": gate.value if gate.value is not None else float("nan"),
-        "threshold": gate.threshold if gate.threshold is not None else float("nan"),
-    }
-    for key, detail in gate.details.items():
-        # numbers and text as they are (MetadataValue.json refuses a bare scalar)
-        plain = isinstance(detail, (int, float, str, bool))
-        metadata[key] = detail if plain else MetadataValue.json(detail)
-    return AssetCheckResult(
-        passed=gate.passed,
-        severity=AssetCheckSeverity(gate.severity),
-        metadata=metadata,
-        description=gate.summary,
-    )
-
-
-def gate_verdict(gate: GateResult) -> AssetCheckResult | str:
-    """The check result of a gate, or why it does not apply (then no result: "Skipped")."""
-    return gate_check_result(gate) if gate.applicable else gate.summary
-
-
-def _gate_check(gate_fn, name: str, description: str):
-    """A blocking asset check on the scorecard that shows one gate (named like the gate)."""
-    return blocking_gate_check(
-        calibration_scorecard,
-        name,
-        description,
-        lambda scorecard: gate_verdict(gate_fn(scorecard["card"])),
-    )
-
-
-target_loss_below_baseline = _gate_check(
-    broad_loss_gate,
-    TARGET_LOSS_GATE,
-    "Candidate loss below the eCPS-method baseline's on all kept targets.",
-)
-protected_families_hold = _gate_check(
-    protected_families_gate,
-    PROTECTED_FAMILIES_GATE,
-    "No protected family (SSI, SNAP, wages, self-employment, capital gains, interest, "
-    "dividends, retirement income, disability, household net income) worse than the "
-    "baseline by more than max(5% relative, 0.005 absolute).",
-)
-held_out_loss_below_baseline = _gate_check(
-    held_out_gate,
-    HELD_OUT_GATE,
-    "Candidate loss on the test split (whole families never shown to a solver; cells "
-    "without one: the validation groups) below the baseline's.",
-)
-protected_targets_kept = _gate_check(
-    targets_kept_gate,
-    TARGETS_KEPT_GATE,
-    "No protected family lost more than a quarter (build setting) of its registry targets "
-    "to drops before fitting.",
-)
-high_salience_aggregates = _gate_check(
-    salient_aggregates_gate,
-    SALIENT_AGGREGATES_GATE,
-    "APE of the high-salience aggregates vs the baseline's; worse ones are marked (WARN).",
-)
-beats_national_fallback = _gate_check(
-    fallback_gate,
-    FALLBACK_GATE,
-    "A local shard's loss on its state's held-in targets below its national|<state> "
-    "fallback's (national|US weights on the state's records); other cells: not applicable.",
-)
-
-
-@stage_asset("calibration", partitions_def=product_geography_partitions)
-def donor_ablation(
-    context: AssetExecutionContext,
-    run_profile: dict[str, Any],
-    seed_frame: ObservationFrame,
-    top_wealth_frame: ObservationFrame,
-    calibration_targets: TargetSet,
-    target_matrix: TargetMatrix,
-    calibrated_weights: CalibrationRun,
-    policyengine: PolicyEngineRuntime,
-    artifact_store: ArtifactStore,
-) -> dict[str, Any]:
-    """The same cell built without donor integration (same backend, spine, targets, split
-    and solver), scored next to the real candidate: train and held-out loss and the top-tail
-    aggregates before and after donor integration. Costs one more PolicyEngine simulation;
-    ``donor_ablation: false`` in the build settings skips it."""
-    cell = context_cell(context)
-    profile = run_profile["donor_integration"]
-    backend = run_profile["calibration"]["backend"]
-    after_weights = target_matrix.aligned(calibrated_weights.weights)
-    skip = None
-    if not profile["ablation"]:
-        skip = "donor_ablation is off in the build settings"
-    elif not profile["enabled"]:
-        skip = "donor integration is off: nothing to compare"
-    elif backend == "none":
-        skip = "cell is not calibrated"
-    if skip:
-        context.log.info(f"donor ablation skipped: {skip}")
-        result: dict[str, Any] = {"skipped": skip}
-        if target_matrix.top_tail is not None:
-            result["after_donor_integration"] = top_tail_aggregates(
-                target_matrix.top_tail, after_weights
-            )
-        context.add_output_metadata(stage_metadata("calibration", skipped=skip))
-        return result
-    started = time.perf_counter()
-    year = int(run_profile["year"])
-    required = STATE_FIPS.values() if cell.state_fips is None else [cell.state_fips]
-    candidate, _ = make_candidate(
-        seed_frame,
-        run_profile["synthesis_backend"],
-        run_profile["seeds"]["sampling"],
-        required,
-        top_wealth_frame if run_profile["spine"]["enabled"] else None,
-        cell.state_fips,
-    )
-    bundle = build_entity_bundle(candidate, seed=run_profile["seeds"]["sampling"])
-    h5 = artifact_store.work_dir(cell.product, cell.geography) / f"ablation_candidate_{year}.h5"
-    write_policyengine_h5(bundle, h5, policyengine.system())
-    context.log.info("donor ablation: computing the pre-donor candidate's targets ...")
-    before = candidate_target_matrix(
-        policyengine.microsimulation(h5),
-        year,
-        targets_for_geography(calibration_targets, cell.geography),
-        run_profile["calibration"]["held_out_groups"],
-        cell.geography,
-        fixed=fixed_weights(bundle.household),
-        progress=context.log.info,
-        test_groups=run_profile["calibration"].get("test_groups", []),
-        design=design_weights(bundle.household),
-        max_weight_ratio=run_profile["calibration"].get("max_weight_ratio"),
-    )
-    run = calibrate_weights(bundle.household, backend, before, solver_config(run_profile))
-    before.save(
-        h5.parent / "ablation", before.aligned(design_weights(bundle.household))
-    )  # the pre-donor matrix, for notebooks and benchmarks/calibration.py
-    result = ablation_comparison(before, before.aligned(run.weights), target_matrix, after_weights)
-    result["seconds"] = round(time.perf_counter() - started, 1)
-    rows = [
-        {"population": label.replace("_", " "), **result[label]}
-        for label in ("before_donor_integration", "after_donor_integration")
-    ]
-    context.log.info(
-        "donor ablation: held-out loss "
-        f"{result['before_donor_integration']['held_out_loss']:.4g} before, "
-        f"{result['after_donor_integration']['held_out_loss']:.4g} after"
-    )
-    context.add_output_metadata(
-        stage_metadata(
-            "calibration",
-            comparison=table_metadata(pd.DataFrame(rows)),
-            common_targets=MetadataValue.json(result["common_targets"]),
-            seconds=result["seconds"],
-        )
-    )
-    return result

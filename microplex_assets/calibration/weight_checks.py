@@ -9,7 +9,8 @@ from dagster import (
     asset_check,
 )
 
-from microplex_assets.calibration.assets import calibrated_weights, gate_check_result
+from microplex_assets.calibration.assets import calibrated_weights
+from microplex_assets.calibration.scorecard_checks import gate_check_result
 from microplex_assets.calibration.weight_health import WEIGHTS_HEALTHY_GATE, weights_healthy_gate
 from microplex_assets.calibration.weights import CalibrationRun, weight_diagnostics
 from microplex_assets.partitions import product_geography_partitions

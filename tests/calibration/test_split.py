@@ -155,7 +155,7 @@ def test_a_protected_family_losing_over_a_quarter_of_its_targets_fails():
 
 
 def test_gate_checks_carry_numeric_details_as_plain_metadata():
-    from microplex_assets.calibration.assets import gate_check_result
+    from microplex_assets.calibration.scorecard_checks import gate_check_result
 
     design = np.full(400, 100.0)
     result = gate_check_result(weights_healthy_gate(run_with(design * 1.5, design)))

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from microplex_assets.calibration.assets import add_national_fallback, gate_verdict
+from microplex_assets.calibration.assets import add_national_fallback
 from microplex_assets.calibration.feasibility import (
     ContradictoryTargetsError,
     drop_sign_infeasible,
@@ -26,6 +26,7 @@ from microplex_assets.calibration.scorecard import (
     Scorecard,
     fallback_gate,
 )
+from microplex_assets.calibration.scorecard_checks import gate_verdict
 from microplex_assets.calibration.solver import calibrate
 from microplex_assets.calibration.solver_config import SolverConfig
 from microplex_assets.calibration.weights import design_weights, solve_weights

@@ -19,8 +19,8 @@ from dagster import (
     materialize,
 )
 
-from microplex_assets.calibration.assets import gate_verdict
 from microplex_assets.calibration.scorecard import fallback_gate
+from microplex_assets.calibration.scorecard_checks import gate_verdict
 from microplex_assets.gate_checks import blocking_gate_check
 from microplex_assets.partitions import Cell, product_geography_partitions
 from microplex_assets.run_profile.profile import resolve_run_profile
