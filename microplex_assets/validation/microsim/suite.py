@@ -162,6 +162,7 @@ class BaselineInputs:
     touched: dict[str, np.ndarray]
     state_aggregates: dict[str, np.ndarray]
     structural: dict[str, tuple[str, np.ndarray]]
+    household_state: pd.Series | None = None  # household id -> state FIPS, to slice by state
 
 
 def baseline_inputs(
@@ -180,7 +181,30 @@ def baseline_inputs(
             for r in manifest.reforms
             if r.kind == "structural"
         },
+        household_state=household_states(arrays),
     )
+
+
+def household_states(arrays: SimulationArrays) -> pd.Series | None:
+    """Household id -> state FIPS (None where the file has no ``state_fips``)."""
+    if "state_fips" not in arrays.system.variables:
+        return None
+    ids = arrays.household_ids.astype(np.int64)
+    return pd.Series(arrays.values("state_fips", "household").astype(np.int64), index=ids)
+
+
+def state_order(households: np.ndarray, household_state: pd.Series | None) -> np.ndarray:
+    """Households ordered by state, then id, so near-equal cuts hold few whole states.
+
+    A policyengine-us formula runs only on the entities its ``defined_for`` selects, so a
+    simulation pays each state's programs once per state present: measured on the 40,400-
+    household national file, 400 households from 2 states computed in 30 s and 500 from all
+    51 in 58 s (the reform simulation alone, 2026-12-02, ``/work/notes/slice_profile.py``).
+    """
+    if household_state is None:
+        return households
+    states = household_state.reindex(households).fillna(-1).to_numpy()
+    return households[np.lexsort((households, states))]
 
 
 # Households per reform simulation: a reform touching every household of a 40k file ran
@@ -247,8 +271,8 @@ class SliceTask:
 def slice_tasks(
     manifest: BenchmarkManifest, inputs: BaselineInputs, chunk_households: int
 ) -> list[SliceTask]:
-    """Every reform's touched households cut into near-equal slices of at most
-    ``chunk_households`` (a reform touching no household gets none)."""
+    """Every reform's touched households, in state order, cut into near-equal slices of
+    at most ``chunk_households`` (a reform touching no household gets none)."""
     if chunk_households < 1:
         raise ValueError(f"chunk_households must be at least 1, got {chunk_households}")
     tasks = []
@@ -256,7 +280,8 @@ def slice_tasks(
         touched = inputs.touched[reform.id]
         if len(touched) == 0:
             continue
-        parts = np.array_split(touched, -(-len(touched) // chunk_households))
+        ordered = state_order(touched, inputs.household_state)
+        parts = np.array_split(ordered, -(-len(touched) // chunk_households))
         tasks += [SliceTask(reform, k, len(parts), part) for k, part in enumerate(parts)]
     return tasks
 
