@@ -118,6 +118,10 @@ class TargetMatrix:
     # bool per kept target: True = test (held out and never shown to a solver); the other
     # held-out targets are the validation split, which chooses the epoch.
     test: np.ndarray | None = None
+    # The folder ``save`` last wrote to (the producing run's work folder): publication reads
+    # the ledger and matrices there, so a run that re-executes only ``published_dataset``
+    # finds them although its own work folder is new.
+    saved_in: str | None = None
 
     def __post_init__(self) -> None:
         if self.test is None:
@@ -223,6 +227,8 @@ class TargetMatrix:
         if design_weights is not None:
             paths["design_weights"] = folder / f"{prefix}_design_weights.npy"
             np.save(paths["design_weights"], np.asarray(design_weights, dtype=float))
+        if prefix == MATRIX_PREFIX:
+            self.saved_in = str(folder)
         return paths
 
 

@@ -205,6 +205,9 @@ def published_dataset(
     cell = context_cell(context)
     h5_path = Path(dataset_h5["path"])
     work = artifact_store.work_dir(cell.product, cell.geography)
+    # The ledger and matrices are where target_matrix saved them: this run's folder in a
+    # whole-chain run, the producing run's when only this asset is re-executed.
+    matrix_folder = Path(target_matrix.saved_in) if target_matrix.saved_in else work
     weights = calibrated_weights.weights
     lots_path = Path(dataset_h5["lots_path"])
     lots_name = lots_path.name
@@ -278,8 +281,8 @@ def published_dataset(
         # another run's.
         "run_profile.json": write_json_atomic(work / "run_profile.json", run_profile),
         "loss_record.json": write_json_atomic(work / "loss_record.json", record),
-        "validation/target_ledger.csv": work / "target_ledger.csv",
-        **published_matrices(work, cell.state_calibrated),
+        "validation/target_ledger.csv": matrix_folder / "target_ledger.csv",
+        **published_matrices(matrix_folder, cell.state_calibrated),
         **{f"validation/{name}": path for name, path in calibration_scorecard["artifacts"].items()},
         **{
             f"validation/{name}": path

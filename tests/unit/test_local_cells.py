@@ -404,3 +404,20 @@ def test_one_missing_shard_of_three(tmp_path: Path):
     write_bundle(tmp_path / "NY", "NY", [2], [1.0])
     with pytest.raises(MissingShardsError, match=r"all 3 state shards; 1 missing: TX\."):
         load_shards(lambda state: tmp_path / state, 2024, ["CA", "TX", "NY"])
+
+
+def test_matrix_remembers_where_it_was_saved_through_a_pickle(tmp_path: Path, matrix):
+    # published_dataset reads the ledger and matrices from saved_in, so a run that
+    # re-executes only that asset (its own work folder is new) still finds them.
+    import pickle
+
+    from microplex_assets.publication.assets import published_matrices
+
+    assert matrix.saved_in is None
+    matrix.save(tmp_path / "other", prefix="national_contributions")
+    assert matrix.saved_in is None  # only the main matrix's folder is the one published
+    matrix.save(tmp_path / "run_a")
+    loaded = pickle.loads(pickle.dumps(matrix))  # what the IO manager hands the next run
+    assert loaded.saved_in == str(tmp_path / "run_a")
+    published = published_matrices(Path(loaded.saved_in), with_national_contributions=False)
+    assert published and all(path.exists() for path in published.values())
