@@ -53,6 +53,7 @@ from calibration_split import (  # noqa: E402
 )
 from target_conflicts import conflicts  # noqa: E402
 
+from microplex_assets.calibration.design_rake import demographic_margins, rake_factors  # noqa: E402
 from microplex_assets.calibration.fit_weights import (  # noqa: E402
     family_fit_weights,
     fit_to_family_limits,
@@ -115,6 +116,20 @@ def fit_build(
     given; ``family_boosts`` (family -> boost) overrides ``config.protected_boost`` per
     family."""
     initial = scaled_design(problem, config.scale_to_household_count)
+    anchor = None
+    if config.scale_to_household_count and config.rake_to_age:
+        labels, contributions, totals = demographic_margins(
+            problem.targets["name"].tolist(),
+            problem.targets["group"].tolist(),
+            problem.values,
+            problem.matrix,
+        )
+        if labels:
+            full = problem.design.copy()
+            full[~problem.fixed] = initial
+            anchor = (full * rake_factors(contributions, totals, full, problem.fixed))[
+                ~problem.fixed
+            ]
     rows = problem.mask("train") | (problem.mask("validation") if with_validation else False)
     matrix, residual, index = residual_rows(problem, rows)
     fit_weight = None
@@ -137,6 +152,7 @@ def fit_build(
         initial,
         config,
         fit_weight,
+        anchor,
     )
     return problem.merge(result.weights), result
 

@@ -73,9 +73,15 @@ def unreachable_fit_weights(problem: SplitProblem, config: SolverConfig) -> Call
 
 def before(**overrides: Any) -> SolverConfig:
     """The national build's solver before 2026-12-02's fifth session (KL 1.0, no ESS
-    penalty, one fit), with overrides: the variants below are one change to it."""
+    penalty, one fit, no age raking), with overrides: the variants below are one change to it."""
     return build_config(
-        **{"kl_penalty": 1.0, "ess_penalty": 0.0, "family_limit_rounds": 0, **overrides}
+        **{
+            "kl_penalty": 1.0,
+            "ess_penalty": 0.0,
+            "family_limit_rounds": 0,
+            "rake_to_age": False,
+            **overrides,
+        }
     )
 
 
@@ -112,6 +118,7 @@ VARIANTS: dict[str, tuple[str, SolverConfig | None]] = {
         "ESS penalty 0.03, KL 0.3, lr 0.2 -> 0.005 cosine",
         before(ess_penalty=0.03, kl_penalty=0.3, final_learning_rate=0.005),
     ),
+    "rake": ("before, raked to age groups", before(rake_to_age=True)),
     "huber": ("before, pseudo-Huber fit (delta 0.1)", before(fit_loss="huber")),
     "huber_kl0.3": (
         "pseudo-Huber (delta 0.1), KL 0.3",

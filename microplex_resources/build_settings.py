@@ -65,6 +65,12 @@ class BuildSettings(ConfigurableResource):
         description="National solver: scale the design weights to the Census household "
         "count before fitting (post-stratification), so the weight penalties hold shares.",
     )
+    rake_design_to_age: bool = Field(
+        default=True,
+        description="National solver: start from, and pull towards, the household-count-"
+        "scaled design raked to the national population of each age group (the sums of the "
+        "state-by-age targets); the ratio bound stays relative to the scaled design.",
+    )
     protected_boost: float = Field(
         default=10.0,
         description="National solver: the protected families' terms in the fitted objective "

@@ -195,7 +195,7 @@ def solver_config(run_profile: dict[str, Any]) -> SolverConfig:
             overrides[name] = float(settings[name])
     if settings.get("max_weight_ratio") is not None:
         overrides["max_weight_ratio"] = float(settings["max_weight_ratio"])
-    for name in ("balance_families", "scale_to_household_count"):
+    for name in ("balance_families", "scale_to_household_count", "rake_to_age"):
         if name in settings:
             overrides[name] = bool(settings[name])
     if settings.get("family_limit_rounds"):

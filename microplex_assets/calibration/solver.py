@@ -113,15 +113,18 @@ def calibrate(
     initial_weights: np.ndarray,
     config: SolverConfig | None = None,
     fit_weight: np.ndarray | None = None,
+    anchor_weights: np.ndarray | None = None,
 ) -> CalibrationResult:
     """Fit household weights to the train targets; see the module docstring.
 
     ``fit_weight`` (one per target, default 1) multiplies each target's term in the fitted
-    objective only; every reported loss stays ``loss.target_loss``."""
+    objective only; every reported loss stays ``loss.target_loss``. ``anchor_weights``
+    (default ``initial_weights``) are where the fit starts and what the KL penalty pulls
+    towards; the ratio bound stays relative to ``initial_weights`` (``design_rake``)."""
     config = config or SolverConfig()
     if config.select_by_holdout and config.train_tolerance is not None and (~train).any():
         return _calibrate_within_train_tolerance(
-            matrix, targets, is_national, train, initial_weights, config, fit_weight
+            matrix, targets, is_national, train, initial_weights, config, fit_weight, anchor_weights
         )
     started = time.perf_counter()
     targets = np.asarray(targets, dtype=np.float64)
@@ -141,7 +144,10 @@ def calibrate(
     has_holdout = bool(holdout.any())
 
     rng = np.random.default_rng(config.seed)
-    start = initial_weights.copy()
+    anchor = initial_weights if anchor_weights is None else np.asarray(anchor_weights, float)
+    if anchor.shape != initial_weights.shape or not (anchor > 0).all():
+        raise ValueError("anchor_weights must be positive, one per initial weight")
+    start = anchor.copy()
     if config.init_noise_sd > 0:
         start *= np.clip(rng.normal(1.0, config.init_noise_sd, size=len(start)), 0.01, None)
 
@@ -180,8 +186,10 @@ def calibrate(
                 .clone()
                 .requires_grad_(True)
             )
-            design_share = torch.tensor(
-                initial_weights / initial_weights.sum(), device=device, dtype=dtype
+            design_share = torch.tensor(anchor / anchor.sum(), device=device, dtype=dtype)
+            # log(w / anchor) = b(v) + log(initial / anchor): the KL pull's ratio
+            anchor_offset = torch.tensor(
+                np.log(initial_weights / anchor), device=device, dtype=dtype
             )
         else:
             log_w = log_w0.clone().requires_grad_(True)
@@ -218,7 +226,7 @@ def calibrate(
             if rho > 0:
                 value = value + rho * torch.sum((log_w - log_w0) ** 2)
             if bounded and config.kl_penalty > 0:
-                b = log_ratio()
+                b = log_ratio() + anchor_offset
                 r = torch.exp(b)
                 value = value + config.kl_penalty * torch.sum(design_share * (r * b - r + 1.0))
             if config.ess_penalty > 0:
@@ -375,10 +383,14 @@ def _calibrate_within_train_tolerance(
     initial_weights: np.ndarray,
     config: SolverConfig,
     fit_weight: np.ndarray | None = None,
+    anchor_weights: np.ndarray | None = None,
 ) -> CalibrationResult:
     """Full run for the path, then a deterministic replay to the chosen epoch."""
     path_config = replace(config, select_by_holdout=False, train_tolerance=None, patience=None)
-    path = calibrate(matrix, targets, is_national, train, initial_weights, path_config, fit_weight)
+    path = calibrate(
+        matrix, targets, is_national, train, initial_weights, path_config, fit_weight,
+        anchor_weights,
+    )  # fmt: skip
     chosen = choose_epoch_within_train_tolerance(
         path.history,
         config.train_tolerance,
@@ -394,6 +406,7 @@ def _calibrate_within_train_tolerance(
         initial_weights,
         replace(path_config, epochs=chosen),
         fit_weight,
+        anchor_weights,
     )
     return CalibrationResult(
         weights=replay.weights,

@@ -82,6 +82,10 @@ class SolverConfig:
         to the Census count, so the KL pull and the ratio bound hold the design *shares*
         rather than a total 18% too high (on the 40k matrix the KL-penalised fit stopped
         at 147.6m households against 132.7m; scaled first, 137.9m).
+    rake_to_age: with ``scale_to_household_count``, the fit starts from, and the KL penalty
+        pulls towards, the scaled design raked to the national household count and the
+        national population of every age group (the sums of the state-by-age targets;
+        ``design_rake``); the ratio bound stays relative to the scaled design.
     family_limit_rounds: with per-family loss limits (``weights.solve_weights``'s
         ``family_limits``: the eCPS method's *train* family losses plus the protected-families
         gate's tolerance), refit up to this many times, each time raising the fit boost of
@@ -121,6 +125,7 @@ class SolverConfig:
     balance_families: bool = False
     protected_boost: float = 1.0
     scale_to_household_count: bool = False
+    rake_to_age: bool = False
     fit_loss: str = "squared"
     fit_loss_scale: float = 0.1
     family_limit_rounds: int = 0

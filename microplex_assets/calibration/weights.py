@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from microplex_assets.calibration.design_rake import demographic_margins, rake_factors
 from microplex_assets.calibration.fit_weights import (
     family_fit_weights,
     family_losses,
@@ -117,8 +118,11 @@ def solve_weights(
     fixed_ids = np.zeros(0, dtype=np.int64) if fixed_ids is None else fixed_ids
     require_finite_matrix(matrix)
     start = matrix.aligned(initial)
+    anchor = None
     if config.scale_to_household_count:
         start = start * household_count_scale(matrix, start, fixed_ids)
+        if config.rake_to_age:
+            anchor = start * demographic_rake(matrix, start, fixed_ids)
     problem = residual_problem(matrix, start, fixed_ids)
     families = matrix.families[problem.rows]
 
@@ -140,6 +144,7 @@ def solve_weights(
             problem.initial,
             config,
             fit_weight,
+            None if anchor is None else anchor[problem.free],
         )
         return problem.merge(result.weights), result
 
@@ -204,6 +209,23 @@ def protected_family_limits(matrix: TargetMatrix, baseline: np.ndarray) -> dict[
     (every protected family on the national split) is judged on exactly these."""
     losses = train_family_losses(matrix, baseline)
     return {family: protected_allowed_loss(loss) for family, loss in losses.items()}
+
+
+def demographic_rake(
+    matrix: TargetMatrix, start: np.ndarray, fixed_ids: np.ndarray | None = None
+) -> np.ndarray:
+    """Per-household factor raking ``start`` to the household count and the national
+    population by age (``design_rake``); ones when the matrix has neither."""
+    labels, contributions, totals = demographic_margins(
+        [t.name for t in matrix.targets],
+        list(matrix.groups),
+        matrix.values,
+        matrix.matrix,
+    )
+    if not labels:
+        return np.ones(len(start))
+    fixed = np.isin(matrix.household_ids, np.asarray([] if fixed_ids is None else fixed_ids))
+    return rake_factors(contributions, totals, start, fixed)
 
 
 def household_count_scale(

@@ -191,6 +191,7 @@ def national_solver(settings: dict[str, Any]) -> dict[str, Any]:
         "balance_families": bool(settings.get("balance_families", True)),
         "protected_boost": float(settings.get("protected_boost", 10.0)),
         "scale_to_household_count": bool(settings.get("scale_to_household_count", True)),
+        "rake_to_age": bool(settings.get("rake_design_to_age", True)),
         "ess_penalty": float(settings.get("ess_penalty", 0.0)),
         "family_limit_rounds": int(settings.get("family_limit_rounds", 0)),
         # an ESS floor in epoch selection, at the weights_healthy gate's threshold
