@@ -133,6 +133,8 @@ def fit_build(
     rows = problem.mask("train") | (problem.mask("validation") if with_validation else False)
     matrix, residual, index = residual_rows(problem, rows)
     fit_weight = None
+    if config.population_boost != 1.0:
+        family_boosts = {"population": config.population_boost, **(family_boosts or {})}
     if fit_weight_fn is not None:
         fit_weight = fit_weight_fn(index)
     elif config.balance_families or config.protected_boost != 1.0 or family_boosts:

@@ -80,6 +80,7 @@ def before(**overrides: Any) -> SolverConfig:
             "ess_penalty": 0.0,
             "family_limit_rounds": 0,
             "rake_to_age": False,
+            "population_boost": 1.0,
             **overrides,
         }
     )
@@ -119,6 +120,10 @@ VARIANTS: dict[str, tuple[str, SolverConfig | None]] = {
         before(ess_penalty=0.03, kl_penalty=0.3, final_learning_rate=0.005),
     ),
     "rake": ("before, raked to age groups", before(rake_to_age=True)),
+    "rake_pop10": (
+        "before, raked to age groups, population family boosted 10x",
+        before(rake_to_age=True, population_boost=10.0),
+    ),
     "huber": ("before, pseudo-Huber fit (delta 0.1)", before(fit_loss="huber")),
     "huber_kl0.3": (
         "pseudo-Huber (delta 0.1), KL 0.3",

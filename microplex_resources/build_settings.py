@@ -76,6 +76,12 @@ class BuildSettings(ConfigurableResource):
         description="National solver: the protected families' terms in the fitted objective "
         "count this many times more (1 = as any other family).",
     )
+    population_boost: float = Field(
+        default=10.0,
+        description="National solver: the population family's terms (household count, "
+        "population by state and age) count this many times more in the fitted objective "
+        "(10 = as much as a protected family; 1 = as any other family).",
+    )
     ess_penalty: float = Field(
         default=0.0,
         description="National solver: penalty mu x n / (Kish ESS) on weight concentration; "

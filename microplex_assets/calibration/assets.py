@@ -189,6 +189,7 @@ def solver_config(run_profile: dict[str, Any]) -> SolverConfig:
         "kl_penalty",
         "min_ess_share",
         "protected_boost",
+        "population_boost",
         "ess_penalty",
     ):
         if name in settings:

@@ -86,6 +86,9 @@ class SolverConfig:
         pulls towards, the scaled design raked to the national household count and the
         national population of every age group (the sums of the state-by-age targets;
         ``design_rake``); the ratio bound stays relative to the scaled design.
+    population_boost: the fit multiplier of the population family (household count,
+        population by state and age), as ``protected_boost`` is the protected families'
+        (a refit's own boosts take precedence).
     family_limit_rounds: with per-family loss limits (``weights.solve_weights``'s
         ``family_limits``: the eCPS method's *train* family losses plus the protected-families
         gate's tolerance), refit up to this many times, each time raising the fit boost of
@@ -126,6 +129,7 @@ class SolverConfig:
     protected_boost: float = 1.0
     scale_to_household_count: bool = False
     rake_to_age: bool = False
+    population_boost: float = 1.0
     fit_loss: str = "squared"
     fit_loss_scale: float = 0.1
     family_limit_rounds: int = 0

@@ -128,6 +128,8 @@ def solve_weights(
 
     def fit(boosts: dict[str, float] | None) -> tuple[np.ndarray, Any]:
         fit_weight = None
+        if config.population_boost != 1.0:
+            boosts = {"population": config.population_boost, **(boosts or {})}
         if config.balance_families or config.protected_boost != 1.0 or boosts:
             fit_weight = family_fit_weights(
                 families,

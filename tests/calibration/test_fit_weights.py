@@ -219,3 +219,26 @@ def test_calibrate_weights_takes_its_family_limits_from_the_baseline_weights():
     assert set(limits) == {"ssi", "snap", "wages"}  # the protected families with targets
     assert all(v == pytest.approx(0.005, abs=1e-6) for v in limits.values())
     assert calibrate_weights(household, "microplex", matrix, config).family_limit_fit == {}
+
+
+def test_the_population_boost_pulls_the_population_family_closer():
+    """``population_boost`` raises the population family as ``protected_boost`` raises the
+    protected ones: relabelled as population, the partnership targets come nearer."""
+    matrix, design, base = _kl_pull_problem()
+    relabelled = TargetSet(
+        tuple(
+            dc_replace(t, family="population") if t.family == "partnership_s_corp" else t
+            for t in matrix.targets
+        )
+    )
+    matrix = dc_replace(matrix, targets=relabelled)
+    population = matrix.families == "population"
+
+    def population_error(config: SolverConfig) -> float:
+        run = solve_weights(matrix, design, config, "microplex", "test")
+        estimates = matrix.estimates(matrix.aligned(run.weights))
+        return float(np.abs(estimates[population] / matrix.values[population] - 1).mean())
+
+    plain = population_error(base)
+    boosted = population_error(SolverConfig(**{**base.__dict__, "population_boost": 30.0}))
+    assert boosted < 0.5 * plain
