@@ -190,7 +190,7 @@ def national_solver(settings: dict[str, Any]) -> dict[str, Any]:
         "kl_penalty": float(settings.get("kl_penalty", 1.0)),
         "balance_families": bool(settings.get("balance_families", True)),
         "protected_boost": float(settings.get("protected_boost", 10.0)),
-        # the demographics weigh as a protected family: on build 7a57beeb's matrix children
+        # the demographics weigh as a protected family: on build 7835043d's matrix children
         # 0-4 / 5-9 went from 1.07 / 1.09 to 1.03 / 1.05 of Census, within 10% 37.3% -> 42.8%
         "population_boost": float(settings.get("population_boost", 10.0)),
         "scale_to_household_count": bool(settings.get("scale_to_household_count", True)),
