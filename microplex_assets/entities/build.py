@@ -64,9 +64,10 @@ from microplex_assets.entities.bundle import ENTITIES, GROUP_ENTITIES, EntityBun
 from microplex_assets.entities.demographics import assign_is_female
 from microplex_assets.entities.family import add_family_inputs
 from microplex_assets.entities.qbi import add_qbi_inputs
+from microplex_assets.entities.rent import add_rent
 from microplex_assets.entities.takeup import add_program_inputs
 from microplex_assets.entities.tax_takeup import add_drawn_take_up
-from microplex_assets.entities.tenure import add_tenure
+from microplex_assets.entities.tenure import add_tenure, ownership_known
 from microplex_assets.geography import assign_counties
 from microplex_assets.geography.district_assignment import district_geoids
 from microplex_assets.sources.frame import ObservationFrame
@@ -140,6 +141,7 @@ def build_entity_bundle(candidate: ObservationFrame, *, seed: int = 0) -> Entity
     )
     drawn = add_drawn_take_up(person, tax_unit, household, seed)
     tenure = add_tenure(person, tax_unit, spm_unit, household, seed)
+    rent = add_rent(person, household, ownership_known(tax_unit, household))
     qbi = add_qbi_inputs(person, seed)
     group_tables = {
         "household": household,
@@ -208,6 +210,11 @@ def build_entity_bundle(candidate: ObservationFrame, *, seed: int = 0) -> Entity
                 "(taxcalc e18500 > 0: CPS h_tenure), else renter; owners' mortgage status drawn by "
                 "householder age at Census ACS free-and-clear shares "
                 f"(entities/tenure.py): {tenure}"
+            ),
+            "pre_subsidy_rent": (
+                "assigned, not observed (the taxcalc CPS has no rent): renter householders pay "
+                "12 x their district's ACS 2023 median gross rent of 2-bedroom units "
+                f"(entities/rent.py): {rent}"
             ),
             "receives_wic": "members under 5 of WIC-reporting tax units, else the woman "
             "head/spouse, else the head",

@@ -63,6 +63,16 @@ def shares_without_mortgage(ages: np.ndarray) -> tuple[np.ndarray, dict[str, Any
     return shares, entry
 
 
+def ownership_known(tax_unit: pd.DataFrame, household: pd.DataFrame) -> np.ndarray:
+    """Per household row: whether any of its tax units reports ownership either way (the
+    others, such as the top-wealth spine, take PolicyEngine's default tenure)."""
+    if OWNER_FLAG not in tax_unit.columns:
+        return np.zeros(len(household), dtype=bool)
+    flags = tax_unit[OWNER_FLAG]
+    known = flags.notna().groupby(tax_unit["household_id"].to_numpy()).any()
+    return known.reindex(household["household_id"].to_numpy(), fill_value=False).to_numpy()
+
+
 def add_tenure(
     person: pd.DataFrame,
     tax_unit: pd.DataFrame,
@@ -79,10 +89,9 @@ def add_tenure(
     if OWNER_FLAG not in tax_unit.columns:
         return {"tenure": "not set: the scaffold's tax units carry no home_owner_reported"}
     flags = tax_unit.set_index("tax_unit_id")[OWNER_FLAG]
-    known = flags.notna().groupby(tax_unit["household_id"].to_numpy()).any()
     owns = flags.fillna(False).astype(bool).groupby(tax_unit["household_id"].to_numpy()).any()
     households = household["household_id"].to_numpy()
-    known = known.reindex(households, fill_value=False).to_numpy()
+    known = ownership_known(tax_unit, household)
     owner = owns.reindex(households, fill_value=False).to_numpy() & known
 
     heads = person.loc[person["is_household_head"].astype(bool), ["household_id", "age"]]

@@ -127,6 +127,9 @@ def variable_sources() -> dict[str, tuple[str, str]]:
                         "the ASEC's H_TENURE 1), else rented; owners' mortgage drawn by "
                         "householder age at ACS free-and-clear shares (entities/tenure.py)",
                         "imputed"),
+        "pre_subsidy_rent": ("renter householders (tenure_type RENTED from data): 12 x the "
+                             "district's ACS 2023 median gross rent of 2-bedroom units "
+                             "(entities/rent.py)", "imputed"),
         "takes_up_eitc": ("drawn to the EITC take-up rate by EITC children (taxcalc CPS EIC): "
                           + TAKE_UP.format(rate="0.65/0.86/0.85/0.85"), "imputed"),
     }  # fmt: skip

@@ -60,10 +60,6 @@ NO_SOURCE_GROUPS: dict[str, tuple[str, ...]] = {
         "other_health_insurance_premiums",
         "over_the_counter_health_expenses",
     ),
-    "rent: taxcalc's CPS file says who owns (tenure_type, entities/tenure.py) but has no "
-    "rent; the carried references hold state contract-rent totals and district median "
-    "2-bedroom rents, no distribution of rent over renters, so every renter of a district "
-    "would pay one invented amount": ("pre_subsidy_rent",),
     "immigration: no survey in the build asks legal status; the eCPS imputes it from "
     "published undocumented-population estimates, none carried here": (
         "immigration_status_str",

@@ -87,6 +87,7 @@ def test_every_source_is_labelled_with_a_known_kind():
         "spm_unit_tenure_type": "imputed",
         "estate_income": "donor",
         "estate_income_would_be_qualified": "imputed",
+        "pre_subsidy_rent": "imputed",
     }
     assert {name: VARIABLE_SOURCES[name][1] for name in added} == added
     assert set(added) <= set(REFERENCE) and not set(added) & set(NO_SOURCE)
@@ -108,6 +109,6 @@ def test_missing_reasons_name_what_could_supply_each_variable():
     assert not set(NO_SOURCE) & set(LEFT_OUT)
     assert not set(NO_SOURCE) & set(VARIABLE_SOURCES)  # a provided one is never "no source"
     coverage = ecps_coverage(["person_id"])
-    assert coverage["missing"]["pre_subsidy_rent"].startswith("no source yet: rent")
+    assert coverage["missing"]["immigration_status_str"].startswith("no source yet: immigration")
     assert coverage["missing"]["cps_race"].startswith("no source yet: the CPS ASEC asks it")
     assert coverage["missing_by_reason"]["no source yet"] == len(NO_SOURCE)
