@@ -71,3 +71,19 @@ def test_parents_outside_the_backfill_and_never_built_are_named_before_launch():
     assert fallback == [f"published_dataset[{cell('national', 'US')}]"]
     # The shards' own chain is complete within the backfill (the unpartitioned parents too).
     assert not any(key.endswith(f"[{cell('local', 'DE')}]") for key in missing)
+
+
+def test_a_national_bundle_recorded_as_released_satisfies_the_fallbacks(tmp_path):
+    """national|US built by ``make build`` outside this instance: once its current bundle is
+    recorded as ``national_us_release``, the fallbacks' parent is not reported missing."""
+    graph = defs.resolve_asset_graph()
+    fallback = f"national_state_fallback[{cell('national', 'DE')}]"
+    with DagsterInstance.ephemeral() as instance:
+        targets = plan_targets(graph, instance, BackfillPlan.local(["DE", "VT"]))
+        assert fallback in missing_parents(graph, instance, targets)
+        (tmp_path / "national" / "US" / "runs" / "r1").mkdir(parents=True)
+        (tmp_path / "national" / "US" / "current").symlink_to("runs/r1")
+        require_national_release(instance, tmp_path)
+        missing = missing_parents(graph, instance, targets)
+    assert fallback not in missing
+    assert len(missing[f"local_rich_fanin[{cell('local', 'US')}]"]) == 49  # still true
