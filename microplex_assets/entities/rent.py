@@ -9,9 +9,10 @@ assistance went from $0 to about $50bn a year and SPM poverty fell 1.4 points
 
 What: each renter household's householder (``is_household_head``) pays 12 x the median
 gross rent of 2-bedroom units in the household's congressional district (ACS 5-year
-2023, ``data/district_median_2br_rent_2023.csv``), the national median where the district
-has no row. One amount per district: no distribution of rent over renters is carried, so
-size, income and bedrooms are not used; gross rent includes utilities; 2023 dollars.
+2023: the table the district checks carry, ``targets/data/district_median_2br_rent_2023.csv``),
+the national median where the district has no row. One amount per district: no
+distribution of rent over renters is carried, so size, income and bedrooms are not used;
+gross rent includes utilities; 2023 dollars.
 Renters are the households ``entities/tenure.py`` sets to ``RENTED`` from the scaffold's
 ownership flag; households without ownership data (the top-wealth spine) pay none.
 """
@@ -23,28 +24,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from microplex_assets.entities.demographics import CarriedDataError, carried_csv
+from microplex_assets.entities.tenure import HOUSEHOLD_NAMES, RENTER
+from microplex_assets.targets.carried import CarriedTableError, carried_table
+from microplex_assets.targets.district_sources import RENT_COLUMNS
+from microplex_assets.targets.district_tables import RENT_FILE
 
 RENT = "pre_subsidy_rent"
-RENT_FILE = "district_median_2br_rent_2023.csv"
-RENT_COLUMNS = ("state_fips", "district", "median_2br_rent", "national_median_2br_rent")
-RENTED = "RENTED"  # policyengine-us's household tenure name (``tenure.HOUSEHOLD_NAMES``)
+RENTED = HOUSEHOLD_NAMES[RENTER]  # policyengine-us's household tenure name
 
 
 def monthly_rents() -> tuple[pd.Series, float, dict[str, Any]]:
     """Median 2-bedroom gross rent by ``congressional_district_geoid``, the national
     median, and the file's SOURCES.json entry."""
-    table, entry = carried_csv(RENT_FILE, RENT_COLUMNS)
+    table, entry = carried_table(RENT_FILE, RENT_COLUMNS)
     national = table["national_median_2br_rent"].unique()
     if len(national) != 1 or not np.isfinite(national[0]) or national[0] <= 0:
-        raise CarriedDataError(
+        raise CarriedTableError(
             f"{entry['file']}: national_median_2br_rent must be one positive value, got "
             f"{national.tolist()[:5]}"
         )
     rents = table["median_2br_rent"].astype(float)
     if not (rents > 0).all():
         bad = table.loc[~(rents > 0), ["state_fips", "district"]].head(3).to_dict("records")
-        raise CarriedDataError(f"{entry['file']}: median_2br_rent not positive at {bad}")
+        raise CarriedTableError(f"{entry['file']}: median_2br_rent not positive at {bad}")
     geoid = table["state_fips"].astype(int) * 100 + table["district"].astype(int)
     return pd.Series(rents.to_numpy(), index=geoid.to_numpy()), float(national[0]), entry
 
