@@ -23,7 +23,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from microplex_assets.publication.h5_combine import restrict_h5  # noqa: E402
+from microplex_assets.publication.h5_combine import restrict_to_sample  # noqa: E402
 from microplex_resources.policyengine_runtime import policyengine_system  # noqa: E402
 
 YEAR = 2024
@@ -60,17 +60,16 @@ def main() -> None:
     from policyengine_us import Microsimulation
 
     with h5py.File(args.h5) as h5:
-        ids = h5["household_id"][str(YEAR)][:]
-    sample = np.sort(np.random.default_rng(args.seed).choice(ids, args.households, False))
+        file_households = len(h5["household_id"][str(YEAR)])
     subset = Path(f"/tmp/filer_counts_{args.seed}.h5")
-    restrict_h5(args.h5, subset, sample, YEAR,
-                entity_of=lambda name: system.variables[name].entity.key)  # fmt: skip
+    restrict_to_sample(args.h5, subset, args.households, YEAR,
+                       lambda name: system.variables[name].entity.key, args.seed)  # fmt: skip
     simulation = Microsimulation(dataset=str(subset))
 
     def unit(variable: str) -> np.ndarray:
         return np.asarray(simulation.calculate(variable, YEAR, map_to="tax_unit"))
 
-    weight = unit("tax_unit_weight") * len(ids) / args.households
+    weight = unit("tax_unit_weight") * file_households / args.households
     agi, filer = unit("adjusted_gross_income"), unit("tax_unit_is_filer").astype(bool)
     required = unit("tax_unit_is_required_to_file").astype(bool)
     pension, wages = unit("taxable_pension_income") > 0, unit("employment_income") > 0

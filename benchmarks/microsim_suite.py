@@ -68,19 +68,20 @@ def sample_pair(
     candidate: Path, baseline: Path, year: int, households: int, work: Path
 ) -> tuple[Path, Path, float]:
     """Both files cut to the same random households; the weight scale that keeps totals."""
-    from microplex_assets.publication.h5_combine import restrict_h5
+    from microplex_assets.publication.h5_combine import restrict_h5, restrict_to_sample
     from microplex_resources.policyengine_runtime import policyengine_system
 
     system = policyengine_system()
     with h5py.File(candidate, "r") as h5:
-        ids = h5["household_id"][str(year)][...].astype(np.int64)
-    chosen = np.sort(np.random.default_rng(0).choice(ids, households, replace=False))
-    paths = []
-    for source in (candidate, baseline):
-        destination = work / source.name
-        restrict_h5(source, destination, chosen, year, lambda n: system.variables[n].entity.key)
-        paths.append(destination)
-    return paths[0], paths[1], len(ids) / households
+        file_households = len(h5["household_id"][str(year)])
+
+    def entity_of(name: str) -> str:
+        return system.variables[name].entity.key
+
+    candidate_sample, baseline_sample = work / candidate.name, work / baseline.name
+    chosen = restrict_to_sample(candidate, candidate_sample, households, year, entity_of)
+    restrict_h5(baseline, baseline_sample, chosen, year, entity_of)
+    return candidate_sample, baseline_sample, file_households / households
 
 
 def table_text(report: dict[str, Any], runs: dict[str, dict[str, float]]) -> str:

@@ -23,7 +23,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from microplex_assets.entities.rent import RENT, monthly_rents  # noqa: E402
-from microplex_assets.publication.h5_combine import restrict_h5  # noqa: E402
+from microplex_assets.publication.h5_combine import restrict_to_sample  # noqa: E402
 from microplex_resources.policyengine_runtime import policyengine_system  # noqa: E402
 
 YEAR = 2024
@@ -76,14 +76,9 @@ def main() -> None:
     parser.add_argument("--impute", action="store_true", help="the H5 predates the rents")
     args = parser.parse_args()
     system = policyengine_system()
-    import h5py
-
-    with h5py.File(args.h5) as h5:
-        ids = h5["household_id"][str(YEAR)][:]
-    sample = np.sort(np.random.default_rng(args.seed).choice(ids, args.households, False))
     subset = Path(f"/tmp/rent_effect_{args.seed}.h5")
-    restrict_h5(args.h5, subset, sample, YEAR,
-                entity_of=lambda name: system.variables[name].entity.key)  # fmt: skip
+    restrict_to_sample(args.h5, subset, args.households, YEAR,
+                       lambda name: system.variables[name].entity.key, args.seed)  # fmt: skip
     rows = {
         "no rent": measure(subset, "zero"),
         "rent": measure(subset, "imputed" if args.impute else "as written"),

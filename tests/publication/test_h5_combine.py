@@ -6,7 +6,13 @@ import pytest
 
 from microplex_assets.candidate.backends import run_backend
 from microplex_assets.entities.build import build_entity_bundle
-from microplex_assets.publication.h5_combine import ID_ON, OWN_IDS, concatenate_h5, restrict_h5
+from microplex_assets.publication.h5_combine import (
+    ID_ON,
+    OWN_IDS,
+    concatenate_h5,
+    restrict_h5,
+    restrict_to_sample,
+)
 from microplex_assets.publication.h5_export import write_policyengine_h5
 from microplex_resources.policyengine_runtime import policyengine_microsimulation
 from tests.frames import tiny_scaffold
@@ -96,6 +102,16 @@ def test_restrict_refuses_unknown_household_and_writes_nothing(good_h5, tmp_path
     with pytest.raises(KeyError, match="lacks id arrays.*person_tax_unit_id"):
         restrict_h5(good_h5, path, [1])
     assert not path.exists() and not list(tmp_path.glob(".*"))
+
+
+def test_restrict_to_sample_draws_the_same_households_for_a_seed(good_h5, tmp_path, pe_system):
+    chosen = restrict_to_sample(good_h5, tmp_path / "a.h5", 5, 2024, _entity_of(pe_system), 3)
+    again = restrict_to_sample(good_h5, tmp_path / "b.h5", 5, 2024, _entity_of(pe_system), 3)
+    ids = _read(good_h5)["household_id"]
+    assert len(set(chosen)) == 5 and set(chosen) <= set(ids) and (chosen == again).all()
+    assert sorted(_read(tmp_path / "a.h5")["household_id"]) == chosen.tolist()
+    with pytest.raises(ValueError, match="households asked"):
+        restrict_to_sample(good_h5, tmp_path / "c.h5", ids.size + 1, 2024)
 
 
 def test_concatenate_offsets_ids_keeps_memberships_and_fills_missing(
