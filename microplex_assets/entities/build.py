@@ -63,6 +63,7 @@ from microplex_assets.constants import FIXED_FLAG
 from microplex_assets.entities.bundle import ENTITIES, GROUP_ENTITIES, EntityBundle
 from microplex_assets.entities.demographics import assign_is_female
 from microplex_assets.entities.family import add_family_inputs
+from microplex_assets.entities.filing import add_voluntary_filing
 from microplex_assets.entities.qbi import add_qbi_inputs
 from microplex_assets.entities.rent import add_rent
 from microplex_assets.entities.takeup import add_program_inputs
@@ -140,6 +141,7 @@ def build_entity_bundle(candidate: ObservationFrame, *, seed: int = 0) -> Entity
         person, tax_unit, spm_unit, household, seed, scaffold_source(candidate.source)
     )
     drawn = add_drawn_take_up(person, tax_unit, household, seed)
+    filing = add_voluntary_filing(person, tax_unit, household)
     tenure = add_tenure(person, tax_unit, spm_unit, household, seed)
     rent = add_rent(person, household, ownership_known(tax_unit, household))
     qbi = add_qbi_inputs(person, seed)
@@ -198,6 +200,11 @@ def build_entity_bundle(candidate: ObservationFrame, *, seed: int = 0) -> Entity
                 "EITC (by EITC children), ACA, DC property tax credit, Head Start and Early "
                 "Head Start: no receipt in the file, every unit drawn at the published rate "
                 f"(entities/tax_takeup.py): {drawn}"
+            ),
+            "would_file_taxes_voluntarily": (
+                "assigned by rule, not observed: a tax unit files without having to when a "
+                "member has wages or taxable pension income, which are withheld at source "
+                f"(entities/filing.py; SOI low-AGI return counts): {filing}"
             ),
             "qbi": (
                 "eCPS stated assumption, not data: Section 199A qualification of "

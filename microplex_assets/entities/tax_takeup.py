@@ -12,8 +12,8 @@ unit's EITC children (0, 1, 2, 3+: 0.65, 0.86, 0.85, 0.85), ACA 0.672 and the DC
 eligibility, so the share among eligibles is the rate in expectation. Each variable has
 its own generator, ``numpy.random.default_rng([seed, crc32(variable)])``.
 
-Left out: ``would_file_taxes_voluntarily`` (the eCPS's 5% cites no source) and
-``is_wic_at_nutritional_risk`` (its rates by WIC category cite none either).
+Left out: ``is_wic_at_nutritional_risk`` (the eCPS's rates by WIC category cite no
+source). ``would_file_taxes_voluntarily`` is set by a rule, not a rate: ``filing.py``.
 """
 
 from __future__ import annotations

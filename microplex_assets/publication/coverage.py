@@ -130,6 +130,8 @@ def variable_sources() -> dict[str, tuple[str, str]]:
         "pre_subsidy_rent": ("renter householders (tenure_type RENTED from data): 12 x the "
                              "district's ACS 2023 median gross rent of 2-bedroom units "
                              "(entities/rent.py)", "imputed"),
+        "would_file_taxes_voluntarily": ("a member has wages or taxable pension income, both "
+                                         "withheld at source (entities/filing.py)", "derived"),
         "takes_up_eitc": ("drawn to the EITC take-up rate by EITC children (taxcalc CPS EIC): "
                           + TAKE_UP.format(rate="0.65/0.86/0.85/0.85"), "imputed"),
     }  # fmt: skip
@@ -200,10 +202,6 @@ LEFT_OUT: dict[str, str] = {
     "is_wic_at_nutritional_risk": (
         "PolicyEngine's default (true) kept; the eCPS draws it by WIC category at rates "
         "(policyengine-us-data wic_nutritional_risk.yaml) that cite no source"
-    ),
-    "would_file_taxes_voluntarily": (
-        "PolicyEngine's default (false) kept; the eCPS's 5% rate (voluntary_filing.yaml) cites "
-        "no source"
     ),
     "is_full_time_college_student": (
         "the taxcalc CPS has no school enrolment; its dependents' ages are drawn within bands "

@@ -10,7 +10,10 @@ from microplex_assets.validation.microsim.indexation import (
     indexed_long_term_gains,
     policyengine_cpi_u,
 )
-from microplex_assets.validation.microsim.reforms import STRUCTURAL_REFORMS
+from microplex_assets.validation.microsim.reforms import (
+    STRUCTURAL_REFORMS,
+    poverty_with_cash_restored,
+)
 
 LONG = "long_term_capital_gains_before_response"
 # CPI by year: +50% from 2014 to 2024, flat 2022-2023, a fall 2019 -> 2020.
@@ -144,3 +147,26 @@ def test_policyengine_cpi_u_rises_from_2000_to_2024(pe_system):
     # The value dated on or before a day is in force; before January 1913 the earliest.
     assert cpi_u(datetime.date(2024, 1, 31)) == pytest.approx(309.794)
     assert cpi_u(datetime.date(1900, 6, 1)) == cpi_u(datetime.date(1913, 1, 1)) == 9.8
+
+
+def test_poverty_is_judged_on_resources_with_the_removed_gain_restored():
+    """SPM units 10 (two people, $3,000 of taxable gain removed from one) and 20 (nothing
+    removed). PolicyEngine's resources after the rewrite put unit 10 under its threshold;
+    with the $3,000 back it is above it. Unit 20 stays poor; unit 30 is exactly at its
+    threshold with $500 restored, which is not below it."""
+    flags = poverty_with_cash_restored(
+        resources=np.array([10_000.0, 5_000.0, 11_500.0]),
+        thresholds=np.array([12_000.0, 12_000.0, 12_000.0]),
+        spm_unit_ids=np.array([10, 20, 30]),
+        person_spm_unit_ids=np.array([20, 10, 10, 30]),
+        removed_per_person=np.array([0.0, 3_000.0, 0.0, 500.0]),
+    )
+    assert flags.tolist() == [True, False, False, False]
+    unrestored = poverty_with_cash_restored(
+        np.array([10_000.0, 5_000.0, 11_500.0]),
+        np.array([12_000.0] * 3),
+        np.array([10, 20, 30]),
+        np.array([20, 10, 10, 30]),
+        np.zeros(4),
+    )
+    assert unrestored.tolist() == [True, True, True, True]

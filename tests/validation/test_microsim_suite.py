@@ -218,3 +218,14 @@ def test_forked_slices_equal_in_process_slices(suite_data):
     impacts = [json_safe(s.impacts(weights)) for s in (in_process, forked)]
     for reform_id in chosen:
         assert json.dumps(impacts[0][reform_id]) == json.dumps(impacts[1][reform_id])
+
+
+def test_indexation_makes_nobody_poorer_in_spm_terms(suite_data):
+    """Indexation only lowers taxable gains (a tax cut; the sale proceeds are unchanged), so
+    with the removed gain restored to SPM resources no one may enter SPM poverty. Before the
+    fix the flags came from resources that had lost the gain: +0.35 points on 40k builds."""
+    suite = suite_data["suite"]
+    before = suite.baseline.person["in_poverty"]
+    after = suite.runs["capital_gains_indexation"].results.person["in_poverty"]
+    entered = after.reindex(before.index).astype(bool) & ~before.astype(bool)
+    assert not entered.any(), f"{int(entered.sum())} persons entered SPM poverty"

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
+import pandas as pd
 
 from microplex_assets.validation.microsim.indexation import (
     INDEXED_VARIABLE,
@@ -21,6 +22,7 @@ from microplex_assets.validation.microsim.indexation import (
 
 if TYPE_CHECKING:
     from microplex_assets.validation.microsim.manifest import BenchmarkManifest, BenchmarkReform
+    from microplex_assets.validation.microsim.outputs import SimulationResults
 
 
 class StructuralReform(TypedDict):
@@ -125,3 +127,56 @@ def parametric_reform(reform: BenchmarkReform, system: Any) -> type:
     for change in reform.changes:
         values.setdefault(change.path, {})[change.period] = change.value
     return Reform.from_dict(values, country_id="us", name=reform.id)
+
+
+def poverty_with_cash_restored(
+    resources: np.ndarray,
+    thresholds: np.ndarray,
+    spm_unit_ids: np.ndarray,
+    person_spm_unit_ids: np.ndarray,
+    removed_per_person: np.ndarray,
+) -> np.ndarray:
+    """Person SPM-poverty flags after a ``cash_unchanged`` reform, with the cash restored.
+
+    PolicyEngine computes SPM resources (``spm_unit_net_income``) from the rewritten input,
+    so a unit whose taxable gain indexation lowered looks poorer although its sale proceeds
+    did not change. Poverty is ``resources < threshold`` (policyengine-us 2.68
+    ``spm_unit_is_in_spm_poverty``); here the person-level amount the reform took out is
+    summed per SPM unit and added back before the comparison, so only the reform's tax
+    change moves a unit's poverty status.
+    """
+    restored = (
+        pd.Series(np.asarray(removed_per_person, dtype=float))
+        .groupby(np.asarray(person_spm_unit_ids))
+        .sum()
+        .reindex(np.asarray(spm_unit_ids), fill_value=0.0)
+        .to_numpy()
+    )
+    poor = pd.Series(
+        np.asarray(resources, dtype=float) + restored < np.asarray(thresholds, dtype=float),
+        index=np.asarray(spm_unit_ids),
+    )
+    return poor.reindex(np.asarray(person_spm_unit_ids)).to_numpy(dtype=bool)
+
+
+def restore_cash(
+    simulation: Any, year: int, results: SimulationResults, removed: np.ndarray
+) -> pd.Series:
+    """A ``cash_unchanged`` reform's household add-back; fixes ``results``' poverty flags.
+
+    Net income is restored later (``ReformRun.impact_results``); poverty is judged here on
+    SPM resources with the removed amount restored (``poverty_with_cash_restored``).
+    """
+
+    def calc(name: str, **kwargs: Any) -> np.ndarray:
+        return np.asarray(simulation.calculate(name, year, **kwargs))
+
+    results.person["in_poverty"] = poverty_with_cash_restored(
+        calc("spm_unit_net_income"),
+        calc("spm_unit_spm_threshold"),
+        calc("spm_unit_id"),
+        calc("spm_unit_id", map_to="person"),
+        removed,
+    )
+    members = calc("household_id", map_to="person").astype(np.int64)
+    return pd.Series(removed).groupby(members).sum()

@@ -40,7 +40,11 @@ from microplex_assets.validation.microsim.outputs import (
     baseline_levels,
     reform_impacts,
 )
-from microplex_assets.validation.microsim.reforms import STRUCTURAL_REFORMS, parametric_reform
+from microplex_assets.validation.microsim.reforms import (
+    STRUCTURAL_REFORMS,
+    parametric_reform,
+    restore_cash,
+)
 from microplex_assets.validation.microsim.touches import touchable_households
 
 # Federal spending the budget impact nets against income tax (refundable credits such as
@@ -237,19 +241,15 @@ def simulate_subset(
     position = pd.Index(inputs.person_ids).get_indexer(subset_persons.astype(np.int64))
     for variable, values in inputs.state_aggregates.items():
         simulation.set_input(variable, year, values[position])
-    add_back = None
+    removed = None
     if reform.id in inputs.structural:
         variable, values = inputs.structural[reform.id]
         before = pd.Series(simulation.calculate(variable, year)).to_numpy(dtype=float)
         simulation.set_input(variable, year, values[position])
         if STRUCTURAL_REFORMS[reform.structural].get("cash_unchanged", False):
-            members = pd.Series(simulation.calculate("household_id", year, map_to="person"))
-            add_back = (
-                pd.Series(before - values[position])
-                .groupby(members.to_numpy().astype(np.int64))
-                .sum()
-            )
+            removed = before - values[position]
     results = simulation_results(SimulationArrays(simulation, year))
+    add_back = None if removed is None else restore_cash(simulation, year, results, removed)
     # A simulation holds reference cycles (3-5 GB at national scale): collect it before
     # the next one is built, so two never sit in memory together.
     del simulation
