@@ -2,11 +2,13 @@
 
 policyengine-us 2.68 files a tax unit when it must (``tax_unit_is_required_to_file``),
 when it is eligible for a refundable credit, or when ``would_file_taxes_voluntarily``
-(default False, not set by the build). SOI's return counts also hold people who file only
-to get withheld tax back. On a random sample of an H5's households, weighted by the file's
+(default False; the build sets it for units with wages or taxable pensions,
+``entities/filing.py``). SOI's return counts also hold people who file only to get
+withheld tax back. On a random sample of an H5's households, weighted by the file's
 weights scaled to the whole file, this prints per AGI band the tax units, the filers, the
-required filers, and the units with wages or taxable pensions with their filers, beside
-SOI's all-returns and taxable-pension counts from the build's target ledger when given.
+filers with the voluntary input cleared (a second simulation of the sample), the required
+filers, and the units with wages or taxable pensions with their filers, beside SOI's
+all-returns and taxable-pension counts from the build's target ledger when given.
 
     .venv/bin/python benchmarks/filer_counts.py --h5 <policyengine_us_2024.h5> \\
         --households 3000 [--ledger <work folder>/target_ledger.csv]
@@ -69,6 +71,11 @@ def main() -> None:
     def unit(variable: str) -> np.ndarray:
         return np.asarray(simulation.calculate(variable, YEAR, map_to="tax_unit"))
 
+    without = Microsimulation(dataset=str(subset))
+    voluntary = np.asarray(without.calculate("would_file_taxes_voluntarily", YEAR))
+    without.set_input("would_file_taxes_voluntarily", YEAR, np.zeros_like(voluntary))
+    filer_without = np.asarray(without.calculate("tax_unit_is_filer", YEAR)).astype(bool)
+    del without
     weight = unit("tax_unit_weight") * file_households / args.households
     agi, filer = unit("adjusted_gross_income"), unit("tax_unit_is_filer").astype(bool)
     required = unit("tax_unit_is_required_to_file").astype(bool)
@@ -83,6 +90,7 @@ def main() -> None:
         rows[band] = {
             "units m": m(np.ones_like(inside)),
             "filers m": m(filer),
+            "filers without voluntary m": m(filer_without),
             "required m": m(required),
             "with wages m": m(wages),
             "of them filers m": m(wages & filer),

@@ -165,6 +165,12 @@ class BuildSettings(ConfigurableResource):
         "record shows held-out loss and top-tail aggregates before and after (one more "
         "PolicyEngine simulation of the candidate, ~270-470 s at 40k households: opt-in).",
     )
+    donor_imputes_self_employment: bool = Field(
+        default=False,
+        description="Draw self-employment income (Schedule C profits and losses) from the "
+        "tax donor instead of keeping the CPS's: the CPS holds 5% of SOI's loss returns "
+        "(seed/donor_inputs.py imputing_self_employment; the head/spouse split is lost).",
+    )
     microsim_benchmarks: bool | None = Field(
         default=None,
         description="Run the frozen reform suite (stage 9) and its gates before publishing; "

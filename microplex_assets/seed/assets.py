@@ -8,6 +8,7 @@ from dagster import AssetExecutionContext, MetadataValue
 from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.plots import grouped_bar_png, png_markdown, save_png
 from microplex_assets.seed.asset_imputation import AssetImputationConfig, impute_assets
+from microplex_assets.seed.donor_inputs import imputing_self_employment
 from microplex_assets.seed.donor_integration import DonorIntegrationConfig, integrate_tax_donor
 from microplex_assets.seed.seed import build_local_seed, build_seed
 from microplex_assets.source_plan.plan import SourcePlan
@@ -121,6 +122,8 @@ def integrated_seed(
     config = DonorIntegrationConfig(
         seed=run_profile["seeds"]["sampling"], evidence=not cell.state_calibrated
     )
+    if settings.get("self_employment", False):
+        config = imputing_self_employment(config)
     context.log.info(
         f"integrating {tax_donor_frame.source} ({tax_donor_frame.provenance.get('kind')}) "
         f"into {len(seed_frame.tables['tax_unit']):,} tax units ..."

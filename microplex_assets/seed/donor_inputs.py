@@ -3,6 +3,7 @@ conditioning chosen from them, and the donor rows allowed to donate."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,6 +64,7 @@ WAGE = "employment_income_before_lsr"
 SCAFFOLD_INCOME: tuple[str, ...] = tuple(
     c for c in INCOME_COLUMNS if not c.startswith(("social_security", "tax_exempt_private"))
 )
+SELF_EMPLOYMENT = "self_employment_income_before_lsr"
 OVERRIDE_SOURCE = "scaffold (override)"
 NOT_IMPUTED_SOURCE = "scaffold (not imputed)"
 
@@ -245,3 +247,20 @@ def eligible_donor_rows(
         if not pd.api.types.is_numeric_dtype(rows[column]) or rows[column].isna().any():
             raise SourceFormatError(f"{donor.source}: imputed column '{column}' is not clean")
     return rows, counts
+
+
+def imputing_self_employment(config: DonorIntegrationConfig) -> DonorIntegrationConfig:
+    """``config`` with self-employment drawn from the donor (whole record, on the head)
+    instead of kept from the scaffold and conditioned on.
+
+    Why: the CPS misses most Schedule C losses and small profits. taxcalc's CPS file has
+    0.48m weighted units with a net loss (-$10.6bn) and 9.8m with a profit; SOI's 2024
+    targets hold 9.17m returns with losses (-$173bn), and even the design weights reach
+    1-4% of the low-AGI loss and profit counts. Cost: the head/spouse split of the CPS
+    amount is lost (the donor has one tax-unit amount).
+    """
+    return dataclasses.replace(
+        config,
+        imputed=(*config.imputed, SELF_EMPLOYMENT),
+        overrides=tuple(name for name in config.overrides if name != SELF_EMPLOYMENT),
+    )

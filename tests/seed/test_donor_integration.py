@@ -16,9 +16,11 @@ from microplex_assets.seed.donor_forest import (
 )
 from microplex_assets.seed.donor_inputs import (
     OVERRIDE_SOURCE,
+    SELF_EMPLOYMENT,
     DonorIntegrationConfig,
     choose_conditioning,
     eligible_donor_rows,
+    imputing_self_employment,
     scaffold_unit_features,
 )
 from microplex_assets.seed.donor_integration import integrate_tax_donor, minimum_depth
@@ -295,3 +297,22 @@ def test_rank_leap_keeps_low_income_units_off_the_rarest_returns(scaffold, donor
     assert with_leap[low].min() > 10 * with_leap[high].max()
     assert minimum_depth(scaffold, units, replace(CONFIG, weight_support=False,
                                                   rank_leap=None)) is None  # fmt: skip
+
+
+def test_self_employment_can_come_from_the_donor_with_its_losses(scaffold, donor):
+    """``imputing_self_employment``: the donor's Schedule C amounts (losses included) land on
+    heads, the scaffold's split is dropped, and the variable is no longer conditioned on."""
+    se = SELF_EMPLOYMENT
+    table = donor.tables["tax_unit"].copy()
+    rng = np.random.default_rng(5)
+    table[se] = np.where(rng.random(len(table)) < 0.3, -rng.lognormal(8, 1, len(table)), 0.0)
+    lossy = replace(donor, tables={"tax_unit": table})
+    config = imputing_self_employment(CONFIG)
+    assert se in config.imputed and se not in config.overrides
+    frame, report = integrate_tax_donor(scaffold, lossy, config)
+    person = frame.tables["person"]
+    heads = person["role"] == "head"
+    assert (person.loc[~heads, se] == 0).all()
+    share = float((person.loc[heads, se] < 0).mean())
+    assert 0.2 < share < 0.4  # the donor's 30% with a loss
+    assert report.donor_source[se] == "synthetic_puf" and se not in report.conditioning
