@@ -166,12 +166,10 @@ class BuildSettings(ConfigurableResource):
         "PolicyEngine simulation of the candidate, ~270-470 s at 40k households: opt-in).",
     )
     donor_imputes_self_employment: bool = Field(
-        default=True,
+        default=False,
         description="Draw self-employment income (Schedule C profits and losses) from the "
         "tax donor instead of keeping the CPS's: the CPS holds 5% of SOI's loss returns "
-        "(seed/donor_inputs.py imputing_self_employment; the head/spouse split is lost). "
-        "On the 40k build the self-employment family's loss fell from 0.274 to 0.052 and "
-        "train loss from 0.0739 to 0.0607 (README).",
+        "(seed/donor_inputs.py imputing_self_employment; the head/spouse split is lost).",
     )
     microsim_benchmarks: bool | None = Field(
         default=None,

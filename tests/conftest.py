@@ -78,8 +78,6 @@ def national_build(tmp_path_factory, pe_system):
                 # defaults measured at 40k (README); pre-issue-13 here like the rest.
                 "rake_design_to_age": False,
                 "population_boost": 1.0,
-                # The eighth session's donor self-employment likewise (a 40k default).
-                "donor_imputes_self_employment": False,
                 "test_groups": [],
                 "weights_healthy_min_ess_share": 0.0,
                 "weights_healthy_max_ratio": 1e12,

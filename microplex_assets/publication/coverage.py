@@ -30,7 +30,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from microplex_assets.seed.donor_inputs import DEFAULT_IMPUTED, SELF_EMPLOYMENT
+from microplex_assets.seed.donor_inputs import DEFAULT_IMPUTED
 from microplex_assets.sources import cps_taxcalc as cps
 from microplex_assets.sources import cps_taxcalc_inputs as inputs
 
@@ -38,9 +38,7 @@ DONOR = (
     "; replaced on tax units not reporting SSI, SNAP or TANF by the tax-record donor "
     "(the SOI-synthesized donor by default, the IRS PUF when puf_path is set)"
 )
-# what donor integration imputes by default: DEFAULT_IMPUTED and, by the build setting
-# donor_imputes_self_employment (default on), self-employment income
-DONOR_IMPUTED = frozenset(DEFAULT_IMPUTED) | {SELF_EMPLOYMENT}
+DONOR_IMPUTED = frozenset(DEFAULT_IMPUTED)  # what donor integration imputes by default
 TAXDATA_IMPUTED_COLUMNS = frozenset(
     {"e03150", "e03210", "e03240", "e03270", "e03300", "e17500", "e18500", "e19200"}
     | {"e19800", "e20100", "e20400", "e32800"}

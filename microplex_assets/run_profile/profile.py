@@ -126,7 +126,7 @@ def resolve_run_profile(settings: dict[str, Any], cell: Cell) -> dict[str, Any]:
             "method": "quantile regression forest (quantile-forest)",
             # self-employment from the donor, not the scaffold (seed/donor_inputs.py
             # imputing_self_employment): the CPS has 5% of SOI's Schedule C loss returns
-            "self_employment": bool(settings.get("donor_imputes_self_employment", True)),
+            "self_employment": bool(settings.get("donor_imputes_self_employment", False)),
             # One more simulation: run where the donor question is asked, national|US.
             "ablation": bool(settings.get("donor_ablation", False)) and not cell.state_calibrated,
         },

@@ -33,11 +33,9 @@ Method (why each choice):
   of an imputed variable are zeroed so nothing is counted twice. Overrides (wages,
   pensions, UC, Social Security) stay as the scaffold reports them.
 
-``self_employment_income_before_lsr`` is in ``DEFAULT_OVERRIDES`` (kept from the scaffold,
-split between head and spouse, and conditioned on), but the build imputes it by default
-(``donor_inputs.imputing_self_employment``, build setting ``donor_imputes_self_employment``):
-the CPS holds 5% of SOI's Schedule C loss returns and half its profit returns, and on the
-40k build the self-employment family's loss fell from 0.274 to 0.052 (README).
+``self_employment_income_before_lsr`` is *not* imputed by default: the scaffold splits it
+between head and spouse (which the donor's tax-unit total would lose) and the CPS measures
+it about as well as wages, so it is an override and a conditioning variable instead.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ def test_default_profile_labels_each_embedded_source_real_or_synthetic():
     assert profile["donors"] == ["synthetic_puf"]
     assert profile["donor_integration"]["enabled"]
     assert not profile["donor_integration"]["ablation"]  # opt-in: one more simulation
-    assert profile["donor_integration"]["self_employment"]  # from the donor, by default
+    assert not profile["donor_integration"]["self_employment"]  # the CPS's own, by default
     assert profile["spine"] == {"enabled": True, "source": "forbes_400_2024"}
 
 
@@ -33,7 +33,7 @@ def test_configured_files_replace_the_embedded_ones():
             top_wealth_list_path="forbes.csv",
             survey_files={"acs_pums": ["psam_p.csv", "psam_h.csv"]},
             donor_ablation=True,
-            donor_imputes_self_employment=False,
+            donor_imputes_self_employment=True,
         ),
         US,
     )
@@ -43,7 +43,7 @@ def test_configured_files_replace_the_embedded_ones():
     assert kinds["acs_pums"][1] == "real"
     assert profile["donors"] == ["irs_puf", "acs_pums"]
     assert profile["donor_integration"]["ablation"]
-    assert not profile["donor_integration"]["self_employment"]
+    assert profile["donor_integration"]["self_employment"]
 
 
 def test_spine_off_drops_its_provider():
