@@ -3,10 +3,11 @@
 policyengine-us 2.68 files a tax unit (``tax_unit_is_filer``) when it must, when it is
 eligible for a refundable credit, or when this input is true; it defaults to false and is
 left to microdata construction. SOI's return counts include more than 8 million returns a
-year filed below the filing threshold, "to obtain a refund of taxes already paid" (TIGTA
-2007-40-130). Tax is withheld at source by default from wages (Form W-4) and from
-periodic pension and annuity payments (Form W-4P); unemployment compensation, Social
-Security and investment income are withheld only on request.
+year filed below the filing threshold, "to obtain a refund of taxes already paid or
+because the individual did not understand the tax law" (TIGTA 2007-40-130). Tax is
+withheld at source by default from wages (Form W-4) and from periodic pension and annuity
+payments (Form W-4P); unemployment compensation, Social Security and investment income are
+withheld only on request.
 
 Rule: a tax unit files voluntarily when a member has wages or taxable private pension
 income. No published rate by income source was found, so the rule is judged against SOI's
