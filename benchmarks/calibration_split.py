@@ -773,9 +773,12 @@ def print_split(summary: dict[str, Any], spine_note: str) -> None:
                 print(f"  {g['family']:<12} {g['group']:<48} {g['targets']:>4}")
 
 
-def build_weights(work_dir: Path, household_ids: np.ndarray) -> np.ndarray | None:
-    """The build's published household weights in column order (None without the H5)."""
-    path = work_dir / "policyengine_us_2024.h5"
+def build_weights(
+    work_dir: Path, household_ids: np.ndarray, name: str = "policyengine_us_2024.h5"
+) -> np.ndarray | None:
+    """The household weights of the work folder's H5 ``name`` (default the build's
+    calibrated file) in column order (None without the H5 or for another build's)."""
+    path = work_dir / name
     if not path.exists():
         return None
     import h5py

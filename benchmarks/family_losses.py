@@ -4,7 +4,7 @@
 
 Reads the matrix a national build saved (``--work-dir``, default the national US work
 folder, as ``calibration_split.py``) and the weights of its two H5s: the calibrated
-candidate (``policyengine_us_<year>.h5``) and the eCPS method's (``ecps_method_<year>.h5``),
+candidate (``policyengine_us_2024.h5``) and the eCPS method's (``ecps_method_2024.h5``),
 beside the design weights. Prints each family's loss (``loss.target_loss``, the gates' loss)
 with the protected-families gate's allowance, the loss per split and family, and the
 targets of ``--split`` that carry most of the candidate's loss there with their relative
@@ -17,14 +17,13 @@ import argparse
 import sys
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from calibration_split import DEFAULT_WORK_DIR, load_problem  # noqa: E402
+from calibration_split import DEFAULT_WORK_DIR, build_weights, load_problem  # noqa: E402
 
 from microplex_assets.calibration.loss import (  # noqa: E402
     count_normalisation,
@@ -37,18 +36,17 @@ from microplex_assets.calibration.scorecard import (  # noqa: E402
 )
 
 
-def h5_weights(path: Path, household_ids: np.ndarray) -> np.ndarray:
-    """An H5's household weights aligned to the matrix's households (0 where absent)."""
-    with h5py.File(path) as h5:
-        year = sorted(h5["household_id"].keys())[0]
-        ids, weights = h5["household_id"][year][:], h5["household_weight"][year][:]
-    return pd.Series(weights, ids).reindex(household_ids).fillna(0).to_numpy(dtype=float)
+def h5_weights(work_dir: Path, name: str, household_ids: np.ndarray) -> np.ndarray:
+    """The weights of the work folder's H5 ``name`` in the matrix's household order."""
+    weights = build_weights(work_dir, household_ids, name)
+    if weights is None:
+        raise SystemExit(f"{work_dir / name}: missing, or not the households of this matrix")
+    return weights
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR)
-    parser.add_argument("--year", type=int, default=2024)
     parser.add_argument("--split", default="validation")
     parser.add_argument("--top", type=int, default=10)
     args = parser.parse_args()
@@ -56,8 +54,8 @@ def main() -> None:
     ids = problem.household_ids
     weights = {
         "design": problem.design,
-        "candidate": h5_weights(args.work_dir / f"policyengine_us_{args.year}.h5", ids),
-        "ecps_method": h5_weights(args.work_dir / f"ecps_method_{args.year}.h5", ids),
+        "candidate": h5_weights(args.work_dir, "policyengine_us_2024.h5", ids),
+        "ecps_method": h5_weights(args.work_dir, "ecps_method_2024.h5", ids),
     }
     targets = problem.targets.reset_index(drop=True)
     values, national = targets["value"].to_numpy(), targets["is_national"].to_numpy()

@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from microplex_assets.entities.takeup import weighted_share
+
 VOLUNTARY_FILING = "would_file_taxes_voluntarily"
 # Person amounts withheld at source by default (Form W-4 wages, Form W-4P pensions).
 WITHHELD_INCOME: tuple[str, ...] = (
@@ -55,10 +57,8 @@ def add_voluntary_filing(
     flags = tax_unit["tax_unit_id"].map(units).fillna(False).to_numpy(dtype=bool)
     tax_unit[VOLUNTARY_FILING] = flags
     weight = tax_unit["household_id"].map(household.set_index("household_id")["household_weight"])
-    weight = weight.fillna(0).to_numpy(dtype=float)
-    total = float(weight.sum())
     return {
         "rule": f"a member has {' or '.join(present) or 'nothing withheld'} > 0",
         "units": int(flags.sum()),
-        "weighted_share": round(float(weight[flags].sum() / total), 4) if total else 0.0,
+        "weighted_share": weighted_share(weight.fillna(0).to_numpy(dtype=float), flags),
     }

@@ -21,6 +21,7 @@ from microplex_assets.validation.microsim.indexation import (
 )
 
 if TYPE_CHECKING:
+    from microplex_assets.calibration.simulation_arrays import SimulationArrays
     from microplex_assets.validation.microsim.manifest import BenchmarkManifest, BenchmarkReform
     from microplex_assets.validation.microsim.outputs import SimulationResults
 
@@ -160,23 +161,21 @@ def poverty_with_cash_restored(
 
 
 def restore_cash(
-    simulation: Any, year: int, results: SimulationResults, removed: np.ndarray
+    arrays: SimulationArrays, results: SimulationResults, removed: np.ndarray
 ) -> pd.Series:
     """A ``cash_unchanged`` reform's household add-back; fixes ``results``' poverty flags.
 
-    Net income is restored later (``ReformRun.impact_results``); poverty is judged here on
-    SPM resources with the removed amount restored (``poverty_with_cash_restored``).
+    ``arrays`` are the reform simulation's, the ones ``results`` came from (their person
+    ids and household links are cached there already). Net income is restored later
+    (``ReformRun.impact_results``); poverty is judged here on SPM resources with the
+    removed amount restored (``poverty_with_cash_restored``).
     """
-
-    def calc(name: str, **kwargs: Any) -> np.ndarray:
-        return np.asarray(simulation.calculate(name, year, **kwargs))
-
     results.person["in_poverty"] = poverty_with_cash_restored(
-        calc("spm_unit_net_income"),
-        calc("spm_unit_spm_threshold"),
-        calc("spm_unit_id"),
-        calc("spm_unit_id", map_to="person"),
+        arrays.values("spm_unit_net_income", "spm_unit"),
+        arrays.values("spm_unit_spm_threshold", "spm_unit"),
+        arrays.values("spm_unit_id", "spm_unit"),
+        arrays.values("spm_unit_id", "person"),
         removed,
     )
-    members = calc("household_id", map_to="person").astype(np.int64)
+    members = arrays.values("household_id", "person").astype(np.int64)
     return pd.Series(removed).groupby(members).sum()

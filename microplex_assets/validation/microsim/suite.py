@@ -248,8 +248,9 @@ def simulate_subset(
         simulation.set_input(variable, year, values[position])
         if STRUCTURAL_REFORMS[reform.structural].get("cash_unchanged", False):
             removed = before - values[position]
-    results = simulation_results(SimulationArrays(simulation, year))
-    add_back = None if removed is None else restore_cash(simulation, year, results, removed)
+    arrays = SimulationArrays(simulation, year)
+    results = simulation_results(arrays)
+    add_back = None if removed is None else restore_cash(arrays, results, removed)
     # A simulation holds reference cycles (3-5 GB at national scale): collect it before
     # the next one is built, so two never sit in memory together.
     del simulation
