@@ -92,7 +92,7 @@ VARIANTS: dict[str, tuple[str, SolverConfig | None]] = {
     "design": ("design weights", None),
     "default": (
         "build default: ratio 50, ESS penalty 0.1, KL 0.3, balanced, protected x10, scaled, "
-        "family-limit refits (4)",
+        "one fit (rake to age, population x10)",
         build_config(),
     ),
     "before": ("default before: ratio 50, KL 1.0, balanced, protected x10, scaled", before()),

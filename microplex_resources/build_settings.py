@@ -51,7 +51,7 @@ class BuildSettings(ConfigurableResource):
         "design weight w0 (a smooth bound on the log-ratio); null = unbounded.",
     )
     kl_penalty: float = Field(
-        default=1.0,
+        default=0.3,
         description="National solver: penalty on the KL divergence of the weights from the "
         "design weights (keeps the effective sample size up); 0 = none.",
     )
@@ -83,7 +83,7 @@ class BuildSettings(ConfigurableResource):
         "(10 = as much as a protected family; 1 = as any other family).",
     )
     ess_penalty: float = Field(
-        default=0.0,
+        default=0.1,
         description="National solver: penalty mu x n / (Kish ESS) on weight concentration; "
         "0 = none.",
     )

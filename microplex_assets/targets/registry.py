@@ -52,15 +52,21 @@ PROVIDERS: dict[str, Provider] = {
 }
 DEFAULT_PROVIDERS: tuple[str, ...] = ("policyengine_parameters", "reference_tables")
 
-# Held out whole, to test whether calibration generalises rather than memorises:
-# - irs_soi/agi_by_state: the state x AGI-band amounts (geography); national AGI bands
-#   and state return counts stay in training, so the split asks whether the state
-#   income distribution follows from them.
+# Validation (chooses the epoch; held out whole, never fitted):
+# - irs_soi/returns_by_state: the state x AGI-band return counts (geography); the state
+#   AGI amounts by band and the national bands stay in training, so the split asks whether
+#   the states' return counts follow from them (the local shards hold out the same group).
+#   Until 2026-12-03 the AGI amounts were held out instead. That left where the top tail's
+#   income lies unconstrained: on build a967b3c2 three households with $25-52m of donor
+#   AGI, raised for the national $10m+ wage, pension and dividend targets, put Alaska's,
+#   New Mexico's and West Virginia's $1m+ AGI at 11-23x SOI's and carried 88% of the
+#   validation loss. Fitting the amounts on that matrix: all-kept loss 0.2976 -> 0.1188
+#   (the eCPS method's 0.1663), test 0.4716 -> 0.4775 (README, "Validation split").
 # - irs_soi/charitable_contributions_deductions: an itemized-deduction table (income/
 #   program, outside every protected family), implied but not pinned by the other
 #   itemizer targets.
 DEFAULT_HELD_OUT_GROUPS: tuple[str, ...] = (
-    "irs_soi/agi_by_state",
+    "irs_soi/returns_by_state",
     "irs_soi/charitable_contributions_deductions",
 )
 # The test split (national|US): whole families no choice ever saw and outside the synthetic
