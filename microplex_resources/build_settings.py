@@ -171,6 +171,12 @@ class BuildSettings(ConfigurableResource):
         "tax donor instead of keeping the CPS's: the CPS holds 5% of SOI's loss returns "
         "(seed/donor_inputs.py imputing_self_employment; the head/spouse split is lost).",
     )
+    donor_self_employment_keeps_reported: bool = Field(
+        default=False,
+        description="With donor_imputes_self_employment: keep the CPS's self-employment "
+        "amounts (and their head/spouse split) wherever its tax unit reports one; the donor "
+        "fills only the units that report none.",
+    )
     microsim_benchmarks: bool | None = Field(
         default=None,
         description="Run the frozen reform suite (stage 9) and its gates before publishing; "

@@ -124,9 +124,10 @@ def resolve_run_profile(settings: dict[str, Any], cell: Cell) -> dict[str, Any]:
             "enabled": bool(settings.get("donor_integration", True)),
             "donor": providers[1]["source"],
             "method": "quantile regression forest (quantile-forest)",
-            # self-employment from the donor, not the scaffold (seed/donor_inputs.py
-            # imputing_self_employment): the CPS has 5% of SOI's Schedule C loss returns
-            "self_employment": bool(settings.get("donor_imputes_self_employment", False)),
+            # self-employment: "scaffold" (the CPS's), "donor" (seed/donor_inputs.py
+            # imputing_self_employment: the CPS has 5% of SOI's Schedule C loss returns) or
+            # "donor_where_unreported" (the CPS's where it reports one, else the donor's)
+            "self_employment": self_employment_source(settings),
             # One more simulation: run where the donor question is asked, national|US.
             "ablation": bool(settings.get("donor_ablation", False)) and not cell.state_calibrated,
         },
@@ -205,6 +206,23 @@ def national_solver(settings: dict[str, Any]) -> dict[str, Any]:
         # an ESS floor in epoch selection, at the weights_healthy gate's threshold
         "min_ess_share": float(settings.get("weights_healthy_min_ess_share", 0.25)),
     }
+
+
+def self_employment_source(settings: dict[str, Any]) -> str:
+    """Where self-employment income comes from (build settings
+    ``donor_imputes_self_employment``, ``donor_self_employment_keeps_reported``)."""
+    if not settings.get("donor_imputes_self_employment", False):
+        if settings.get("donor_self_employment_keeps_reported", False):
+            raise ValueError(
+                "donor_self_employment_keeps_reported is set but donor_imputes_self_employment "
+                "is not: expected both (the donor fills unreported units) or neither"
+            )
+        return "scaffold"
+    return (
+        "donor_where_unreported"
+        if settings.get("donor_self_employment_keeps_reported", False)
+        else "donor"
+    )
 
 
 def derived_from(cell: Cell) -> list[str] | None:

@@ -122,8 +122,9 @@ def integrated_seed(
     config = DonorIntegrationConfig(
         seed=run_profile["seeds"]["sampling"], evidence=not cell.state_calibrated
     )
-    if settings.get("self_employment", False):
-        config = imputing_self_employment(config)
+    source = settings.get("self_employment", "scaffold")
+    if source != "scaffold":
+        config = imputing_self_employment(config, keep_reported=source == "donor_where_unreported")
     context.log.info(
         f"integrating {tax_donor_frame.source} ({tax_donor_frame.provenance.get('kind')}) "
         f"into {len(seed_frame.tables['tax_unit']):,} tax units ..."

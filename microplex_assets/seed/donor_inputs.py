@@ -110,6 +110,9 @@ class DonorIntegrationConfig:
     # $75k-100k 0.025 -> 0.065 (the partners' records push errors one band down).
     top_tail_placement: bool = True
     top_tail_floor: float = 200_000.0
+    # Imputed variables whose scaffold amounts stay wherever the scaffold's tax unit reports
+    # a nonzero one (each member's own amount): the donor fills only units reporting none.
+    keep_reported: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         both = sorted(set(self.imputed) & set(self.overrides))
@@ -117,6 +120,9 @@ class DonorIntegrationConfig:
             raise ValueError(f"variables both imputed and overridden: {both}")
         if not self.imputed:
             raise ValueError("no variables to impute")
+        stray = sorted(set(self.keep_reported) - set(self.imputed))
+        if stray:
+            raise ValueError(f"keep_reported names variables that are not imputed: {stray}")
         if not 0 < self.held_out_share < 1:
             raise ValueError(f"held_out_share must be in (0, 1), got {self.held_out_share}")
         if self.n_estimators < 1 or self.min_samples_leaf < 1 or self.max_fit_rows < 2:
@@ -249,18 +255,26 @@ def eligible_donor_rows(
     return rows, counts
 
 
-def imputing_self_employment(config: DonorIntegrationConfig) -> DonorIntegrationConfig:
+def imputing_self_employment(
+    config: DonorIntegrationConfig, keep_reported: bool = False
+) -> DonorIntegrationConfig:
     """``config`` with self-employment drawn from the donor (whole record, on the head)
-    instead of kept from the scaffold and conditioned on.
+    instead of kept from the scaffold and conditioned on; with ``keep_reported`` the
+    scaffold's own amounts stay wherever its unit reports one, and the donor's fill only
+    the units that report none.
 
     Why: the CPS misses most Schedule C losses and small profits. taxcalc's CPS file has
     0.48m weighted units with a net loss (-$10.6bn) and 9.8m with a profit; SOI's 2024
     targets hold 9.17m returns with losses (-$173bn), and even the design weights reach
-    1-4% of the low-AGI loss and profit counts. Cost: the head/spouse split of the CPS
-    amount is lost (the donor has one tax-unit amount).
+    1-4% of the low-AGI loss and profit counts. Cost of the whole draw: the head/spouse
+    split of the CPS amount is lost (the donor has one tax-unit amount), and units that
+    report self-employment get a donor's amount instead. ``keep_reported`` keeps both for
+    the units that report one. Self-employment leaves the conditioning in both modes:
+    conditioned on a reported zero, the donor would fill almost nothing.
     """
     return dataclasses.replace(
         config,
         imputed=(*config.imputed, SELF_EMPLOYMENT),
         overrides=tuple(name for name in config.overrides if name != SELF_EMPLOYMENT),
+        keep_reported=(*config.keep_reported, SELF_EMPLOYMENT) if keep_reported else (),
     )

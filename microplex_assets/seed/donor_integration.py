@@ -36,6 +36,10 @@ Method (why each choice):
 ``self_employment_income_before_lsr`` is *not* imputed by default: the scaffold splits it
 between head and spouse (which the donor's tax-unit total would lose) and the CPS measures
 it about as well as wages, so it is an override and a conditioning variable instead.
+Opt-in, it is drawn from the donor (``imputing_self_employment``), either everywhere or only
+for the units whose scaffold reports none (``keep_reported``: the reported amounts, with
+their head/spouse split, are restored after the draw). Top-tail placement's approximate AGI
+then reads the drawn amount for every unit, reported or not.
 """
 
 from __future__ import annotations
@@ -134,6 +138,7 @@ def integrate_tax_donor(
     values = pd.DataFrame(model.values[picked], index=units.index, columns=imputed)
     values.loc[kept.index[kept]] = scaffold_unit_totals(seed, imputed).loc[kept.index[kept]]
     person, zeroed = write_to_heads(seed.tables["person"], values)
+    person, reported = restore_reported(person, seed.tables["person"], config.keep_reported)
     imputed_at = perf_counter()
     frame = ObservationFrame(
         source=seed.source,
@@ -163,7 +168,11 @@ def integrate_tax_donor(
         conditioning=conditioning,
         conditioning_reasons=reasons,
         donor_source=donor_sources(donor.source, rows.columns, config),
-        exclusions={**exclusions, "scaffold_units_kept_as_reported": int(kept.sum())},
+        exclusions={
+            **exclusions,
+            "scaffold_units_kept_as_reported": int(kept.sum()),
+            **{f"units_keeping_reported_{name}": count for name, count in reported.items()},
+        },
         overrides=[v for v in config.overrides if v not in imputed],
         rows_fitted=len(model.values),
         units_imputed=int(len(units) - kept.sum()),
@@ -244,3 +253,24 @@ def write_to_heads(
         column[is_head] = values[variable].reindex(head_units).to_numpy(dtype=float)
         person[variable] = column
     return person, zeroed
+
+
+def restore_reported(
+    person: pd.DataFrame, scaffold: pd.DataFrame, columns: tuple[str, ...]
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """``person`` with each member's scaffold amount of ``columns`` restored in every tax
+    unit whose scaffold reports a nonzero one (``DonorIntegrationConfig.keep_reported``);
+    returns it and the number of such units per column."""
+    if not columns:
+        return person, {}
+    person = person.copy()
+    counts: dict[str, int] = {}
+    for column in columns:
+        if column not in scaffold.columns:
+            raise ValueError(f"keep_reported: the scaffold's person table has no '{column}'")
+        own = scaffold[column].to_numpy(dtype=float)
+        reporting = pd.Series(own != 0).groupby(scaffold["tax_unit_id"].to_numpy()).any()
+        rows = scaffold["tax_unit_id"].map(reporting).to_numpy(dtype=bool)
+        person.loc[rows, column] = own[rows]
+        counts[column] = int(reporting.sum())
+    return person, counts

@@ -316,3 +316,40 @@ def test_self_employment_can_come_from_the_donor_with_its_losses(scaffold, donor
     share = float((person.loc[heads, se] < 0).mean())
     assert 0.2 < share < 0.4  # the donor's 30% with a loss
     assert report.donor_source[se] == "synthetic_puf" and se not in report.conditioning
+
+
+def test_donor_fills_self_employment_only_where_the_scaffold_reports_none(scaffold, donor):
+    """``keep_reported``: a unit reporting self-employment keeps each member's own amount
+    (the head/spouse split too); a unit reporting none takes the donor's, losses included."""
+    se = SELF_EMPLOYMENT
+    table = donor.tables["tax_unit"].copy()
+    rng = np.random.default_rng(5)
+    table[se] = np.where(rng.random(len(table)) < 0.3, -rng.lognormal(8, 1, len(table)), 0.0)
+    lossy = replace(donor, tables={"tax_unit": table})
+    seed_person = scaffold.tables["person"].copy()
+    seed_person[se] = np.where(
+        rng.random(len(seed_person)) < 0.2, rng.lognormal(9, 1, len(seed_person)), 0.0
+    )
+    scaffold = replace(scaffold, tables={**scaffold.tables, "person": seed_person})
+    config = imputing_self_employment(CONFIG, keep_reported=True)
+    assert config.keep_reported == (se,)
+    frame, report = integrate_tax_donor(scaffold, lossy, config)
+    person = frame.tables["person"]
+    reporting = seed_person.groupby("tax_unit_id")[se].transform(lambda s: (s != 0).any())
+    assert reporting.any() and (~reporting).any()
+    assert (seed_person.loc[reporting & (seed_person["role"] != "head"), se] > 0).any()
+    np.testing.assert_array_equal(
+        person.loc[reporting.to_numpy(), se].to_numpy(), seed_person.loc[reporting, se].to_numpy()
+    )
+    filled = person.loc[~reporting.to_numpy()]
+    assert (filled.loc[filled["role"] != "head", se] == 0).all()
+    assert (filled.loc[filled["role"] == "head", se] < 0).mean() > 0.15  # the donor's losses
+    assert se not in report.conditioning
+    assert report.exclusions[f"units_keeping_reported_{se}"] == int(
+        seed_person.groupby("tax_unit_id")[se].apply(lambda s: (s != 0).any()).sum()
+    )
+
+
+def test_keep_reported_must_name_an_imputed_variable():
+    with pytest.raises(ValueError, match="not imputed"):
+        replace(CONFIG, keep_reported=(SELF_EMPLOYMENT,))

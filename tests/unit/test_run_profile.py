@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from microplex_assets.partitions import cell_from_partition_key
 from microplex_assets.run_profile.profile import resolve_run_profile
 from microplex_resources.build_settings import BuildSettings
@@ -22,7 +24,7 @@ def test_default_profile_labels_each_embedded_source_real_or_synthetic():
     assert profile["donors"] == ["synthetic_puf"]
     assert profile["donor_integration"]["enabled"]
     assert not profile["donor_integration"]["ablation"]  # opt-in: one more simulation
-    assert not profile["donor_integration"]["self_employment"]  # the CPS's own, by default
+    assert profile["donor_integration"]["self_employment"] == "scaffold"  # the CPS's own
     assert profile["spine"] == {"enabled": True, "source": "forbes_400_2024"}
 
 
@@ -43,7 +45,17 @@ def test_configured_files_replace_the_embedded_ones():
     assert kinds["acs_pums"][1] == "real"
     assert profile["donors"] == ["irs_puf", "acs_pums"]
     assert profile["donor_integration"]["ablation"]
-    assert profile["donor_integration"]["self_employment"]
+    assert profile["donor_integration"]["self_employment"] == "donor"
+
+
+def test_self_employment_source_keeps_reported_amounts_only_with_the_donor():
+    both = settings(donor_imputes_self_employment=True, donor_self_employment_keeps_reported=True)
+    assert resolve_run_profile(both, US)["donor_integration"]["self_employment"] == (
+        "donor_where_unreported"
+    )
+    alone = settings(donor_self_employment_keeps_reported=True)
+    with pytest.raises(ValueError, match="donor_imputes_self_employment"):
+        resolve_run_profile(alone, US)
 
 
 def test_spine_off_drops_its_provider():
