@@ -91,8 +91,8 @@ VARIANTS: dict[str, tuple[str, SolverConfig | None]] = {
     "ecps": ("eCPS method", None),
     "design": ("design weights", None),
     "default": (
-        "build default: ratio 50, ESS penalty 0.1, KL 0.3, balanced, protected x10, scaled, "
-        "one fit (rake to age, population x10)",
+        "build default: ratio 50, KL 1.0, balanced, protected x10, scaled, raked to age, "
+        "population x10, family-limit refits (4)",
         build_config(),
     ),
     "before": ("default before: ratio 50, KL 1.0, balanced, protected x10, scaled", before()),

@@ -51,7 +51,7 @@ class BuildSettings(ConfigurableResource):
         "design weight w0 (a smooth bound on the log-ratio); null = unbounded.",
     )
     kl_penalty: float = Field(
-        default=0.3,
+        default=1.0,
         description="National solver: penalty on the KL divergence of the weights from the "
         "design weights (keeps the effective sample size up); 0 = none.",
     )
@@ -83,12 +83,12 @@ class BuildSettings(ConfigurableResource):
         "(10 = as much as a protected family; 1 = as any other family).",
     )
     ess_penalty: float = Field(
-        default=0.1,
+        default=0.0,
         description="National solver: penalty mu x n / (Kish ESS) on weight concentration; "
         "0 = none.",
     )
     family_limit_rounds: int = Field(
-        default=0,
+        default=4,
         description="National solver: refits that raise the fit boost of each protected "
         "family whose train loss is above the eCPS method's train loss + the "
         "protected-families gate's tolerance; 0 = one fit.",
@@ -166,7 +166,7 @@ class BuildSettings(ConfigurableResource):
         "PolicyEngine simulation of the candidate, ~270-470 s at 40k households: opt-in).",
     )
     donor_imputes_self_employment: bool = Field(
-        default=False,
+        default=True,
         description="Draw self-employment income (Schedule C profits and losses) from the "
         "tax donor instead of keeping the CPS's: the CPS holds 5% of SOI's loss returns "
         "(seed/donor_inputs.py imputing_self_employment; the head/spouse split is lost).",

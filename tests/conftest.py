@@ -74,6 +74,9 @@ def national_build(tmp_path_factory, pe_system):
                 "scale_to_household_count": False,
                 "ess_penalty": 0.0,
                 "family_limit_rounds": 0,
+                # The CPS's own self-employment, as the fixture's thresholds were set on
+                # (the national default draws it from the donor since the ninth session).
+                "donor_imputes_self_employment": False,
                 # The sixth session's raked start and population boost are national
                 # defaults measured at 40k (README); pre-issue-13 here like the rest.
                 "rake_design_to_age": False,

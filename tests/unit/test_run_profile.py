@@ -24,7 +24,7 @@ def test_default_profile_labels_each_embedded_source_real_or_synthetic():
     assert profile["donors"] == ["synthetic_puf"]
     assert profile["donor_integration"]["enabled"]
     assert not profile["donor_integration"]["ablation"]  # opt-in: one more simulation
-    assert profile["donor_integration"]["self_employment"] == "scaffold"  # the CPS's own
+    assert profile["donor_integration"]["self_employment"] == "donor"  # Schedule C losses
     assert profile["spine"] == {"enabled": True, "source": "forbes_400_2024"}
 
 
@@ -53,7 +53,9 @@ def test_self_employment_source_keeps_reported_amounts_only_with_the_donor():
     assert resolve_run_profile(both, US)["donor_integration"]["self_employment"] == (
         "donor_where_unreported"
     )
-    alone = settings(donor_self_employment_keeps_reported=True)
+    scaffold = settings(donor_imputes_self_employment=False)
+    assert resolve_run_profile(scaffold, US)["donor_integration"]["self_employment"] == "scaffold"
+    alone = settings(donor_imputes_self_employment=False, donor_self_employment_keeps_reported=True)
     with pytest.raises(ValueError, match="donor_imputes_self_employment"):
         resolve_run_profile(alone, US)
 
