@@ -276,5 +276,7 @@ def imputing_self_employment(
         config,
         imputed=(*config.imputed, SELF_EMPLOYMENT),
         overrides=tuple(name for name in config.overrides if name != SELF_EMPLOYMENT),
-        keep_reported=(*config.keep_reported, SELF_EMPLOYMENT) if keep_reported else (),
+        keep_reported=(
+            (*config.keep_reported, SELF_EMPLOYMENT) if keep_reported else config.keep_reported
+        ),
     )

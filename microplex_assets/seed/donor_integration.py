@@ -33,10 +33,11 @@ Method (why each choice):
   of an imputed variable are zeroed so nothing is counted twice. Overrides (wages,
   pensions, UC, Social Security) stay as the scaffold reports them.
 
-``self_employment_income_before_lsr`` is *not* imputed by default: the scaffold splits it
-between head and spouse (which the donor's tax-unit total would lose) and the CPS measures
-it about as well as wages, so it is an override and a conditioning variable instead.
-Opt-in, it is drawn from the donor (``imputing_self_employment``), either everywhere or only
+``self_employment_income_before_lsr`` is not imputed by ``DonorIntegrationConfig``'s
+default: the scaffold splits it between head and spouse (which the donor's tax-unit total
+would lose), so there it is an override and a conditioning variable. The build draws it
+from the donor by default (run profile ``self_employment``: the CPS has 5% of SOI's
+Schedule C loss returns; ``imputing_self_employment``), either everywhere or only
 for the units whose scaffold reports none (``keep_reported``: the reported amounts, with
 their head/spouse split, are restored after the draw). Top-tail placement's approximate AGI
 then reads the drawn amount for every unit, reported or not.

@@ -61,7 +61,8 @@ DEFAULT_PROVIDERS: tuple[str, ...] = ("policyengine_parameters", "reference_tabl
 #   AGI, raised for the national $10m+ wage, pension and dividend targets, put Alaska's,
 #   New Mexico's and West Virginia's $1m+ AGI at 11-23x SOI's and carried 88% of the
 #   validation loss. Fitting the amounts on that matrix: all-kept loss 0.2976 -> 0.1188
-#   (the eCPS method's 0.1663), test 0.4716 -> 0.4775 (README, "Validation split").
+#   (the eCPS method's 0.1663), test 0.4716 -> 0.4775 (README, "Calibration a user can
+#   trust, measured", ninth session).
 # - irs_soi/charitable_contributions_deductions: an itemized-deduction table (income/
 #   program, outside every protected family), implied but not pinned by the other
 #   itemizer targets.
