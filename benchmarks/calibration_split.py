@@ -781,8 +781,9 @@ def build_weights(
     import h5py
 
     with h5py.File(path, "r") as f:
-        ids = f["household_id"]["2024"][:]
-        weights = f["household_weight"]["2024"][:]
+        year = sorted(f["household_id"].keys())[0]  # the file's one period
+        ids = f["household_id"][year][:]
+        weights = f["household_weight"][year][:]
     aligned = pd.Series(weights, index=ids).reindex(household_ids).to_numpy(dtype=float)
     return None if np.isnan(aligned).any() else aligned  # an H5 of another build
 

@@ -1,10 +1,11 @@
 """Where a build's target loss sits: per family and split, and the worst targets.
 
-    python benchmarks/family_losses.py [--work-dir DIR] [--split validation] [--top 10]
+    python benchmarks/family_losses.py [--work-dir DIR] [--year 2024] [--split validation]
+                                       [--top 10]
 
 Reads the matrix a national build saved (``--work-dir``, default the national US work
 folder, as ``calibration_split.py``) and the weights of its two H5s: the calibrated
-candidate (``policyengine_us_2024.h5``) and the eCPS method's (``ecps_method_2024.h5``),
+candidate (``policyengine_us_<year>.h5``) and the eCPS method's (``ecps_method_<year>.h5``),
 beside the design weights. Prints each family's loss (``loss.target_loss``, the gates' loss)
 with the protected-families gate's allowance, the loss per split and family, and the
 targets of ``--split`` that carry most of the candidate's loss there with their relative
@@ -47,6 +48,7 @@ def h5_weights(work_dir: Path, name: str, household_ids: np.ndarray) -> np.ndarr
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR)
+    parser.add_argument("--year", type=int, default=2024)
     parser.add_argument("--split", default="validation")
     parser.add_argument("--top", type=int, default=10)
     args = parser.parse_args()
@@ -54,8 +56,8 @@ def main() -> None:
     ids = problem.household_ids
     weights = {
         "design": problem.design,
-        "candidate": h5_weights(args.work_dir, "policyengine_us_2024.h5", ids),
-        "ecps_method": h5_weights(args.work_dir, "ecps_method_2024.h5", ids),
+        "candidate": h5_weights(args.work_dir, f"policyengine_us_{args.year}.h5", ids),
+        "ecps_method": h5_weights(args.work_dir, f"ecps_method_{args.year}.h5", ids),
     }
     targets = problem.targets.reset_index(drop=True)
     values, national = targets["value"].to_numpy(), targets["is_national"].to_numpy()
