@@ -55,6 +55,7 @@ from target_conflicts import conflicts  # noqa: E402
 
 from microplex_assets.calibration.design_rake import demographic_margins, rake_factors  # noqa: E402
 from microplex_assets.calibration.fit_weights import (  # noqa: E402
+    demographic_boosts,
     family_fit_weights,
     fit_to_family_limits,
 )
@@ -133,8 +134,7 @@ def fit_build(
     rows = problem.mask("train") | (problem.mask("validation") if with_validation else False)
     matrix, residual, index = residual_rows(problem, rows)
     fit_weight = None
-    if config.population_boost != 1.0:
-        family_boosts = {"population": config.population_boost, **(family_boosts or {})}
+    family_boosts = demographic_boosts(config.population_boost, family_boosts)
     if fit_weight_fn is not None:
         fit_weight = fit_weight_fn(index)
     elif config.balance_families or config.protected_boost != 1.0 or family_boosts:

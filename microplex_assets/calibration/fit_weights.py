@@ -26,6 +26,23 @@ from typing import Any
 import numpy as np
 
 from microplex_assets.calibration.loss import target_loss
+from microplex_assets.targets.children import CHILDREN_FAMILY
+
+# The families ``SolverConfig.population_boost`` multiplies: who lives here (household
+# count, population by state and age) and the national children by benefit age, which the
+# state age bands leave free (their 15-19 band let the weights swap 18-19-year-olds for
+# 15-17-year-olds: 6.5m aged 18-19 against about 9m, on build a3edfce7).
+DEMOGRAPHIC_FAMILIES: tuple[str, ...] = ("population", CHILDREN_FAMILY)
+
+
+def demographic_boosts(
+    population_boost: float, boosts: Mapping[str, float] | None = None
+) -> dict[str, float] | None:
+    """``boosts`` with every demographic family at ``population_boost`` unless ``boosts``
+    names it (a refit's own boosts take precedence); unchanged when the boost is 1."""
+    if population_boost == 1.0:
+        return None if boosts is None else dict(boosts)
+    return {family: population_boost for family in DEMOGRAPHIC_FAMILIES} | dict(boosts or {})
 
 
 def family_fit_weights(

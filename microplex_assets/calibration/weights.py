@@ -18,6 +18,7 @@ import pandas as pd
 
 from microplex_assets.calibration.design_rake import demographic_margins, rake_factors
 from microplex_assets.calibration.fit_weights import (
+    demographic_boosts,
     family_fit_weights,
     family_losses,
     fit_to_family_limits,
@@ -128,8 +129,7 @@ def solve_weights(
 
     def fit(boosts: dict[str, float] | None) -> tuple[np.ndarray, Any]:
         fit_weight = None
-        if config.population_boost != 1.0:
-            boosts = {"population": config.population_boost, **(boosts or {})}
+        boosts = demographic_boosts(config.population_boost, boosts)
         if config.balance_families or config.protected_boost != 1.0 or boosts:
             fit_weight = family_fit_weights(
                 families,

@@ -12,6 +12,11 @@ from typing import Any
 from microplex_assets.targets import soi, state_tables
 from microplex_assets.targets.aggregate_uprating import Uprater
 from microplex_assets.targets.carried import DATA_DIR, carried_table
+from microplex_assets.targets.children import (
+    CHILDREN_COLUMNS,
+    CHILDREN_FILE,
+    national_children_targets,
+)
 from microplex_assets.targets.common import Skipped
 from microplex_assets.targets.model import Target
 
@@ -62,4 +67,7 @@ def reference_table_targets(
     )
     table = state_tables.Table(entry, uprater, skipped)
     targets.extend(state_tables.national_households_target(frame, table))
+    frame, entry = carried_table(CHILDREN_FILE, CHILDREN_COLUMNS, data_dir)
+    table = state_tables.Table(entry, uprater, skipped)
+    targets.extend(national_children_targets(frame, table))
     return targets

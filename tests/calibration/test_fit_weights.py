@@ -242,3 +242,20 @@ def test_the_population_boost_pulls_the_population_family_closer():
     plain = population_error(base)
     boosted = population_error(SolverConfig(**{**base.__dict__, "population_boost": 30.0}))
     assert boosted < 0.5 * plain
+
+
+def test_population_boost_covers_both_demographic_families_unless_a_refit_names_one():
+    from microplex_assets.calibration.fit_weights import demographic_boosts
+
+    assert demographic_boosts(10.0) == {"population": 10.0, "children": 10.0}
+    assert demographic_boosts(10.0, {"children": 3.0, "ssi": 20.0}) == {
+        "population": 10.0,
+        "children": 3.0,
+        "ssi": 20.0,
+    }
+    assert demographic_boosts(1.0) is None
+    assert demographic_boosts(1.0, {"ssi": 20.0}) == {"ssi": 20.0}
+    families = np.array(["population", "children", "children", "ssi"])
+    weights = family_fit_weights(families, ("ssi",), 5.0, True, demographic_boosts(10.0))
+    # balanced: each family 4/3 in total; children's two terms share theirs, x10
+    assert weights.tolist() == pytest.approx([40 / 3, 20 / 3, 20 / 3, 20 / 3])

@@ -316,3 +316,29 @@ def test_default_test_groups_are_whole_families_of_both_levels(target_set, resol
     others = {t.family for t in target_set if t.group not in DEFAULT_TEST_GROUPS}
     assert not others & {"eitc", "medicaid"}
     assert set(resolved[1]["test_groups"]) == set(DEFAULT_TEST_GROUPS)
+
+
+def test_national_children_come_from_census_projections_of_the_build_year(by_name):
+    """Under 6 and 6-17 from the carried projection row of 2024, unuprated, own family."""
+    frame, _ = read_carried_csv(DATA_DIR / "census_children_by_age_2022_2040.csv", ("year",))
+    row = frame.set_index("year").loc[2024]
+    under_6 = by_name["census/children/age_0_5/US"]
+    school_age = by_name["census/children/age_6_17/US"]
+    assert under_6.value == sum(row[f"age_{a}"] for a in range(6)) == 22_092_871
+    assert school_age.value == sum(row[f"age_{a}"] for a in range(6, 18))
+    for target, (low, high) in ((under_6, (0.0, 6.0)), (school_age, (6.0, 18.0))):
+        assert target.family == "children" and target.geography == "US"
+        assert target.filters == (TargetFilter("age", low, high),)
+        assert target.source["uprating_factor"] == 1.0 and target.source["year"] == 2024
+
+
+def test_children_targets_refuse_a_year_the_projection_lacks(pe_system, tmp_path):
+    from microplex_assets.targets.aggregate_uprating import Uprater
+    from microplex_assets.targets.children import CHILDREN_FILE, national_children_targets
+    from microplex_assets.targets.state_tables import Table
+
+    frame, _ = read_carried_csv(DATA_DIR / CHILDREN_FILE, ("year",))
+    entry = {**carried_sources()[CHILDREN_FILE], "file": CHILDREN_FILE, "year": 2050}
+    table = Table(entry, Uprater(pe_system, 2050), [])
+    with pytest.raises(ValueError, match=r"census_children.*year 2050.*2022-2040"):
+        national_children_targets(frame, table)

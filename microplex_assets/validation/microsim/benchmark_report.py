@@ -34,6 +34,7 @@ from microplex_assets.validation.microsim.gates import (
 )
 from microplex_assets.validation.microsim.manifest import load_manifest
 from microplex_assets.validation.microsim.outputs import impacts_table
+from microplex_assets.validation.microsim.persist import save_suite
 from microplex_assets.validation.microsim.report import decile_chart_png, impacts_markdown
 from microplex_assets.validation.microsim.suite import SuiteRun, run_suite
 from microplex_resources.simulation_reuse import records_digest
@@ -117,6 +118,8 @@ def benchmark_report(
     suite = suite_on(h5_path, year, policyengine, work_dir, context, log, aggregates, isolate)
     if keep is not None:
         keep["suite"] = suite
+    saved = save_suite(suite, work_dir)
+    log(f"per-record suite results saved in {saved} (benchmarks/suite_reweight.py reads them)")
     impacts = suite.impacts(weights)
     levels = suite.levels(weights)
     candidate_seconds = list(suite.seconds().values())
