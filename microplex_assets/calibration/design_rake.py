@@ -22,6 +22,7 @@ import re
 import numpy as np
 from scipy import sparse
 
+from microplex_assets.targets.children import CHILDREN_GROUP
 from microplex_assets.targets.state_tables import NATIONAL_HOUSEHOLDS_TARGET
 
 AGE_BY_STATE_GROUP = "census/population_by_age_by_state"
@@ -32,7 +33,8 @@ def demographic_margins(
     names: list[str], groups: list[str], values: np.ndarray, matrix: sparse.csr_matrix
 ) -> tuple[list[str], sparse.csr_matrix, np.ndarray]:
     """Margin labels, contributions (margins x households) and totals: the national
-    household count and, per age group, the sum of the state-by-age targets."""
+    household count, per age group the sum of the state-by-age targets, and the national
+    children under 6 and 6-17 (``targets.children``)."""
     labels: list[str] = []
     rows: list[sparse.csr_matrix] = []
     totals: list[float] = []
@@ -50,6 +52,11 @@ def demographic_margins(
         labels.append(f"population {age} (sum of {len(indices)} states)")
         rows.append(sparse.csr_matrix(matrix[indices].sum(axis=0)))
         totals.append(float(np.sum(values[indices])))
+    for index, (name, group) in enumerate(zip(names, groups, strict=True)):
+        if group == CHILDREN_GROUP:  # under 6 and 6-17: boundaries the 5-year bands lack
+            labels.append(name)
+            rows.append(sparse.csr_matrix(matrix[index]))
+            totals.append(float(values[index]))
     if not rows:
         return [], sparse.csr_matrix((0, matrix.shape[1])), np.zeros(0)
     return labels, sparse.vstack(rows).tocsr(), np.asarray(totals, dtype=float)

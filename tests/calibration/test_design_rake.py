@@ -13,6 +13,7 @@ from microplex_assets.calibration.design_rake import (
 )
 from microplex_assets.calibration.solver import calibrate
 from microplex_assets.calibration.solver_config import SolverConfig
+from microplex_assets.targets.children import CHILDREN_GROUP
 from microplex_assets.targets.state_tables import NATIONAL_HOUSEHOLDS_TARGET
 
 
@@ -60,6 +61,23 @@ def test_margins_sum_the_state_rows_by_age_and_the_rake_meets_them():
     assert (
         factor[~fixed][children[~fixed] == 3].mean() < factor[~fixed][children[~fixed] == 0].mean()
     )
+
+
+def test_national_children_are_margins_of_their_own_and_the_rake_meets_them():
+    """The under-6 / 6-17 targets (``targets.children``) join the margins unsummed, so the
+    raked start holds the children child benefits pay, not only the 5-year bands."""
+    names, groups, values, matrix, design, fixed = _problem()
+    young = np.asarray(matrix[1:3].sum(axis=0)).ravel()  # every child in this toy is "6-17"
+    names = [*names, "census/children/age_6_17/US"]
+    groups = [*groups, CHILDREN_GROUP]
+    values = np.append(values, 0.7 * (young @ design))  # the same truth as the state rows
+    matrix = sparse.vstack([matrix, sparse.csr_matrix(young)]).tocsr()
+    labels, contributions, totals = demographic_margins(names, groups, values, matrix)
+    assert labels[-1] == "census/children/age_6_17/US" and len(labels) == 4
+    assert totals[-1] == values[-1]
+    raked = design * rake_factors(contributions, totals, design, fixed)
+    assert (young @ raked) == pytest.approx(values[-1], rel=1e-8)
+    assert (young @ design) > 1.3 * values[-1]  # the design had far too many
 
 
 def test_an_unreachable_margin_is_refused_naming_it():
