@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from calibration_split import DEFAULT_WORK_DIR  # noqa: E402
+
 from microplex_assets.validation.microsim.benchmark_report import h5_weights  # noqa: E402
 from microplex_assets.validation.microsim.gates import benchmark_deltas  # noqa: E402
 from microplex_assets.validation.microsim.persist import (  # noqa: E402
@@ -37,8 +39,6 @@ from microplex_assets.validation.microsim.persist import (  # noqa: E402
     load_suite,
     save_suite,
 )
-
-DEFAULT_WORK_DIR = ROOT / "dagster_home/artifacts/_work/national/US/latest"
 
 
 def run_reforms(work_dir: Path, year: int, reform_ids: list[str]) -> None:

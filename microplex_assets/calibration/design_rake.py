@@ -44,19 +44,21 @@ def demographic_margins(
         rows.append(matrix[index])
         totals.append(float(values[index]))
     by_age: dict[str, list[int]] = {}
+    children: list[int] = []  # under 6 and 6-17: boundaries the 5-year bands lack
     for index, (name, group) in enumerate(zip(names, groups, strict=True)):
         match = _AGE_KEY.search(name)
         if group == AGE_BY_STATE_GROUP and match:
             by_age.setdefault(match.group(1), []).append(index)
+        elif group == CHILDREN_GROUP:
+            children.append(index)
     for age, indices in sorted(by_age.items()):
         labels.append(f"population {age} (sum of {len(indices)} states)")
         rows.append(sparse.csr_matrix(matrix[indices].sum(axis=0)))
         totals.append(float(np.sum(values[indices])))
-    for index, (name, group) in enumerate(zip(names, groups, strict=True)):
-        if group == CHILDREN_GROUP:  # under 6 and 6-17: boundaries the 5-year bands lack
-            labels.append(name)
-            rows.append(sparse.csr_matrix(matrix[index]))
-            totals.append(float(values[index]))
+    for index in children:
+        labels.append(names[index])
+        rows.append(sparse.csr_matrix(matrix[index]))
+        totals.append(float(values[index]))
     if not rows:
         return [], sparse.csr_matrix((0, matrix.shape[1])), np.zeros(0)
     return labels, sparse.vstack(rows).tocsr(), np.asarray(totals, dtype=float)
