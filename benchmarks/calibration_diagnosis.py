@@ -124,6 +124,7 @@ def fit_build(
             problem.targets["group"].tolist(),
             problem.values,
             problem.matrix,
+            config.rake_filing_statuses,
         )
         if labels:
             full = problem.design.copy()

@@ -199,6 +199,8 @@ def solver_config(run_profile: dict[str, Any]) -> SolverConfig:
     for name in ("balance_families", "scale_to_household_count", "rake_to_age"):
         if name in settings:
             overrides[name] = bool(settings[name])
+    if "rake_filing_statuses" in settings:
+        overrides["rake_filing_statuses"] = tuple(settings["rake_filing_statuses"])
     if settings.get("family_limit_rounds"):
         overrides["family_limit_rounds"] = int(settings["family_limit_rounds"])
     if settings.get("epochs"):

@@ -86,6 +86,8 @@ class SolverConfig:
         pulls towards, the scaled design raked to the national household count and the
         national population of every age group (the sums of the state-by-age targets;
         ``design_rake``); the ratio bound stays relative to the scaled design.
+    rake_filing_statuses: with ``rake_to_age``, SOI's national return counts of these
+        filing statuses (``targets.soi.STATUS_LABEL`` values) join the raking margins.
     population_boost: the fit multiplier of the population family (household count,
         population by state and age), as ``protected_boost`` is the protected families'
         (a refit's own boosts take precedence).
@@ -129,6 +131,7 @@ class SolverConfig:
     protected_boost: float = 1.0
     scale_to_household_count: bool = False
     rake_to_age: bool = False
+    rake_filing_statuses: tuple[str, ...] = ()
     population_boost: float = 1.0
     fit_loss: str = "squared"
     fit_loss_scale: float = 0.1

@@ -123,7 +123,7 @@ def solve_weights(
     if config.scale_to_household_count:
         start = start * household_count_scale(matrix, start, fixed_ids)
         if config.rake_to_age:
-            anchor = start * demographic_rake(matrix, start, fixed_ids)
+            anchor = start * demographic_rake(matrix, start, fixed_ids, config.rake_filing_statuses)
     problem = residual_problem(matrix, start, fixed_ids)
     families = matrix.families[problem.rows]
 
@@ -214,15 +214,20 @@ def protected_family_limits(matrix: TargetMatrix, baseline: np.ndarray) -> dict[
 
 
 def demographic_rake(
-    matrix: TargetMatrix, start: np.ndarray, fixed_ids: np.ndarray | None = None
+    matrix: TargetMatrix,
+    start: np.ndarray,
+    fixed_ids: np.ndarray | None = None,
+    filing_statuses: tuple[str, ...] = (),
 ) -> np.ndarray:
-    """Per-household factor raking ``start`` to the household count and the national
-    population by age (``design_rake``); ones when the matrix has neither."""
+    """Per-household factor raking ``start`` to the household count, the national
+    population by age and the national returns of ``filing_statuses`` (``design_rake``);
+    ones when the matrix has none of them."""
     labels, contributions, totals = demographic_margins(
         [t.name for t in matrix.targets],
         list(matrix.groups),
         matrix.values,
         matrix.matrix,
+        filing_statuses,
     )
     if not labels:
         return np.ones(len(start))

@@ -75,6 +75,19 @@ STATUS_LABEL = {
     "Married Filing Separately": "separate",
     "Head of Household": "head_of_household",
 }
+
+
+def national_returns_target(status_label: str) -> str:
+    """The name of SOI's national all-AGI return count for one ``STATUS_LABEL`` value
+    (e.g. ``head_of_household``): the raking margins of ``calibration.design_rake`` name
+    their targets through this."""
+    if status_label not in STATUS_LABEL.values():
+        raise ValueError(
+            f"unknown filing status {status_label!r}; known: {sorted(STATUS_LABEL.values())}"
+        )
+    return f"irs_soi/returns/count/{band_label(-math.inf, math.inf)}/{status_label}"
+
+
 # Where one fact appears in several tables (AGI and return counts in 1.1 and 1.2, ...),
 # the first table here is kept; the others are reported as skipped duplicates.
 TABLE_PREFERENCE = ("Table 1.4", "Table 2.1", "Table 1.1", "Table 1.2", "Table 3.3", "Table 4.3")

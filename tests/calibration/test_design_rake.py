@@ -14,6 +14,7 @@ from microplex_assets.calibration.design_rake import (
 from microplex_assets.calibration.solver import calibrate
 from microplex_assets.calibration.solver_config import SolverConfig
 from microplex_assets.targets.children import CHILDREN_GROUP
+from microplex_assets.targets.soi import national_returns_target
 from microplex_assets.targets.state_tables import NATIONAL_HOUSEHOLDS_TARGET
 
 
@@ -78,6 +79,32 @@ def test_national_children_are_margins_of_their_own_and_the_rake_meets_them():
     raked = design * rake_factors(contributions, totals, design, fixed)
     assert (young @ raked) == pytest.approx(values[-1], rel=1e-8)
     assert (young @ design) > 1.3 * values[-1]  # the design had far too many
+
+
+def test_filing_status_returns_join_the_margins_only_when_asked():
+    """SOI's national head-of-household return count joins the margins when the solver
+    names the status; the raked start then meets it with the other margins, and a status
+    the matrix lacks adds nothing while an unknown one is refused by name."""
+    names, groups, values, matrix, design, fixed = _problem()
+    rng = np.random.default_rng(1)
+    hoh = (rng.uniform(size=matrix.shape[1]) < 0.3).astype(float)  # one HoH unit or none
+    hoh_name = national_returns_target("head_of_household")
+    assert hoh_name == "irs_soi/returns/count/agi_all/head_of_household"
+    names = [*names, hoh_name]
+    groups = [*groups, "irs_soi/returns"]
+    values = np.append(values, 1.4 * (hoh @ design))  # SOI has 40% more than the design
+    matrix = sparse.vstack([matrix, sparse.csr_matrix(hoh)]).tocsr()
+    plain = demographic_margins(names, groups, values, matrix)[0]
+    assert hoh_name not in plain
+    labels, contributions, totals = demographic_margins(
+        names, groups, values, matrix, ("head_of_household", "separate")
+    )
+    assert labels == [*plain, hoh_name]  # "separate" is not in this matrix
+    raked = design * rake_factors(contributions, totals, design, fixed)
+    assert np.allclose(contributions @ raked, totals, rtol=1e-8)
+    assert (hoh @ raked) == pytest.approx(values[-1], rel=1e-8)
+    with pytest.raises(ValueError, match="'head_of_house'"):
+        demographic_margins(names, groups, values, matrix, ("head_of_house",))
 
 
 def test_an_unreachable_margin_is_refused_naming_it():
