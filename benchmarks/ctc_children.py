@@ -1,6 +1,7 @@
 """Children by their tax unit's earnings under each weighting of one national build.
 
     python benchmarks/ctc_children.py [--work-dir DIR] [--year 2024] [--weights NAME=PATH ...]
+                                      [--out PATH]
 
 Why: the ARPA child tax credit's cost is the children it reaches times what each gains,
 and a child in a unit with no earnings gains the most ($3,000-3,600 against nothing under
@@ -10,12 +11,16 @@ children. This prints, for the design, candidate and eCPS-method weights (and an
 ``--weights`` vector saved in the matrix's household order), the weighted children under 6
 and 6-17 by their tax unit's earnings (wages plus self-employment of every member), and the
 national totals beside SSA's population for the year (the build's own
-``entities/data/ssa_population_age_sex_2010_2050.csv``). Weighted sums are MicroSeries.
+``entities/data/ssa_population_age_sex_2010_2050.csv``). A second table splits all children
+under 18 by their unit's type (a couple: the unit has a spouse; else a single adult) and
+earnings band: where SOI's joint and head-of-household return counts bite. Weighted sums
+are MicroSeries. ``--out`` writes both tables as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -55,10 +60,15 @@ def read_people(h5_path: Path) -> pd.DataFrame:
                 "tax_unit_id": column("person_tax_unit_id").astype(np.int64),
                 "earnings": column("employment_income", "employment_income_before_lsr")
                 + column("self_employment_income", "self_employment_income_before_lsr"),
+                "is_spouse": f["tax_unit_role_input"][year][:] == b"SPOUSE"
+                if "tax_unit_role_input" in f
+                else np.zeros(len(f["person_id"][year]), dtype=bool),
             }
         )
     people["unit_earnings"] = people.groupby("tax_unit_id")["earnings"].transform("sum")
     people["band"] = pd.cut(people["unit_earnings"], EARNINGS_BANDS, labels=BAND_LABELS, right=True)
+    couple = people.groupby("tax_unit_id")["is_spouse"].transform("any")
+    people["unit_type"] = np.where(couple, "couple", "single adult")
     return people
 
 
@@ -89,11 +99,29 @@ def children_table(people: pd.DataFrame, weights: dict[str, pd.Series]) -> pd.Da
     return pd.DataFrame(rows)
 
 
+def unit_type_table(people: pd.DataFrame, weights: dict[str, pd.Series]) -> pd.DataFrame:
+    """Weighted children under 18 (millions) by unit type and earnings band, per weighting."""
+    children = people[people["age"] < 18]
+    rows = []
+    for name, household_weight in weights.items():
+        person_weight = children["household_id"].map(household_weight).fillna(0.0).to_numpy()
+        for unit_type in ("couple", "single adult"):
+            mask = (children["unit_type"] == unit_type).astype(float).to_numpy()
+            series = MicroSeries(mask, weights=person_weight)
+            by_band = series.groupby(children["band"].to_numpy()).sum()
+            rows.append(
+                {"weights": name, "unit": unit_type, "total": series.sum() / 1e6}
+                | {band: by_band.get(band, 0.0) / 1e6 for band in BAND_LABELS}
+            )
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR)
     parser.add_argument("--year", type=int, default=2024)
     parser.add_argument("--weights", nargs="*", default=[], help="NAME=PATH of a .npy vector")
+    parser.add_argument("--out", type=Path, default=None, help="write the tables as JSON")
     args = parser.parse_args()
     ids = np.load(args.work_dir / "target_matrix_household_ids.npy")
     vectors = {"design": np.load(args.work_dir / "target_matrix_design_weights.npy")}
@@ -111,10 +139,20 @@ def main() -> None:
     people = read_people(records)
     table = children_table(people, weights)
     print(table.to_markdown(index=False, floatfmt=".2f"))
-    print(
-        "\nSSA population (millions):",
-        {k: round(v / 1e6, 2) for k, v in ssa_children(args.year).items()},
-    )
+    by_unit = unit_type_table(people, weights)
+    print("\nChildren under 18 by unit type and unit earnings (millions):")
+    print(by_unit.to_markdown(index=False, floatfmt=".2f"))
+    ssa = {k: round(v / 1e6, 2) for k, v in ssa_children(args.year).items()}
+    print("\nSSA population (millions):", ssa)
+    if args.out:
+        payload = {
+            "work_dir": str(args.work_dir),
+            "by_age": table.to_dict(orient="records"),
+            "by_unit_type": by_unit.to_dict(orient="records"),
+            "ssa_millions": ssa,
+        }
+        args.out.write_text(json.dumps(payload, indent=1))
+        print("wrote", args.out)
 
 
 if __name__ == "__main__":
