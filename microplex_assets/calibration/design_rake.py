@@ -32,7 +32,7 @@ import numpy as np
 from scipy import sparse
 
 from microplex_assets.targets.children import CHILDREN_GROUP
-from microplex_assets.targets.soi import national_returns_target
+from microplex_assets.targets.filing_status import national_returns_target
 from microplex_assets.targets.state_tables import NATIONAL_HOUSEHOLDS_TARGET
 
 AGE_BY_STATE_GROUP = "census/population_by_age_by_state"
@@ -49,7 +49,7 @@ def demographic_margins(
     """Margin labels, contributions (margins x households) and totals: the national
     household count, per age group the sum of the state-by-age targets, the national
     children under 6 and 6-17 (``targets.children``), and SOI's national return count of
-    each of ``filing_statuses`` (``targets.soi.STATUS_LABEL`` values) the matrix holds."""
+    each of ``filing_statuses`` (``targets.filing_status.STATUS_LABEL`` values) the matrix holds."""
     labels: list[str] = []
     rows: list[sparse.csr_matrix] = []
     totals: list[float] = []

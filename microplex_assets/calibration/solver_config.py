@@ -87,7 +87,7 @@ class SolverConfig:
         national population of every age group (the sums of the state-by-age targets;
         ``design_rake``); the ratio bound stays relative to the scaled design.
     rake_filing_statuses: with ``rake_to_age``, SOI's national return counts of these
-        filing statuses (``targets.soi.STATUS_LABEL`` values) join the raking margins.
+        filing statuses (``targets.filing_status.STATUS_LABEL`` values) join the raking margins.
     population_boost: the fit multiplier of the population family (household count,
         population by state and age), as ``protected_boost`` is the protected families'
         (a refit's own boosts take precedence).

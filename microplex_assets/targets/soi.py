@@ -42,6 +42,7 @@ from microplex_assets.targets.aggregate_uprating import (
     variable_index,
 )
 from microplex_assets.targets.common import Skipped, agi_band_filters, band_label
+from microplex_assets.targets.filing_status import FILING_STATUS, STATUS_LABEL
 from microplex_assets.targets.model import Target, TargetFilter
 
 PROVIDER = "reference_tables"
@@ -60,33 +61,6 @@ _RENAME = dict(zip(SOI_COLUMNS, _NAMES, strict=True))
 TAXABLE = TargetFilter("income_tax_before_refundable_credits", low=0.0, nonzero=True)
 ITEMIZES = TargetFilter("tax_unit_itemizes", nonzero=True)
 TAKES_STANDARD = TargetFilter("tax_unit_itemizes", low=0.0, high=1.0)  # False only
-
-FILING_STATUS: dict[str, tuple[str, ...] | None] = {
-    "All": None,
-    "Single": ("SINGLE",),
-    "Married Filing Jointly/Surviving Spouse": ("JOINT", "SURVIVING_SPOUSE"),
-    "Married Filing Separately": ("SEPARATE",),
-    "Head of Household": ("HEAD_OF_HOUSEHOLD",),
-}
-STATUS_LABEL = {
-    "All": "all_statuses",
-    "Single": "single",
-    "Married Filing Jointly/Surviving Spouse": "joint_or_surviving_spouse",
-    "Married Filing Separately": "separate",
-    "Head of Household": "head_of_household",
-}
-
-
-def national_returns_target(status_label: str) -> str:
-    """The name of SOI's national all-AGI return count for one ``STATUS_LABEL`` value
-    (e.g. ``head_of_household``): the raking margins of ``calibration.design_rake`` name
-    their targets through this."""
-    if status_label not in STATUS_LABEL.values():
-        raise ValueError(
-            f"unknown filing status {status_label!r}; known: {sorted(STATUS_LABEL.values())}"
-        )
-    return f"irs_soi/returns/count/{band_label(-math.inf, math.inf)}/{status_label}"
-
 
 # Where one fact appears in several tables (AGI and return counts in 1.1 and 1.2, ...),
 # the first table here is kept; the others are reported as skipped duplicates.

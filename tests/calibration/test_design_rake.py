@@ -14,7 +14,7 @@ from microplex_assets.calibration.design_rake import (
 from microplex_assets.calibration.solver import calibrate
 from microplex_assets.calibration.solver_config import SolverConfig
 from microplex_assets.targets.children import CHILDREN_GROUP
-from microplex_assets.targets.soi import national_returns_target
+from microplex_assets.targets.filing_status import national_returns_target
 from microplex_assets.targets.state_tables import NATIONAL_HOUSEHOLDS_TARGET
 
 
