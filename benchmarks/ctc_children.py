@@ -83,37 +83,36 @@ def ssa_children(year: int) -> dict[str, float]:
     }
 
 
-def children_table(people: pd.DataFrame, weights: dict[str, pd.Series]) -> pd.DataFrame:
-    """Weighted children (millions) by age group and unit earnings band, per weighting."""
+def by_band_table(
+    people: pd.DataFrame, weights: dict[str, pd.Series], key: str, groups: dict[str, pd.Series]
+) -> pd.DataFrame:
+    """Weighted people (millions) of each group (``key`` column: the group's label) by unit
+    earnings band, per weighting."""
     rows = []
-    groups = {"under_6": people["age"] < 6, "6_17": (people["age"] >= 6) & (people["age"] < 18)}
     for name, household_weight in weights.items():
         person_weight = people["household_id"].map(household_weight).fillna(0.0).to_numpy()
         for group, mask in groups.items():
             series = MicroSeries(mask.astype(float).to_numpy(), weights=person_weight)
             by_band = series.groupby(people["band"].to_numpy()).sum()
             rows.append(
-                {"weights": name, "children": group, "total": series.sum() / 1e6}
+                {"weights": name, key: group, "total": series.sum() / 1e6}
                 | {band: by_band.get(band, 0.0) / 1e6 for band in BAND_LABELS}
             )
     return pd.DataFrame(rows)
+
+
+def children_table(people: pd.DataFrame, weights: dict[str, pd.Series]) -> pd.DataFrame:
+    """Weighted children (millions) by age group and unit earnings band, per weighting."""
+    age = people["age"]
+    groups = {"under_6": age < 6, "6_17": (age >= 6) & (age < 18)}
+    return by_band_table(people, weights, "children", groups)
 
 
 def unit_type_table(people: pd.DataFrame, weights: dict[str, pd.Series]) -> pd.DataFrame:
     """Weighted children under 18 (millions) by unit type and earnings band, per weighting."""
-    children = people[people["age"] < 18]
-    rows = []
-    for name, household_weight in weights.items():
-        person_weight = children["household_id"].map(household_weight).fillna(0.0).to_numpy()
-        for unit_type in ("couple", "single adult"):
-            mask = (children["unit_type"] == unit_type).astype(float).to_numpy()
-            series = MicroSeries(mask, weights=person_weight)
-            by_band = series.groupby(children["band"].to_numpy()).sum()
-            rows.append(
-                {"weights": name, "unit": unit_type, "total": series.sum() / 1e6}
-                | {band: by_band.get(band, 0.0) / 1e6 for band in BAND_LABELS}
-            )
-    return pd.DataFrame(rows)
+    child = people["age"] < 18
+    groups = {kind: child & (people["unit_type"] == kind) for kind in ("couple", "single adult")}
+    return by_band_table(people, weights, "unit", groups)
 
 
 def main() -> None:
