@@ -93,6 +93,14 @@ def summarise(table: pd.DataFrame) -> dict[str, object]:
     }
 
 
+def executor_setting() -> dict[str, str]:
+    """Which executor the backfill's runs used (``microplex_assets.executor`` reads these)."""
+    return {
+        "MICROPLEX_EXECUTOR": os.environ.get("MICROPLEX_EXECUTOR", "in_process"),
+        "MICROPLEX_DASK_SCHEDULER": os.environ.get("MICROPLEX_DASK_SCHEDULER", "(loopback)"),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--states", default=None)
@@ -107,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     memory.stop()
     table = shard_comparison(cells)
     summary = {**backfill, **summarise(table), "machine_peak_used_gb": memory.peak / 1024**3,
-               "cpu_count": os.cpu_count()}  # fmt: skip
+               "cpu_count": os.cpu_count(), "executor": executor_setting()}  # fmt: skip
     fan_in = Path(os.environ["DAGSTER_HOME"]) / "artifacts" / "local" / "US" / "scores.json"
     if fan_in.exists():
         summary["fan_in_scores"] = json.loads(fan_in.read_text())["scores"]
