@@ -129,3 +129,20 @@ def test_map_in_forks_failure_raises_and_stops_the_others() -> None:
     with pytest.raises(RuntimeError, match="negative nap"):
         map_in_forks(_nap_or_fail, [(-1,), (30,)], 2)
     assert time.time() - started < 20  # the 30 s sibling was killed, not waited for
+
+
+def _frozen_objects() -> int:
+    import gc
+
+    return gc.get_freeze_count()
+
+
+def test_children_start_with_the_parents_objects_frozen_and_the_parent_does_not():
+    """The child's collector leaves inherited objects alone (their pages stay shared);
+    the parent's own collector is untouched."""
+    import gc
+
+    ballast = [[i] for i in range(50_000)]  # container objects the collector tracks
+    frozen_in_child, _ = call_in_fork(_frozen_objects)
+    assert frozen_in_child >= len(ballast)
+    assert gc.get_freeze_count() == 0

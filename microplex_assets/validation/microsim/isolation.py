@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import multiprocessing
 import signal
 import time
@@ -63,7 +64,16 @@ def _start(fn: Callable[..., Any], args: tuple[Any, ...], index: int) -> _Runnin
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
     child = context.Process(target=_child, args=(send, fn, args), daemon=True)
-    child.start()
+    # The child's garbage collector would otherwise walk every object it inherited (the
+    # build's heap), writing each one's header and so copying the parent's pages into
+    # the child: frozen, they stay shared (measured: 2.08 GB private against 3.02 GB for
+    # a 2,000-household simulation forked from a 5m-object parent, same wall time).
+    gc.collect()
+    gc.freeze()
+    try:
+        child.start()
+    finally:
+        gc.unfreeze()  # the parent collects its own garbage as before
     send.close()  # the child holds the only write end: a dead child reads as EOF here
     return _Running(index, child, receive, time.perf_counter())
 
