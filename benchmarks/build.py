@@ -2,7 +2,11 @@
 
 Runs the same in-process materialization as ``make build`` while a sampler thread
 records the process RSS every 0.1 s; each step's peak is the largest sample inside the
-step's start/end timestamps from the Dagster event log. Then loads the published H5
+step's start/end timestamps from the Dagster event log. Every 2 s it also sums the
+proportional set size (PSS) of the build and every process it forked (the benchmark
+suite's reform slices): the build's real claim on the machine's memory, which the
+build process's own RSS (and ``/usr/bin/time``'s maximum RSS, the largest single
+process) leaves out. Then loads the published H5
 in a separate Python process, as a user would. Prints a table and writes JSON.
 
     python benchmarks/build.py [--households N] [--out benchmarks/results/build.json]
@@ -37,30 +41,60 @@ print({"households": int(len(sim.calculate("household_id", year))),
 """
 
 
-class RssSampler(threading.Thread):
-    """Samples this process's resident memory until stopped."""
+def pss_bytes(process: psutil.Process) -> int:
+    """A process's proportional set size (shared pages split among their sharers): 0 when
+    the process is gone or the kernel has no ``smaps_rollup``."""
+    try:
+        for line in Path(f"/proc/{process.pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
-    def __init__(self, interval: float = 0.1) -> None:
+
+def tree_pss_bytes(process: psutil.Process) -> int:
+    """PSS of ``process`` and every live descendant, summed: forked children share the
+    parent's pages, so summing their RSS would count those pages once per child."""
+    try:
+        family = [process, *process.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    return sum(pss_bytes(member) for member in family)
+
+
+class RssSampler(threading.Thread):
+    """Samples this process's resident memory (every ``interval``) and the PSS of its
+    process tree (every ``tree_interval``) until stopped."""
+
+    def __init__(self, interval: float = 0.1, tree_interval: float = 2.0) -> None:
         super().__init__(daemon=True)
-        self.interval = interval
+        self.interval, self.tree_interval = interval, tree_interval
         self.samples: list[tuple[float, int]] = []
+        self.tree_samples: list[tuple[float, int]] = []
         self._stop_event = threading.Event()
         self._process = psutil.Process()
 
     def run(self) -> None:
+        next_tree = 0.0
         while not self._stop_event.is_set():
-            self.samples.append((time.time(), self._process.memory_info().rss))
+            now = time.time()
+            self.samples.append((now, self._process.memory_info().rss))
+            if now >= next_tree:
+                self.tree_samples.append((now, tree_pss_bytes(self._process)))
+                next_tree = now + self.tree_interval
             time.sleep(self.interval)
 
     def stop(self) -> None:
         self._stop_event.set()
         self.join()
 
-    def peak_between(self, start: float, end: float) -> int:
-        inside = [rss for t, rss in self.samples if start <= t <= end]
+    def peak_between(self, start: float, end: float, tree: bool = False) -> int:
+        samples = self.tree_samples if tree else self.samples
+        inside = [value for t, value in samples if start <= t <= end]
         if inside:
             return max(inside)
-        before = [rss for t, rss in self.samples if t <= end]  # step shorter than a tick
+        before = [value for t, value in samples if t <= end]  # step shorter than a tick
         return before[-1] if before else 0
 
 
@@ -91,9 +125,13 @@ def main() -> int:
                 "step": entry["step"],
                 "seconds": round(entry["end"] - entry["start"], 1),
                 "peak_rss_gb": round(sampler.peak_between(entry["start"], entry["end"]) / 2**30, 2),
+                "peak_tree_pss_gb": round(
+                    sampler.peak_between(entry["start"], entry["end"], tree=True) / 2**30, 2
+                ),
             }
         )
     peak = max(rss for _, rss in sampler.samples) / 2**30
+    tree_peak = max((pss for _, pss in sampler.tree_samples), default=0) / 2**30
     suite_seconds = sum(r["seconds"] for r in rows if r["step"].startswith("microsim_benchmarks"))
     result = {
         "success": summary.success,
@@ -102,6 +140,7 @@ def main() -> int:
         "record_counts": summary.record_counts,
         "wall_seconds": round(wall, 1),
         "peak_rss_gb": round(peak, 2),
+        "peak_tree_pss_gb": round(tree_peak, 2),
         "steps": rows,
         # The reform suite's share: its step (the reform simulations; the baseline is the
         # schema gate's simulation, reused) and its gates, over the whole build's wall time.
@@ -123,7 +162,10 @@ def main() -> int:
     import pandas as pd
 
     print(pd.DataFrame(rows).to_markdown(index=False))
-    print(f"\nwhole build: {wall:.1f} s wall, peak RSS {peak:.2f} GB, success={summary.success}")
+    print(
+        f"\nwhole build: {wall:.1f} s wall, peak RSS {peak:.2f} GB (build process), "
+        f"peak PSS {tree_peak:.2f} GB (build and its forked slices), success={summary.success}"
+    )
     print(f"records: {summary.record_counts}")
     print(
         f"benchmark suite: {suite_seconds:.1f} s ({suite_seconds / wall:.1%} of the build); "
