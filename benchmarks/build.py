@@ -15,6 +15,7 @@ in a separate Python process, as a user would. Prints a table and writes JSON.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -41,26 +42,19 @@ print({"households": int(len(sim.calculate("household_id", year))),
 """
 
 
-def pss_bytes(process: psutil.Process) -> int:
-    """A process's proportional set size (shared pages split among their sharers): 0 when
-    the process is gone or the kernel has no ``smaps_rollup``."""
-    try:
-        for line in Path(f"/proc/{process.pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
 def tree_pss_bytes(process: psutil.Process) -> int:
-    """PSS of ``process`` and every live descendant, summed: forked children share the
-    parent's pages, so summing their RSS would count those pages once per child."""
+    """PSS of ``process`` and every live descendant, summed (psutil reads each one's
+    ``smaps_rollup``): forked children share the parent's pages, so summing their RSS
+    would count those pages once per child. A process gone mid-sample counts 0."""
     try:
         family = [process, *process.children(recursive=True)]
     except psutil.Error:
         return 0
-    return sum(pss_bytes(member) for member in family)
+    total = 0
+    for member in family:
+        with contextlib.suppress(psutil.Error):
+            total += member.memory_full_info().pss
+    return total
 
 
 class RssSampler(threading.Thread):

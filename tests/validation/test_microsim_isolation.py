@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from pathlib import Path
@@ -132,16 +133,12 @@ def test_map_in_forks_failure_raises_and_stops_the_others() -> None:
 
 
 def _frozen_objects() -> int:
-    import gc
-
     return gc.get_freeze_count()
 
 
 def test_children_start_with_the_parents_objects_frozen_and_the_parent_does_not():
     """The child's collector leaves inherited objects alone (their pages stay shared);
     the parent's own collector is untouched."""
-    import gc
-
     ballast = [[i] for i in range(50_000)]  # container objects the collector tracks
     frozen_in_child, _ = call_in_fork(_frozen_objects)
     assert frozen_in_child >= len(ballast)
