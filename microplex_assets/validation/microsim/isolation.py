@@ -68,7 +68,8 @@ def _start(fn: Callable[..., Any], args: tuple[Any, ...], index: int) -> _Runnin
     # build's heap), writing each one's header and so copying the parent's pages into
     # the child: frozen, they stay shared (measured: 2.08 GB private against 3.02 GB for
     # a 2,000-household simulation forked from a 5m-object parent, same wall time).
-    gc.collect()
+    # No gc.collect() first: a full collection of a build-sized heap takes seconds per
+    # fork and held the second worker back past the first one's end (CI, stop 30).
     gc.freeze()
     try:
         child.start()
