@@ -41,3 +41,21 @@ def small_job() -> JobDefinition:
         executor=executor_from_env(),
     )
     return defs.resolve_job_def("small")
+
+
+@asset
+def nap(context) -> dict:
+    """Two seconds of work, long enough for two runs' steps to overlap on the cluster."""
+    import time
+
+    time.sleep(2)
+    return {"run_id": context.run_id, **where()}
+
+
+def napping_job() -> JobDefinition:
+    defs = Definitions(
+        assets=[nap],
+        jobs=[define_asset_job("napping", AssetSelection.all())],
+        executor=executor_from_env(),
+    )
+    return defs.resolve_job_def("napping")
