@@ -208,11 +208,19 @@ def backfill_runs(instance: DagsterInstance, backfill_id: str) -> list[dict[str,
         rows.append(
             {"cell": run_label(dict(run.tags)), "run_id": run.run_id,
              "status": run.status.value, "wall_s": wall,
-             "assets": len(run.asset_selection or ()),
+             "assets": len(run.asset_selection or ()), "steps": stats.steps_succeeded,
              "error": first_failure(instance, run.run_id)
              if run.status == DagsterRunStatus.FAILURE else None}
         )  # fmt: skip
     return sorted(rows, key=lambda r: r["run_id"])
+
+
+def run_succeeded(row: dict[str, Any]) -> bool:
+    """SUCCESS, and a step run when it targeted assets: a run that "succeeded" without a
+    step did no work (what dagster#21418 did to half the 2026-12-03 backfill)."""
+    return row["status"] == DagsterRunStatus.SUCCESS.value and bool(
+        row["steps"] or not row["assets"]
+    )
 
 
 def first_failure(instance: DagsterInstance, run_id: str) -> str | None:
@@ -257,7 +265,7 @@ def follow_backfill(
         if timeout_s is not None and time.time() - started > timeout_s:
             raise TimeoutError(f"backfill {backfill_id} still {backfill.status.value}")
         time.sleep(poll_s)
-    failed = [r["cell"] for r in rows if r["status"] != DagsterRunStatus.SUCCESS.value]
+    failed = [r["cell"] for r in rows if not run_succeeded(r)]
     return {
         "backfill_id": backfill_id,
         "status": backfill.status.value,
@@ -290,11 +298,12 @@ def require_national_release(instance: DagsterInstance, artifacts: Path) -> None
     )
 
 
-def shard_losses(artifacts: Path, state: str) -> dict[str, Any]:
+def shard_losses(artifacts: Path, state: str, run_id: str) -> dict[str, Any]:
     """A shard's households (its manifest), held-in and held-out loss and its fallback's
-    (its loss record), from its current bundle."""
+    (its loss record), from its current bundle; empty unless that bundle is this run's
+    (bundle folders end in the run id's first 8 characters)."""
     path = artifacts / "local" / state / "loss_record.json"
-    if not path.exists():
+    if not path.exists() or not path.resolve().parent.name.endswith(run_id[:8]):
         return {}
     record = json.loads(path.read_text())
     manifest = json.loads((path.parent / "manifest.json").read_text())
@@ -365,9 +374,9 @@ def run_backfill(
     for run in summary.pop("runs"):
         stage = "shards" if run["cell"] in shards else (
             "unpartitioned" if run["cell"] == "unpartitioned" else "derived")  # fmt: skip
-        row = {"stage": stage, **run, "success": run["status"] == "SUCCESS"}
+        row = {"stage": stage, **run, "success": run_succeeded(run)}
         if stage == "shards":
-            row.update(shard_losses(artifacts, run["cell"].split("|")[1]))
+            row.update(shard_losses(artifacts, run["cell"].split("|")[1], run["run_id"]))
         rows.append(row)
     summary["cells"] = len(rows)
     return pd.DataFrame(rows), summary

@@ -11,6 +11,8 @@ from microplex_assets.backfill import (
     missing_parents,
     plan_targets,
     require_national_release,
+    run_succeeded,
+    shard_losses,
 )
 from microplex_assets.lineage import NATIONAL_US_RELEASE
 
@@ -87,3 +89,27 @@ def test_a_national_bundle_recorded_as_released_satisfies_the_fallbacks(tmp_path
         missing = missing_parents(graph, instance, targets)
     assert fallback not in missing
     assert len(missing[f"local_rich_fanin[{cell('local', 'US')}]"]) == 49  # still true
+
+
+def test_a_run_that_succeeded_without_a_step_is_not_a_success():
+    """dagster#21418: concurrent Dask runs "succeeded" having run nothing."""
+    assert run_succeeded({"status": "SUCCESS", "assets": 19, "steps": 33})
+    assert not run_succeeded({"status": "SUCCESS", "assets": 19, "steps": 0})
+    assert not run_succeeded({"status": "FAILURE", "assets": 19, "steps": 3})
+    assert run_succeeded({"status": "SUCCESS", "assets": 0, "steps": 0})  # checks-only run
+
+
+def test_shard_losses_come_only_from_the_runs_own_bundle(tmp_path):
+    bundle = tmp_path / "local" / "DE" / "runs" / "20261204T050000Z-abcd1234"
+    bundle.mkdir(parents=True)
+    (bundle / "loss_record.json").write_text(
+        '{"losses": {"candidate": {"train": 0.01}, "national_fallback": {"train": 0.04}}}'
+    )
+    (bundle / "manifest.json").write_text('{"record_counts": {"household": 900}}')
+    for name in ("loss_record.json", "manifest.json"):
+        (tmp_path / "local" / "DE" / name).symlink_to(bundle / name)
+    mine = shard_losses(tmp_path, "DE", "abcd1234-0000")
+    assert mine["train_loss"] == 0.01 and mine["fallback_train_loss"] == 0.04
+    assert mine["households"] == 900
+    assert shard_losses(tmp_path, "DE", "ffff0000-0000") == {}  # an earlier run's bundle
+    assert shard_losses(tmp_path, "VT", "abcd1234-0000") == {}  # none at all
