@@ -24,3 +24,8 @@ AGI = "adjusted_gross_income"
 # (``calibration.solver``) and the build setting's default
 # (``microplex_resources.build_settings``).
 ECPS_L0_LAMBDA = 2.6445e-7
+
+# Households per reform simulation in the stage-9 suite (BuildSettings
+# microsim_slice_households): each slice's simulation lives in its own forked child, two
+# at a time, so this sets the suite's peak memory; the results do not depend on it.
+SUITE_SLICE_HOUSEHOLDS = 5_000

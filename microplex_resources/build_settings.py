@@ -5,7 +5,7 @@ from __future__ import annotations
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from microplex_assets.constants import ECPS_L0_LAMBDA
+from microplex_assets.constants import ECPS_L0_LAMBDA, SUITE_SLICE_HOUSEHOLDS
 
 
 class BuildSettings(ConfigurableResource):
@@ -190,6 +190,12 @@ class BuildSettings(ConfigurableResource):
     microsim_absolute_tolerance_bn: float = Field(
         default=5.0,
         description="... or this many $bn, whichever is larger (the release rule: 5%, $5bn).",
+    )
+    microsim_slice_households: int = Field(
+        default=SUITE_SLICE_HOUSEHOLDS,
+        description="Households per reform simulation in the suite: slices run two at a time "
+        "in forked children, so this sets the suite's peak memory (each slice's simulation "
+        "is its own); households are independent, so the results do not depend on it.",
     )
     survey_files: dict[str, list[str]] | None = Field(
         default=None,

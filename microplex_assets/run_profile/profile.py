@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib.metadata import version
 from typing import Any
 
-from microplex_assets.constants import ECPS_L0_LAMBDA
+from microplex_assets.constants import ECPS_L0_LAMBDA, SUITE_SLICE_HOUSEHOLDS
 from microplex_assets.geography.states import STATE_FIPS
 from microplex_assets.partitions import Cell
 from microplex_assets.targets.registry import (
@@ -143,6 +143,7 @@ def resolve_run_profile(settings: dict[str, Any], cell: Cell) -> dict[str, Any]:
                 "relative": float(settings.get("microsim_relative_tolerance", 0.05)),
                 "absolute_bn": float(settings.get("microsim_absolute_tolerance_bn", 5.0)),
             },
+            "slice_households": suite_slice_households(settings),
         },
         "spine": {
             "enabled": bool(settings.get("spine", True)),
@@ -281,3 +282,11 @@ def top_wealth_provider(settings: dict[str, Any]) -> dict[str, Any]:
         "format": "the real Forbes 400 (2024-09-01), income from real SCF 2022 top-tail donors",
         "location": "microplex_assets/sources/data/forbes_us_top_400_2024-09-01.json",
     }
+
+
+def suite_slice_households(settings: dict[str, Any]) -> int:
+    """Households per reform simulation in the suite (microsim_slice_households)."""
+    value = int(settings.get("microsim_slice_households", SUITE_SLICE_HOUSEHOLDS))
+    if value < 1:
+        raise ValueError(f"microsim_slice_households must be at least 1, got {value}")
+    return value

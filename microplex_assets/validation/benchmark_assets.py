@@ -20,6 +20,7 @@ from dagster import (
 )
 
 from microplex_assets.calibration.weights import CalibrationRun
+from microplex_assets.constants import SUITE_SLICE_HOUSEHOLDS
 from microplex_assets.entities.bundle import EntityBundle
 from microplex_assets.gate_checks import blocking_gate_check
 from microplex_assets.partitions import product_geography_partitions
@@ -90,6 +91,7 @@ def microsim_benchmarks(
         work_dir=work / "microsim",
         progress=context.log.info,
         tolerance=settings.get("tolerance"),
+        slice_households=settings.get("slice_households", SUITE_SLICE_HOUSEHOLDS),
     )
     report["seconds"] = round(time.perf_counter() - started, 1)
     context.log.info("benchmark suite:\n" + report["markdown"])

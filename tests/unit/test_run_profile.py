@@ -64,3 +64,11 @@ def test_spine_off_drops_its_provider():
     profile = resolve_run_profile(settings(spine=False), US)
     assert all(p["role"] != "spine" for p in profile["providers"])
     assert profile["spine"]["enabled"] is False
+
+
+def test_suite_slice_size_is_a_setting_and_must_be_positive():
+    assert resolve_run_profile(settings(), US)["microsim_benchmarks"]["slice_households"] == 5_000
+    small = resolve_run_profile(settings(microsim_slice_households=800), US)
+    assert small["microsim_benchmarks"]["slice_households"] == 800
+    with pytest.raises(ValueError, match="microsim_slice_households must be at least 1"):
+        resolve_run_profile(settings(microsim_slice_households=0), US)

@@ -36,7 +36,7 @@ from microplex_assets.validation.microsim.manifest import load_manifest
 from microplex_assets.validation.microsim.outputs import impacts_table
 from microplex_assets.validation.microsim.persist import save_suite
 from microplex_assets.validation.microsim.report import decile_chart_png, impacts_markdown
-from microplex_assets.validation.microsim.suite import SuiteRun, run_suite
+from microplex_assets.validation.microsim.suite import CHUNK_HOUSEHOLDS, SuiteRun, run_suite
 from microplex_resources.simulation_reuse import records_digest
 
 CANDIDATE_LABEL = "candidate"
@@ -66,6 +66,7 @@ def suite_on(
     log: Callable[[str], None],
     aggregates: dict[str, Any] | None = None,
     isolate: bool | None = None,
+    slice_households: int = CHUNK_HOUSEHOLDS,
 ) -> SuiteRun:
     """The suite on one H5, its baseline simulation from the runtime's shared cache (the
     schema gate's); the stage-9 national aggregates are read from it into ``aggregates``
@@ -86,6 +87,7 @@ def suite_on(
         context,
         log,
         release=policyengine.release,
+        chunk_households=slice_households,
         isolate=isolate,
     )
 
@@ -104,6 +106,7 @@ def benchmark_report(
     tolerance: Mapping[str, float] | None = None,
     keep: dict[str, Any] | None = None,
     isolate: bool | None = None,
+    slice_households: int = CHUNK_HOUSEHOLDS,
 ) -> dict[str, Any]:
     """Run the suite and return the report (JSON, markdown and chart written to work_dir).
 
@@ -115,7 +118,9 @@ def benchmark_report(
 
     context = {"lots": lots, "cpi": policyengine_cpi_u(policyengine.system())}
     aggregates: dict[str, Any] = {}
-    suite = suite_on(h5_path, year, policyengine, work_dir, context, log, aggregates, isolate)
+    suite = suite_on(
+        h5_path, year, policyengine, work_dir, context, log, aggregates, isolate, slice_households
+    )
     if keep is not None:
         keep["suite"] = suite
     saved = save_suite(suite, work_dir)
@@ -133,8 +138,9 @@ def benchmark_report(
     else:
         log("baseline H5 holds other records: running the suite on it too")
         baseline_suite = suite_on(
-            baseline_h5, year, policyengine, work_dir, context, log, isolate=isolate
-        )
+            baseline_h5, year, policyengine, work_dir, context, log,
+            isolate=isolate, slice_households=slice_households,
+        )  # fmt: skip
         baseline_seconds = list(baseline_suite.seconds().values())
         for reform_id, by_label in baseline_suite.impacts(
             {ECPS_LABEL: weights[ECPS_LABEL]}
@@ -145,8 +151,9 @@ def benchmark_report(
     if pinned:
         pinned_path = Path(pinned["path"])
         pinned_suite = suite_on(
-            pinned_path, year, policyengine, work_dir, context, log, isolate=isolate
-        )
+            pinned_path, year, policyengine, work_dir, context, log,
+            isolate=isolate, slice_households=slice_households,
+        )  # fmt: skip
         pinned_weights = {PINNED_LABEL: h5_weights(pinned_path, year)}
         for reform_id, by_label in pinned_suite.impacts(pinned_weights).items():
             impacts[reform_id][PINNED_LABEL] = by_label[PINNED_LABEL]

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from microplex_assets.calibration.simulation_arrays import SimulationArrays
+from microplex_assets.constants import SUITE_SLICE_HOUSEHOLDS
 from microplex_assets.publication.h5_combine import restrict_h5
 from microplex_assets.validation.microsim.isolation import fork_available, map_in_forks
 from microplex_assets.validation.microsim.manifest import BenchmarkManifest, BenchmarkReform
@@ -214,7 +215,7 @@ def state_order(households: np.ndarray, household_state: pd.Series | None) -> np
 # Households per reform simulation: a reform touching every household of a 40k file ran
 # out of 23 GB beside the build (17.2 GB peak RSS, 2026-12-02), and households are
 # independent in PolicyEngine, so a reform is simulated in slices of at most this many.
-CHUNK_HOUSEHOLDS = 10_000
+CHUNK_HOUSEHOLDS = SUITE_SLICE_HOUSEHOLDS
 
 
 def simulate_subset(
