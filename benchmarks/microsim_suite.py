@@ -40,28 +40,11 @@ BUILD = ROOT / "dagster_home/artifacts/_work/national/US/latest"  # the last run
 BASELINE_OUTPUTS = ("household_net_income", "income_tax", "person_in_poverty")
 
 
-class Runtime:
-    """The PolicyEngineRuntime interface on the process-wide system (no Dagster)."""
+def Runtime() -> Any:  # noqa: N802 (kept: suite_reweight imports it by this name)
+    """The build's PolicyEngine resource, used outside Dagster."""
+    from microplex_resources.policyengine_runtime import PolicyEngineRuntime
 
-    def system(self) -> Any:
-        from microplex_resources.policyengine_runtime import policyengine_system
-
-        return policyengine_system()
-
-    def microsimulation(self, path: Path) -> Any:
-        from microplex_resources.policyengine_runtime import policyengine_microsimulation
-
-        return policyengine_microsimulation(path)
-
-    def reform_microsimulation(self, path: Path, reform: Any = None) -> Any:
-        from microplex_resources.policyengine_runtime import policyengine_reform_microsimulation
-
-        return policyengine_reform_microsimulation(path, reform)
-
-    def release(self) -> None:
-        from microplex_resources.policyengine_runtime import release_simulations
-
-        release_simulations()
+    return PolicyEngineRuntime()
 
 
 def sample_pair(

@@ -69,6 +69,7 @@ def run_reforms(work_dir: Path, year: int, reform_ids: list[str]) -> None:
         lambda message: print(message, flush=True),
         release=runtime.release,
         isolate=False,
+        reform_system=runtime.reform_system,
     )
     print("saved in", save_suite(suite, work_dir / "microsim"))
 

@@ -118,8 +118,11 @@ def release_simulations() -> None:
     gc.collect()
 
 
-def policyengine_reform_microsimulation(dataset_path: str | Path, reform: Any = None) -> Any:
-    """A fresh, uncached ``Microsimulation`` over an H5, optionally under a reform.
+def policyengine_reform_microsimulation(
+    dataset_path: str | Path, reform: Any = None, system: Any = None
+) -> Any:
+    """A fresh, uncached ``Microsimulation`` over an H5, under ``reform`` (a
+    policyengine-core Reform) or on ``system`` (one ``policyengine_reform_system`` built).
 
     Used for the benchmark suite's reform simulations: each is needed once, so none is
     kept (the shared baseline simulation stays cached)."""
@@ -127,7 +130,34 @@ def policyengine_reform_microsimulation(dataset_path: str | Path, reform: Any = 
     from policyengine_us import Microsimulation
 
     gc.collect()
+    if system is not None:
+        if reform is not None:
+            raise ValueError("give a reform or a reformed system, not both")
+        return Microsimulation(dataset=str(dataset_path), tax_benefit_system=system)
     return Microsimulation(dataset=str(dataset_path), reform=reform)
+
+
+def policyengine_reform_system(reform: Any) -> Any:
+    """The tax-benefit system under ``reform``, built once for many simulations.
+
+    ``Microsimulation(reform=...)`` builds the reformed system anew for every simulation
+    (about 20 s), with cold parameter caches and an empty SPM-threshold cache (about 38 s
+    per 2,000 households): the suite paid that in every slice. policyengine-us's own path
+    for "one system, many simulations" is a supplied ``tax_benefit_system``; this builds it
+    as ``Microsimulation(reform=...)`` would (the reform, then the parameter barrier that
+    keeps a simulation's writes off the shared tree). SPM thresholds depend on the unit
+    and its area, not on tax policy, so it reads the shared system's (warm) provider.
+    Results equal ``reform=``'s (``tests/validation/test_microsim_suite.py``); what a
+    supplied system lacks is the baseline branch, which only behavioural responses (off by
+    default) and the Medicaid state denominators (set from the baseline) read.
+    """
+    shared = policyengine_system()
+    from policyengine_us.spm import with_parameter_barrier
+    from policyengine_us.system import CountryTaxBenefitSystem
+
+    reformed = with_parameter_barrier(CountryTaxBenefitSystem(reform=reform))
+    reformed.spm_forecast_provider = shared.spm_forecast_provider
+    return reformed
 
 
 class PolicyEngineRuntime(ConfigurableResource):
@@ -139,8 +169,13 @@ class PolicyEngineRuntime(ConfigurableResource):
     def microsimulation(self, dataset_path: str | Path) -> Any:
         return policyengine_microsimulation(dataset_path)
 
-    def reform_microsimulation(self, dataset_path: str | Path, reform: Any = None) -> Any:
-        return policyengine_reform_microsimulation(dataset_path, reform)
+    def reform_microsimulation(
+        self, dataset_path: str | Path, reform: Any = None, system: Any = None
+    ) -> Any:
+        return policyengine_reform_microsimulation(dataset_path, reform, system)
+
+    def reform_system(self, reform: Any) -> Any:
+        return policyengine_reform_system(reform)
 
     def release(self) -> None:
         release_simulations()

@@ -27,7 +27,10 @@ from microplex_assets.validation.microsim.indexation import policyengine_cpi_u
 from microplex_assets.validation.microsim.manifest import load_manifest
 from microplex_assets.validation.microsim.reforms import STRUCTURAL_REFORMS, parametric_reform
 from microplex_assets.validation.microsim.suite import STATE_AGGREGATE_INPUTS, run_suite
-from microplex_resources.policyengine_runtime import policyengine_reform_microsimulation
+from microplex_resources.policyengine_runtime import (
+    policyengine_reform_microsimulation,
+    policyengine_reform_system,
+)
 from tests.frames import tiny_scaffold
 
 YEAR = 2024
@@ -75,6 +78,9 @@ def suite_data(tmp_path_factory, pe_system):
         policyengine_reform_microsimulation,
         context,
         chunk_households=59,  # 60 households: a reform touching all of them runs in two slices
+        # Each parametric reform's system built once and shared by its slices; every
+        # comparison below is against policyengine-us's own reform= on the whole file.
+        reform_system=policyengine_reform_system,
     )
     return {
         "h5": h5,

@@ -89,6 +89,7 @@ def suite_on(
         release=policyengine.release,
         chunk_households=slice_households,
         isolate=isolate,
+        reform_system=policyengine.reform_system,
     )
 
 
