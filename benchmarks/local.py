@@ -35,6 +35,7 @@ os.environ.setdefault("DAGSTER_HOME", str(ROOT / "dagster_home"))
 from microplex_assets.backfill import BackfillPlan, run_backfill  # noqa: E402
 from microplex_assets.files import write_json_atomic  # noqa: E402
 from microplex_assets.geography.states import STATE_FIPS  # noqa: E402
+from microplex_assets.shard_table import shard_comparison  # noqa: E402
 
 
 class MachineMemory(threading.Thread):
@@ -53,17 +54,6 @@ class MachineMemory(threading.Thread):
     def stop(self) -> None:
         self._stop_event.set()
         self.join()
-
-
-def shard_comparison(cells: pd.DataFrame) -> pd.DataFrame:
-    """One row per shard: its losses and its fallback's on the same state targets."""
-    shards = cells[cells["stage"] == "shards"].copy()
-    shards["state"] = shards["cell"].str.split("|").str[1]
-    shards["beats_fallback_held_in"] = shards["train_loss"] < shards["fallback_train_loss"]
-    columns = ["state", "success", "wall_s", "households", "train_loss",
-               "fallback_train_loss", "held_out_loss", "fallback_held_out_loss",
-               "beats_fallback_held_in"]  # fmt: skip
-    return shards[columns].sort_values("state").reset_index(drop=True)
 
 
 def summarise(table: pd.DataFrame) -> dict[str, object]:

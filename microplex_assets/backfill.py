@@ -50,6 +50,7 @@ from microplex_assets.files import write_json_atomic
 from microplex_assets.geography.states import STATE_FIPS
 from microplex_assets.lineage import NATIONAL_US_RELEASE
 from microplex_assets.partitions import Cell, product_geography_partitions
+from microplex_assets.shard_table import shard_losses
 
 Target = AssetKeyPartitionKey
 DONE = {
@@ -296,30 +297,6 @@ def require_national_release(instance: DagsterInstance, artifacts: Path) -> None
             metadata={"bundle_dir": str(current.resolve())},
         )
     )
-
-
-def shard_losses(artifacts: Path, state: str, run_id: str) -> dict[str, Any]:
-    """A shard's households (its manifest), held-in and held-out loss and its fallback's
-    (its loss record), from its current bundle; empty unless that bundle is this run's
-    (bundle folders end in the run id's first 8 characters)."""
-    path = artifacts / "local" / state / "loss_record.json"
-    if not path.exists() or not path.resolve().parent.name.endswith(run_id[:8]):
-        return {}
-    record = json.loads(path.read_text())
-    manifest = json.loads((path.parent / "manifest.json").read_text())
-    losses = record["losses"]
-
-    def loss(method: str, split: str) -> float | None:
-        value = losses.get(method, {}).get(split)
-        return None if value is None else float(value)
-
-    return {
-        "households": manifest.get("record_counts", {}).get("household"),
-        "train_loss": loss("candidate", "train"),
-        "held_out_loss": loss("candidate", "held_out"),
-        "fallback_train_loss": loss("national_fallback", "train"),
-        "fallback_held_out_loss": loss("national_fallback", "held_out"),
-    }
 
 
 def run_backfill(

@@ -12,9 +12,9 @@ from microplex_assets.backfill import (
     plan_targets,
     require_national_release,
     run_succeeded,
-    shard_losses,
 )
 from microplex_assets.lineage import NATIONAL_US_RELEASE
+from microplex_assets.shard_table import shard_comparison, shard_losses
 
 UNPARTITIONED = {"cps_source_frame", "tax_donor_frame", "asset_donor_frame",
                  "top_wealth_frame", "survey_source_frames", "calibration_targets"}  # fmt: skip
@@ -113,3 +113,30 @@ def test_shard_losses_come_only_from_the_runs_own_bundle(tmp_path):
     assert mine["households"] == 900
     assert shard_losses(tmp_path, "DE", "ffff0000-0000") == {}  # an earlier run's bundle
     assert shard_losses(tmp_path, "VT", "abcd1234-0000") == {}  # none at all
+
+
+def test_a_shard_split_over_runs_is_one_comparison_row():
+    """A fresh instance splits a shard's chain (run_profile alone first): one row per shard,
+    successful only when every run was, wall times summed, losses from the publishing run."""
+    import pandas as pd
+
+    nan = float("nan")
+    runs = pd.DataFrame(
+        [
+            {"stage": "shards", "cell": "local|DE", "success": True, "wall_s": 10.0,
+             "households": nan, "train_loss": nan, "fallback_train_loss": nan,
+             "held_out_loss": nan, "fallback_held_out_loss": nan},
+            {"stage": "shards", "cell": "local|DE", "success": True, "wall_s": 90.0,
+             "households": 200.0, "train_loss": 0.001, "fallback_train_loss": 0.05,
+             "held_out_loss": 0.1, "fallback_held_out_loss": 0.2},
+            {"stage": "shards", "cell": "local|VT", "success": False, "wall_s": 5.0,
+             "households": nan, "train_loss": nan, "fallback_train_loss": nan,
+             "held_out_loss": nan, "fallback_held_out_loss": nan},
+            {"stage": "derived", "cell": "national|DE", "success": True, "wall_s": 30.0},
+        ]
+    )  # fmt: skip
+    table = shard_comparison(runs).set_index("state")
+    assert list(table.index) == ["DE", "VT"]
+    assert table.loc["DE", "wall_s"] == 100.0 and table.loc["DE", "households"] == 200.0
+    assert bool(table.loc["DE", "success"]) and bool(table.loc["DE", "beats_fallback_held_in"])
+    assert not table.loc["VT", "success"] and not table.loc["VT", "beats_fallback_held_in"]
