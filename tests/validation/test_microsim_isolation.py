@@ -120,6 +120,22 @@ def test_map_in_forks_keeps_order_and_runs_workers_at_once() -> None:
     assert all(memory["seconds"] > 0 for _, memory in results)
 
 
+def test_map_in_forks_prepares_each_call_in_the_parent_just_before_its_fork() -> None:
+    """``prepare`` runs in the parent, in call order, each time a worker is free: the
+    second call's args are made only after the first child was forked."""
+    prepared: list[tuple[int, float]] = []
+
+    def prepare(index: int, args: tuple) -> tuple:
+        prepared.append((index, time.time()))
+        return (args[0] * 2,)
+
+    results = map_in_forks(_timed_nap, [(0.2,), (0.2,)], 1, prepare=prepare)
+    (first_start, first_end, _), (second_start, second_end, _) = (r for r, _ in results)
+    assert [i for i, _ in prepared] == [0, 1]
+    assert prepared[1][1] >= first_end  # one worker: made when the first child was done
+    assert second_end - second_start >= 0.4  # the child ran with the prepared (doubled) nap
+
+
 def test_map_in_forks_one_worker_runs_one_at_a_time() -> None:
     results = [r for r, _ in map_in_forks(_timed_nap, [(0.2,), (0.2,)], 1)]
     assert results[1][0] >= results[0][1]

@@ -6,7 +6,13 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from microplex_assets.validation.microsim.suite import BaselineInputs, slice_tasks, state_order
+from microplex_assets.validation.microsim.slices import (
+    ReformedSystems,
+    SliceTask,
+    slice_tasks,
+    state_order,
+)
+from microplex_assets.validation.microsim.suite import BaselineInputs
 
 
 def _inputs(touched: np.ndarray, states: pd.Series | None) -> BaselineInputs:
@@ -39,3 +45,29 @@ def test_slices_hold_few_states_and_every_household_once():
     # ... where id order would put all five in every slice
     unordered = slice_tasks(manifest, _inputs(ids, None), chunk_households=200)
     assert min(states[t.households].nunique() for t in unordered) == 5
+
+
+def test_a_reformed_system_is_built_at_its_first_slice_and_dropped_after_its_last():
+    """Parametric reforms share one system over their slices; the parent holds it only
+    between its reform's first and last fork, so at most one is held at a time here."""
+    built: list[object] = []
+
+    def build(policy: object) -> object:
+        built.append(policy)
+        return SimpleNamespace(policy=policy)
+
+    def task(reform_id: str, kind: str) -> SliceTask:
+        reform = SimpleNamespace(id=reform_id, kind=kind, changes=())
+        return SliceTask(reform, 0, 1, np.arange(3))
+
+    tasks = [task("ctc", "parametric"), task("ctc", "parametric"),
+             task("lots", "structural"), task("eitc", "parametric")]  # fmt: skip
+    systems = ReformedSystems(tasks, system=None, reform_system=build)
+    seen, held = [], []
+    for index in range(len(tasks)):
+        seen.append(systems.prepare(index, ("args", None))[-1])
+        held.append(sorted(systems.held))
+    assert seen[0] is seen[1] and seen[2] is None and seen[3] is not seen[0]
+    assert len(built) == 2  # one per parametric reform, none for the structural one
+    assert held == [["ctc"], [], [], []]  # dropped as its last slice forks
+    assert ReformedSystems(tasks, None, reform_system=None).prepare(0, ("a", None)) == ("a", None)

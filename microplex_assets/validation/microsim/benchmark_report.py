@@ -36,7 +36,8 @@ from microplex_assets.validation.microsim.manifest import load_manifest
 from microplex_assets.validation.microsim.outputs import impacts_table
 from microplex_assets.validation.microsim.persist import save_suite
 from microplex_assets.validation.microsim.report import decile_chart_png, impacts_markdown
-from microplex_assets.validation.microsim.suite import CHUNK_HOUSEHOLDS, SuiteRun, run_suite
+from microplex_assets.validation.microsim.slices import CHUNK_HOUSEHOLDS
+from microplex_assets.validation.microsim.suite import SuiteRun, run_suite
 from microplex_resources.simulation_reuse import records_digest
 
 CANDIDATE_LABEL = "candidate"

@@ -111,11 +111,15 @@ def map_in_forks(
     calls: list[tuple[Any, ...]],
     workers: int,
     done: Callable[[int, T, dict[str, float]], None] | None = None,
+    prepare: Callable[[int, tuple[Any, ...]], tuple[Any, ...]] | None = None,
 ) -> list[tuple[T, dict[str, float]]]:
     """``fn(*args)`` for every args of ``calls``, at most ``workers`` forked children at
     a time (a simulation uses one core; the build machine has two). Results come back in
     the order of ``calls``; ``done(index, result, memory)`` is told as each finishes. A
-    failed child stops the others and raises its error."""
+    failed child stops the others and raises its error. ``prepare(index, args)``, when
+    given, returns the args actually forked with, in the parent just before that fork:
+    what is costly to hold is built when a child first needs it and dropped after the
+    last one has it."""
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     results: list[Any] = [None] * len(calls)
@@ -125,7 +129,10 @@ def map_in_forks(
         while pending or running:
             while pending and len(running) < workers:
                 index, args = pending.pop(0)
+                if prepare is not None:
+                    args = prepare(index, args)
                 running.append(_start(fn, args, index))
+                del args  # the child has its copy; the parent keeps nothing of a slice
             ready = wait([r.receive for r in running])
             for item in [r for r in running if r.receive in ready]:
                 running.remove(item)

@@ -30,7 +30,6 @@ import numpy as np
 import pandas as pd
 
 from microplex_assets.calibration.simulation_arrays import SimulationArrays
-from microplex_assets.constants import SUITE_SLICE_HOUSEHOLDS
 from microplex_assets.publication.h5_combine import restrict_h5
 from microplex_assets.validation.microsim.isolation import fork_available, map_in_forks
 from microplex_assets.validation.microsim.manifest import BenchmarkManifest, BenchmarkReform
@@ -45,6 +44,13 @@ from microplex_assets.validation.microsim.reforms import (
     STRUCTURAL_REFORMS,
     parametric_reform,
     restore_cash,
+)
+from microplex_assets.validation.microsim.slices import (
+    CHUNK_HOUSEHOLDS,
+    ReformedSystems,
+    SliceTask,
+    household_states,
+    slice_tasks,
 )
 from microplex_assets.validation.microsim.touches import touchable_households
 
@@ -190,34 +196,6 @@ def baseline_inputs(
     )
 
 
-def household_states(arrays: SimulationArrays) -> pd.Series | None:
-    """Household id -> state FIPS (None where the file has no ``state_fips``)."""
-    if "state_fips" not in arrays.system.variables:
-        return None
-    ids = arrays.household_ids.astype(np.int64)
-    return pd.Series(arrays.values("state_fips", "household").astype(np.int64), index=ids)
-
-
-def state_order(households: np.ndarray, household_state: pd.Series | None) -> np.ndarray:
-    """Households ordered by state, then id, so near-equal cuts hold few whole states.
-
-    A policyengine-us formula runs only on the entities its ``defined_for`` selects, so a
-    simulation pays each state's programs once per state present: measured on the 40,400-
-    household national file, 400 households from 2 states computed in 30 s and 500 from all
-    51 in 58 s (the reform simulation alone, 2026-12-02, ``/work/notes/slice_profile.py``).
-    """
-    if household_state is None:
-        return households
-    states = household_state.reindex(households).fillna(-1).to_numpy()
-    return households[np.lexsort((households, states))]
-
-
-# Households per reform simulation: a reform touching every household of a 40k file ran
-# out of 23 GB beside the build (17.2 GB peak RSS, 2026-12-02), and households are
-# independent in PolicyEngine, so a reform is simulated in slices of at most this many.
-CHUNK_HOUSEHOLDS = SUITE_SLICE_HOUSEHOLDS
-
-
 def simulate_subset(
     reform: BenchmarkReform,
     households: np.ndarray,
@@ -266,34 +244,6 @@ def simulate_subset(
     return results, add_back
 
 
-@dataclass
-class SliceTask:
-    """One slice of one reform's touched households."""
-
-    reform: BenchmarkReform
-    index: int
-    count: int
-    households: np.ndarray
-
-
-def slice_tasks(
-    manifest: BenchmarkManifest, inputs: BaselineInputs, chunk_households: int
-) -> list[SliceTask]:
-    """Every reform's touched households, in state order, cut into near-equal slices of
-    at most ``chunk_households`` (a reform touching no household gets none)."""
-    if chunk_households < 1:
-        raise ValueError(f"chunk_households must be at least 1, got {chunk_households}")
-    tasks = []
-    for reform in manifest.reforms:
-        touched = inputs.touched[reform.id]
-        if len(touched) == 0:
-            continue
-        ordered = state_order(touched, inputs.household_state)
-        parts = np.array_split(ordered, -(-len(touched) // chunk_households))
-        tasks += [SliceTask(reform, k, len(parts), part) for k, part in enumerate(parts)]
-    return tasks
-
-
 def assemble_runs(
     manifest: BenchmarkManifest,
     inputs: BaselineInputs,
@@ -317,30 +267,6 @@ def assemble_runs(
         touched = len(inputs.touched[reform.id])
         runs[reform.id] = ReformRun(reform.id, touched, seconds, merged, add_back)
     return runs
-
-
-def reformed_systems(
-    manifest: BenchmarkManifest,
-    tasks: list[SliceTask],
-    system: Any,
-    reform_system: Callable[[Any], Any] | None,
-    progress: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
-    """reform id -> its system, for each parametric reform with a slice to run."""
-    if reform_system is None:
-        return {}
-    sliced = {task.reform.id for task in tasks}
-    systems = {}
-    for reform in manifest.reforms:
-        if reform.kind == "parametric" and reform.id in sliced:
-            started = time.perf_counter()
-            systems[reform.id] = reform_system(parametric_reform(reform, system))
-            if progress:
-                progress(
-                    f"benchmark {reform.id}: reformed system built once for its slices in "
-                    f"{time.perf_counter() - started:.1f}s, RSS {current_rss_gb():.2f} GB"
-                )
-    return systems
 
 
 # Slices simulated at once in forked children: a simulation uses one core, and the build
@@ -391,11 +317,10 @@ def run_suite(
     suite = SuiteRun(manifest.content_hash, manifest.version, baseline)
     work_dir.mkdir(parents=True, exist_ok=True)
     tasks = slice_tasks(manifest, inputs, chunk_households)
-    systems = reformed_systems(manifest, tasks, system, reform_system, progress)
+    systems = ReformedSystems(tasks, system, reform_system, progress)
     calls = [
         (task.reform, task.households, h5_path, year, system, inputs)
-        + (work_dir / f"suite_{task.reform.id}_{task.index}.h5", microsimulation)
-        + (systems.get(task.reform.id),)
+        + (work_dir / f"suite_{task.reform.id}_{task.index}.h5", microsimulation, None)
         for task in tasks
     ]
     if isolate is None:
@@ -413,13 +338,13 @@ def run_suite(
             )
 
     if isolate:
-        forked = map_in_forks(simulate_subset, calls, workers, done)
+        forked = map_in_forks(simulate_subset, calls, workers, done, systems.prepare)
         outcomes = [(result, memory["seconds"]) for result, memory in forked]
     else:
         outcomes = []
         for index, call in enumerate(calls):
             slice_started = time.perf_counter()
-            result = simulate_subset(*call)
+            result = simulate_subset(*systems.prepare(index, call))
             outcomes.append((result, time.perf_counter() - slice_started))
             done(index, result, {"seconds": outcomes[-1][1]})
     suite.runs = assemble_runs(manifest, inputs, baseline, tasks, outcomes)
