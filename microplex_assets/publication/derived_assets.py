@@ -38,6 +38,7 @@ from microplex_assets.publication.derived import (
     shard_table,
     state_fallback,
 )
+from microplex_assets.publication.fan_in_gate import fan_in_schema_gate
 from microplex_assets.publication.h5_combine import (
     concatenate_h5,
     overwrite_household_weights,
@@ -54,6 +55,7 @@ from microplex_assets.stage_asset import context_cell, stage_asset, stage_metada
 from microplex_assets.targets.model import TargetSet
 from microplex_resources.artifact_store import ArtifactStore
 from microplex_resources.build_settings import BuildSettings
+from microplex_resources.policyengine_runtime import PolicyEngineRuntime
 
 
 def when_upstream_cells_done() -> AutomationCondition:
@@ -212,10 +214,12 @@ def local_rich_fanin(
     build_settings: BuildSettings,
     calibration_targets: TargetSet,
     artifact_store: ArtifactStore,
+    policyengine: PolicyEngineRuntime,
 ) -> Iterator[Output[dict[str, Any]]]:
     """local|US (mp-local-rich): the 51 published state shards concatenated into one H5
     (ids offset per shard) and scored on the whole target suite next to national|US.
-    A missing shard is an error listing every missing one."""
+    A missing shard is an error listing every missing one; an H5 failing the schema gate
+    (``fan_in_gate``) is never published."""
     cell = context_cell(context)
     run_profile = derived_profile(build_settings, context)
     year = int(run_profile["year"])
@@ -261,6 +265,13 @@ def local_rich_fanin(
             f"joint fit (calibration/joint_local.py) to national|US's kept national targets "
             f"and each state's own; scored on national|US's {len(suite):,} kept targets"
         )
+    weight_total = float(sum(s.weights.sum() for s in shards.values()))
+    context.log.info("schema gate of the local|US H5 ...")
+    schema_gate = fan_in_schema_gate(h5_path, year, policyengine, work, weight_total)
+    context.log.info(
+        f"schema gate passed in {schema_gate['seconds']}s: whole file loaded, "
+        f"{schema_gate['sample_households']} sampled households computed"
+    )
     estimates["local|US"] = fan_in_estimates(shards, pd.Index(suite["name"]))
     held_out = run_profile["calibration"]["held_out_groups"]
     scores = score_table(suite, estimates, held_out)
@@ -276,8 +287,9 @@ def local_rich_fanin(
         filled_variables=report["filled"],
         scoring=national_note,
         held_out_groups=list(held_out),
-        weight_total=float(sum(s.weights.sum() for s in shards.values())),
+        weight_total=weight_total,
         joint_fit=joint_scores is not None,
+        schema_gate=schema_gate,
     )
     destination, published = publish_derived(
         context,
@@ -306,6 +318,7 @@ def local_rich_fanin(
             shards=len(shards),
             households=int(report["record_counts"][str(year)]["household"]),
             scoring=national_note,
+            schema_gate=MetadataValue.json(schema_gate),
             scores=table_metadata(scores),
             joint_fit=None
             if joint_scores is None

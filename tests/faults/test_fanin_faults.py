@@ -21,6 +21,7 @@ from microplex_assets.publication.shard_checks import ShardMismatchError
 from microplex_assets.source_plan.reuse import StaleUpstreamError
 from microplex_resources.artifact_store import ArtifactStore
 from microplex_resources.build_settings import BuildSettings
+from microplex_resources.policyengine_runtime import PolicyEngineRuntime
 from tests.calibration.problems import synthetic_matrix
 from tests.faults.cells import YEAR, publish_earlier, publish_shard, snapshot, temporaries
 
@@ -53,6 +54,7 @@ def fan_in(root: Path) -> None:
                 build_settings=BuildSettings(),
                 calibration_targets=TARGETS,
                 artifact_store=ArtifactStore(root=str(root)),
+                policyengine=PolicyEngineRuntime(),
             )
         )
 
@@ -135,6 +137,7 @@ def test_a_stored_registry_of_another_year_is_blamed_not_the_shards(
                 build_settings=BuildSettings(year=2025),
                 calibration_targets=TARGETS,
                 artifact_store=ArtifactStore(root=str(root)),
+                policyengine=PolicyEngineRuntime(),
             )
         )
     record_property("message", str(caught.value))
