@@ -25,7 +25,7 @@ from microplex_assets.seed import assets as seed_assets
 from microplex_assets.source_plan import assets as source_plan_assets
 from microplex_assets.sources import assets as sources_assets
 from microplex_assets.validation import assets as validation_assets
-from microplex_assets.validation import benchmark_assets
+from microplex_assets.validation import benchmark_assets, schema_check
 from microplex_resources.artifact_store import ArtifactStore
 from microplex_resources.atomic_io_manager import AtomicFilesystemIOManager
 from microplex_resources.build_settings import BuildSettings
@@ -45,6 +45,7 @@ STAGE_MODULES = (
     publication_assets,
     derived_assets,
     validation_assets,
+    schema_check,
     benchmark_assets,
     release_assets,
 )

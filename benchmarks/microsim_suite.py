@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from microplex_assets.files import json_safe, write_json_atomic  # noqa: E402
-from microplex_assets.validation.microsim.memory import current_rss_gb, peak_rss_gb  # noqa: E402
+from microplex_assets.simulation.memory import current_rss_gb, peak_rss_gb  # noqa: E402
 
 # The work folder of the last `make build` (national|US): the gated H5, its eCPS twin, lots.
 BUILD = ROOT / "dagster_home/artifacts/_work/national/US/latest"  # the last run's work folder

@@ -55,6 +55,7 @@ from microplex_assets.lineage import NATIONAL_US_RELEASE
 from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.plots import loss_curves_png, png_markdown, save_png
 from microplex_assets.publication.h5_export import write_policyengine_h5
+from microplex_assets.simulation.memory import return_freed_memory
 from microplex_assets.source_plan.reuse import check_targets
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata, table_metadata
 from microplex_assets.targets.model import TargetSet
@@ -140,6 +141,10 @@ def target_matrix(
             f"national contributions: {len(contributions.targets):,} of {len(national):,} "
             "national targets touched by this shard's records"
         )
+    # The published H5's baseline is simulated in slices (``validation.baseline_pass``),
+    # not by reweighting this simulation: drop it (5+ GB at national size) now.
+    policyengine.release()
+    return_freed_memory()
     seconds = time.perf_counter() - started
     paths = matrix.save(work, matrix.aligned(design))
     ledger = matrix.ledger

@@ -1,11 +1,11 @@
 """Stage 8 assets: the gated H5 (work copy) and the immutable run bundle.
 
-The H5 is written to the run's work folder first; the blocking schema gate judges
-that file, and only when it passes does ``published_dataset`` copy H5, manifest, run
-profile, loss record, aggregates and evidence into
-``artifacts/<product>/<geography>/runs/<run_key>/`` in one atomic rename, with
-SHA256SUMS; nothing writes into it afterwards. Whether it becomes ``current`` is
-decided in stage 9 (``release.assets.current_release``).
+The H5 is written to the run's work folder first; the blocking schema gate judges that
+file (``validation.schema_check``: its simulation is the benchmark suite's baseline), and
+only when it passes does ``published_dataset`` copy H5, manifest, run profile, loss
+record, aggregates and evidence into ``artifacts/<product>/<geography>/runs/<run_key>/``
+in one atomic rename, with SHA256SUMS; nothing writes into it afterwards. Whether it
+becomes ``current`` is decided in stage 9 (``release.assets.current_release``).
 """
 
 import time
@@ -13,12 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from dagster import (
-    AssetCheckExecutionContext,
-    AssetCheckResult,
-    AssetCheckSeverity,
     AssetExecutionContext,
     MetadataValue,
-    asset_check,
 )
 
 from microplex_assets.calibration.matrix import (
@@ -40,7 +36,6 @@ from microplex_assets.publication.capital_gains_lots import (
 )
 from microplex_assets.publication.h5_export import write_policyengine_h5
 from microplex_assets.publication.manifest import build_manifest, package_versions
-from microplex_assets.publication.schema_gate import check_h5_schema, check_microsimulation
 from microplex_assets.publication.weighting import weighted_bundle
 from microplex_assets.release.bundle import publish_run_bundle, run_key
 from microplex_assets.release.dataflow import run_snapshot
@@ -103,49 +98,6 @@ def dataset_h5(
         "lots_rows": int(len(lots)),
         "lots_reconciliation": lots_check,
     }
-
-
-@asset_check(
-    asset=dataset_h5,
-    blocking=True,
-    partitions_def=product_geography_partitions,
-    description=(
-        "H5 loads in policyengine_us.Microsimulation; ids, links, weights, dtypes and enum "
-        "values valid; only PE input variables; income_tax and household_net_income compute."
-    ),
-)
-def schema_compatible(
-    context: AssetCheckExecutionContext,
-    dataset_h5: dict[str, Any],
-    policyengine: PolicyEngineRuntime,
-) -> AssetCheckResult:
-    path = Path(dataset_h5["path"])
-    year = int(dataset_h5["export"]["year"])
-    static = check_h5_schema(path, policyengine.system(), year)
-    metadata: dict[str, Any] = {**static.metrics, "failures": MetadataValue.json(static.failures)}
-    passed = static.passed
-    if passed:
-        started = time.perf_counter()
-        simulation = check_microsimulation(path, year, policyengine.microsimulation)
-        metadata.update(simulation)
-        # "reweighted": the target matrix's simulation of the same records served this one
-        metadata["simulation"] = policyengine.last_simulation_event()
-        context.log.info(f"schema gate simulation: {metadata['simulation']}")
-        metadata["microsimulation_seconds"] = round(time.perf_counter() - started, 1)
-        passed = bool(simulation.get("finite", False))
-        poverty = (
-            f"SPM poverty {simulation['spm_poverty_rate']:.1%}"
-            if "spm_poverty_rate" in simulation
-            else f"SPM poverty FAILED: {simulation.get('spm_poverty_error')}"
-        )
-        metadata["summary"] = (
-            f"{len(static.failures)} schema failures; income tax "
-            f"${simulation['income_tax_total_bn']:,.1f}bn, household net income "
-            f"${simulation['household_net_income_total_bn']:,.1f}bn; {poverty}"
-        )
-    else:
-        metadata["summary"] = f"{len(static.failures)} schema failures: {static.failures[:3]}"
-    return AssetCheckResult(passed=passed, severity=AssetCheckSeverity.ERROR, metadata=metadata)
 
 
 def bundle_aggregates(

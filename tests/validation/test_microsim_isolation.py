@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from microplex_assets.validation.microsim.isolation import (
+from microplex_assets.simulation.forks import (
     _die_with_parent,
     call_in_fork,
     fork_available,
     map_in_forks,
 )
-from microplex_assets.validation.microsim.memory import current_rss_gb
+from microplex_assets.simulation.memory import current_rss_gb
 
 pytestmark = pytest.mark.skipif(not fork_available(), reason="needs the 'fork' start method")
 

@@ -21,6 +21,7 @@ import pandas as pd
 
 from microplex_assets.files import file_sha256, json_safe, write_json_atomic
 from microplex_assets.validation.aggregates import national_aggregates
+from microplex_assets.validation.baseline_pass import published_baseline, release_baselines
 from microplex_assets.validation.microsim.gates import (
     BENCHMARKS_GATE,
     RUNTIME_GATE,
@@ -69,25 +70,26 @@ def suite_on(
     isolate: bool | None = None,
     slice_households: int = CHUNK_HOUSEHOLDS,
 ) -> SuiteRun:
-    """The suite on one H5, its baseline simulation from the runtime's shared cache (the
-    schema gate's); the stage-9 national aggregates are read from it into ``aggregates``
-    before it is released for the reform simulations."""
+    """The suite on one H5. Its baseline is the file's sliced simulation (the schema
+    gate's, by content hash; computed here for a file the gate did not see); the stage-9
+    national aggregates are read from it into ``aggregates``."""
     manifest = load_manifest()
+    baseline = published_baseline(
+        h5_path, year, policyengine, context, work_dir / "baseline_slices", slice_households, log
+    )
     if aggregates is not None:
-        aggregates["table"] = national_aggregates(policyengine.microsimulation(h5_path), year)
+        aggregates["table"] = national_aggregates(baseline, year)
         aggregates["h5_sha256"] = file_sha256(h5_path)
-    # Passed without a name in this frame: once run_suite has read it and the runtime
-    # releases it, nothing keeps the baseline (3-5 GB at 40k) alive beside the reforms'.
     return run_suite(
         manifest,
-        policyengine.microsimulation(h5_path),
+        baseline,
         h5_path,
         year,
         work_dir,
         policyengine.reform_microsimulation,
         context,
         log,
-        release=policyengine.release,
+        release=release_baselines,
         chunk_households=slice_households,
         isolate=isolate,
         reform_system=policyengine.reform_system,

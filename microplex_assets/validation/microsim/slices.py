@@ -13,8 +13,8 @@ import pandas as pd
 
 from microplex_assets.calibration.simulation_arrays import SimulationArrays
 from microplex_assets.constants import SUITE_SLICE_HOUSEHOLDS
+from microplex_assets.simulation.memory import current_rss_gb
 from microplex_assets.validation.microsim.manifest import BenchmarkManifest, BenchmarkReform
-from microplex_assets.validation.microsim.memory import current_rss_gb
 from microplex_assets.validation.microsim.reforms import parametric_reform
 
 if TYPE_CHECKING:

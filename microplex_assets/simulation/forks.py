@@ -1,4 +1,4 @@
-"""Run one reform slice in a forked child process, so its memory goes back to the OS.
+"""Run simulation slices in forked child processes, so their memory goes back to the OS.
 
 A build runs every asset in one process (Dagster's in-process executor). A PolicyEngine
 simulation allocates gigabytes in many small objects held in reference cycles; once freed,
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
 
-from microplex_assets.validation.microsim.memory import current_rss_gb, peak_rss_gb
+from microplex_assets.simulation.memory import current_rss_gb, peak_rss_gb
 
 T = TypeVar("T")
 
@@ -85,13 +85,13 @@ def _finish(running: _Running) -> tuple[Any, dict[str, float]]:
     except EOFError:
         running.child.join()
         raise RuntimeError(
-            f"reform slice process died without a result (exit code {running.child.exitcode})"
+            f"slice process died without a result (exit code {running.child.exitcode})"
         ) from None
     finally:
         running.receive.close()
     running.child.join()
     if status != "ok":
-        raise RuntimeError(f"reform slice failed in its process:\n{payload}")
+        raise RuntimeError(f"slice failed in its process:\n{payload}")
     memory["seconds"] = time.perf_counter() - running.started
     return payload, memory
 
