@@ -51,7 +51,7 @@ def sample_pair(
     candidate: Path, baseline: Path, year: int, households: int, work: Path
 ) -> tuple[Path, Path, float]:
     """Both files cut to the same random households; the weight scale that keeps totals."""
-    from microplex_assets.publication.h5_combine import restrict_h5, restrict_to_sample
+    from microplex_assets.entities.h5_combine import restrict_h5, restrict_to_sample
     from microplex_resources.policyengine_runtime import policyengine_system
 
     system = policyengine_system()

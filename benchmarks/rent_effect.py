@@ -22,8 +22,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from microplex_assets.entities.h5_combine import restrict_to_sample  # noqa: E402
 from microplex_assets.entities.rent import RENT, monthly_rents  # noqa: E402
-from microplex_assets.publication.h5_combine import restrict_to_sample  # noqa: E402
 from microplex_resources.policyengine_runtime import policyengine_system  # noqa: E402
 
 YEAR = 2024

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/slice_cost.h5"))
     args = parser.parse_args(argv)
 
-    from microplex_assets.publication.h5_combine import restrict_h5
+    from microplex_assets.entities.h5_combine import restrict_h5
     from microplex_assets.validation.microsim.indexation import (
         INDEXED_VARIABLE,
         apply_indexation,

@@ -7,7 +7,6 @@ from typing import Any
 import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue
 
-from microplex_assets.calibration.assets import solver_config
 from microplex_assets.calibration.donor_ablation import ablation_comparison
 from microplex_assets.calibration.fixed_records import fixed_weights
 from microplex_assets.calibration.matrix import (
@@ -15,6 +14,7 @@ from microplex_assets.calibration.matrix import (
     candidate_target_matrix,
     targets_for_geography,
 )
+from microplex_assets.calibration.solver_config import solver_config
 from microplex_assets.calibration.top_tail import top_tail_aggregates
 from microplex_assets.calibration.weights import CalibrationRun, calibrate_weights, design_weights
 from microplex_assets.candidate.make import make_candidate

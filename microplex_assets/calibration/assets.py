@@ -13,6 +13,7 @@ from dagster import (
 )
 
 from microplex_assets.calibration.baselines import pinned_baseline_estimates
+from microplex_assets.calibration.candidate_simulation import candidate_simulation
 from microplex_assets.calibration.feasibility import require_consistent
 from microplex_assets.calibration.fixed_records import fixed_household_ids, fixed_weights
 from microplex_assets.calibration.matrix import (
@@ -36,7 +37,10 @@ from microplex_assets.calibration.scorecard import (
     wins_and_losses_markdown,
 )
 from microplex_assets.calibration.simulation_arrays import SimulationArrays
-from microplex_assets.calibration.solver_config import SolverConfig, ecps_method_config
+from microplex_assets.calibration.solver_config import (
+    ecps_method_config,
+    solver_config,
+)
 from microplex_assets.calibration.target_quality import (
     dropped_targets,
     targets_kept_gate,
@@ -55,7 +59,6 @@ from microplex_assets.lineage import NATIONAL_US_RELEASE
 from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.plots import loss_curves_png, png_markdown, save_png
 from microplex_assets.publication.h5_export import write_policyengine_h5
-from microplex_assets.simulation.memory import return_freed_memory
 from microplex_assets.source_plan.reuse import check_targets
 from microplex_assets.stage_asset import context_cell, stage_asset, stage_metadata, table_metadata
 from microplex_assets.targets.model import TargetSet
@@ -100,6 +103,7 @@ def target_matrix(
     calibration_targets: TargetSet,
     policyengine: PolicyEngineRuntime,
     artifact_store: ArtifactStore,
+    build_settings: BuildSettings,
 ) -> TargetMatrix:
     """Each kept target's per-household contribution computed by policyengine-us on the
     candidate (sparse targets x households), the ledger of dropped targets with reasons,
@@ -112,10 +116,24 @@ def target_matrix(
     started = time.perf_counter()
     candidate_h5 = work / f"candidate_{year}.h5"
     write_policyengine_h5(entity_bundle, candidate_h5, policyengine.system())
-    context.log.info(f"computing {len(cell_targets):,} targets with policyengine-us ...")
+    context.log.info(
+        f"computing {len(cell_targets):,} targets with policyengine-us, in slices of whole "
+        f"states of at most {build_settings.microsim_slice_households:,} households ..."
+    )
     design = design_weights(entity_bundle.household)
+    national = TargetSet(tuple(t for t in calibration_targets if t.geography == "US"))
+    simulation = candidate_simulation(
+        candidate_h5,
+        year,
+        policyengine.system(),
+        {"targets": cell_targets, **({"national": national} if cell.state_calibrated else {})},
+        policyengine.reform_microsimulation,
+        work / "matrix_slices",
+        build_settings.microsim_slice_households,
+        progress=context.log.info,
+    )
     matrix = candidate_target_matrix(
-        policyengine.microsimulation(candidate_h5),
+        simulation,
         year,
         cell_targets,
         run_profile["calibration"]["held_out_groups"],
@@ -127,24 +145,18 @@ def target_matrix(
         max_weight_ratio=run_profile["calibration"].get("max_weight_ratio"),
     )
     groups = tuple(matrix.ledger.loc[matrix.ledger["held_out"], "group"].unique())
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"simulation_slices": len(simulation.slices)}
     if cell.state_calibrated:
         # The shard's share of every national target, published so the local|US fan-in
         # scores the whole suite without simulating all shards again.
-        national = TargetSet(tuple(t for t in calibration_targets if t.geography == "US"))
-        contributions = materialize_targets(
-            SimulationArrays(policyengine.microsimulation(candidate_h5), year), national
-        )
+        contributions = materialize_targets(SimulationArrays(simulation, year), national)
         contributions.save(work, prefix=NATIONAL_CONTRIBUTIONS)
         extra["national_contributions"] = len(contributions.targets)
         context.log.info(
             f"national contributions: {len(contributions.targets):,} of {len(national):,} "
             "national targets touched by this shard's records"
         )
-    # The published H5's baseline is simulated in slices (``validation.baseline_pass``),
-    # not by reweighting this simulation: drop it (5+ GB at national size) now.
-    policyengine.release()
-    return_freed_memory()
+    del simulation
     seconds = time.perf_counter() - started
     paths = matrix.save(work, matrix.aligned(design))
     ledger = matrix.ledger
@@ -176,41 +188,6 @@ def target_matrix(
         )
     )
     return matrix
-
-
-def solver_config(run_profile: dict[str, Any]) -> SolverConfig:
-    """Our solver's configuration from the run profile (defaults where it says nothing)."""
-    settings = run_profile["calibration"]
-    overrides: dict[str, Any] = {
-        "seed": settings["seed"],
-        "device": settings["device"],
-        "l0_lambda": settings["l0_lambda"],
-    }
-    # a local shard's solver settings (LOCAL_SOLVER)
-    for name in (
-        "train_loss_floor",
-        "train_target_cap",
-        "init_noise_sd",
-        "kl_penalty",
-        "min_ess_share",
-        "protected_boost",
-        "population_boost",
-        "ess_penalty",
-    ):
-        if name in settings:
-            overrides[name] = float(settings[name])
-    if settings.get("max_weight_ratio") is not None:
-        overrides["max_weight_ratio"] = float(settings["max_weight_ratio"])
-    for name in ("balance_families", "scale_to_household_count", "rake_to_age"):
-        if name in settings:
-            overrides[name] = bool(settings[name])
-    if "rake_filing_statuses" in settings:
-        overrides["rake_filing_statuses"] = tuple(settings["rake_filing_statuses"])
-    if settings.get("family_limit_rounds"):
-        overrides["family_limit_rounds"] = int(settings["family_limit_rounds"])
-    if settings.get("epochs"):
-        overrides["epochs"] = int(settings["epochs"])
-    return SolverConfig(**overrides)
 
 
 def report_run(context: AssetExecutionContext, run: CalibrationRun, matrix: TargetMatrix) -> None:

@@ -282,13 +282,17 @@ def materialize_targets(
     arrays: SimulationArrays,
     target_set: TargetSet,
     progress: Callable[[str], None] | None = None,
+    states: set[int] | None = None,
 ) -> TargetMatrix:
     """Compute every supported target's household contributions; ledger every target.
 
     Every kept target starts as a training target; ``holdout.split_by_groups`` moves
-    whole groups out.
+    whole groups out. ``states`` (default: those of ``arrays``) decides which state
+    targets have a geography: a slice of the file passes the whole file's, so it computes
+    what every slice computes.
     """
-    states = set(np.unique(arrays.values("state_fips", "household").astype(int)).tolist())
+    if states is None:
+        states = set(np.unique(arrays.values("state_fips", "household").astype(int)).tolist())
     n_households = len(arrays.household_ids)
     rows, columns, data, kept, ledger = [], [], [], [], []
     started = time.perf_counter()

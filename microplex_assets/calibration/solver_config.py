@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from microplex_assets.constants import ECPS_L0_LAMBDA  # the eCPS method's L0 penalty
 
@@ -162,3 +163,38 @@ def ecps_method_config(seed: int = 1456) -> SolverConfig:
         patience=None,
         seed=seed,
     )
+
+
+def solver_config(run_profile: dict[str, Any]) -> SolverConfig:
+    """Our solver's configuration from the run profile (defaults where it says nothing)."""
+    settings = run_profile["calibration"]
+    overrides: dict[str, Any] = {
+        "seed": settings["seed"],
+        "device": settings["device"],
+        "l0_lambda": settings["l0_lambda"],
+    }
+    # a local shard's solver settings (LOCAL_SOLVER)
+    for name in (
+        "train_loss_floor",
+        "train_target_cap",
+        "init_noise_sd",
+        "kl_penalty",
+        "min_ess_share",
+        "protected_boost",
+        "population_boost",
+        "ess_penalty",
+    ):
+        if name in settings:
+            overrides[name] = float(settings[name])
+    if settings.get("max_weight_ratio") is not None:
+        overrides["max_weight_ratio"] = float(settings["max_weight_ratio"])
+    for name in ("balance_families", "scale_to_household_count", "rake_to_age"):
+        if name in settings:
+            overrides[name] = bool(settings[name])
+    if "rake_filing_statuses" in settings:
+        overrides["rake_filing_statuses"] = tuple(settings["rake_filing_statuses"])
+    if settings.get("family_limit_rounds"):
+        overrides["family_limit_rounds"] = int(settings["family_limit_rounds"])
+    if settings.get("epochs"):
+        overrides["epochs"] = int(settings["epochs"])
+    return SolverConfig(**overrides)

@@ -16,6 +16,12 @@ import pandas as pd
 
 GROUP_ENTITIES: tuple[str, ...] = ("household", "tax_unit", "spm_unit", "family", "marital_unit")
 ENTITIES: tuple[str, ...] = ("person", *GROUP_ENTITIES)
+# The id and membership arrays policyengine-core needs to build the entities.
+ID_VARIABLES: tuple[str, ...] = (
+    "person_id",
+    *(f"{e}_id" for e in GROUP_ENTITIES),
+    *(f"person_{e}_id" for e in GROUP_ENTITIES),
+)
 
 
 @dataclass

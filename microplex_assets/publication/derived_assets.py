@@ -19,6 +19,11 @@ from dagster import (
 )
 
 from microplex_assets.calibration.published_scores import load_published_bundle
+from microplex_assets.entities.h5_combine import (
+    concatenate_h5,
+    overwrite_household_weights,
+    restrict_h5,
+)
 from microplex_assets.files import dataset_filename, file_sha256, write_json_atomic
 from microplex_assets.geography.states import STATE_FIPS
 from microplex_assets.partitions import (
@@ -39,11 +44,6 @@ from microplex_assets.publication.derived import (
     state_fallback,
 )
 from microplex_assets.publication.fan_in_gate import fan_in_schema_gate
-from microplex_assets.publication.h5_combine import (
-    concatenate_h5,
-    overwrite_household_weights,
-    restrict_h5,
-)
 from microplex_assets.release.bundle import publish_run_bundle, run_key
 from microplex_assets.release.dashboard import write_dashboard
 from microplex_assets.release.dataflow import run_snapshot

@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from microplex_assets.publication.h5_combine import restrict_h5
+from microplex_assets.entities.h5_combine import restrict_h5
 from microplex_assets.publication.schema_gate import check_h5_schema, check_microsimulation
 
 # Households per state simulated by the gate: the lowest ids of each state (deterministic),

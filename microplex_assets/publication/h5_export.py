@@ -18,17 +18,11 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from microplex_assets.entities.bundle import ENTITIES, GROUP_ENTITIES, EntityBundle
+from microplex_assets.entities.bundle import ENTITIES, GROUP_ENTITIES, ID_VARIABLES, EntityBundle
 from microplex_assets.files import atomic_target
 from microplex_assets.publication.coverage import constant_arrays
 from microplex_resources.policyengine_runtime import is_input_variable
 
-# The id and membership arrays policyengine-core needs to build the entities.
-ID_VARIABLES: tuple[str, ...] = (
-    "person_id",
-    *(f"{e}_id" for e in GROUP_ENTITIES),
-    *(f"person_{e}_id" for e in GROUP_ENTITIES),
-)
 # Columns that describe how a record was built; never PolicyEngine inputs. ``role`` is
 # also dangerous: core would read an H5 ``role`` array as every group entity's role.
 SOURCE_DIAGNOSTICS = frozenset(

@@ -30,11 +30,11 @@ import numpy as np
 import pandas as pd
 from microdf import MicroSeries
 
+from microplex_assets.entities.h5_combine import restrict_h5
 from microplex_assets.simulation.forks import map_in_forks
 
 Key = tuple[str, str | None]  # (variable, map_to)
 Reader = Callable[[Any], object]
-WriteSlice = Callable[[np.ndarray, Path], object]  # (household ids, destination H5)
 # Ranked over the whole file by weight: no slice can compute them.
 WHOLE_FILE_ONLY: tuple[str, ...] = ("household_income_decile", "spm_unit_income_decile")
 STATE_VARIABLE = "state_fips"
@@ -86,16 +86,17 @@ def entity_keys(system: Any) -> list[str]:
 def simulate_slice(
     households: np.ndarray,
     states: list[int],
+    source: Path,
     path: Path,
-    write_slice: WriteSlice,
+    system: Any,
     microsimulation: Callable[[Path], Any],
     year: int,
     readers: Mapping[str, Reader],
 ) -> SliceOutcome:
-    """One slice (in a child): its H5 written, simulated, every reader run on it."""
-    write_slice(households, path)
+    """One slice (in a child): its households of ``source`` written to ``path``,
+    simulated, every reader run on it."""
+    restrict_h5(source, path, households, year, lambda name: system.variables[name].entity.key)
     recording = RecordingSimulation(microsimulation(path), year)
-    system = recording.tax_benefit_system
     for entity in entity_keys(system):
         recording.calculate(f"{entity}_id")  # places each record in the file's order
         if f"{entity}_weight" in system.variables:
@@ -233,22 +234,21 @@ def sliced_simulation(
     system: Any,
     readers: Mapping[str, Reader],
     microsimulation: Callable[[Path], Any],
-    write_slice: WriteSlice,
     work_dir: Path,
     max_households: int,
     workers: int = 2,
     progress: Callable[[str], None] | None = None,
 ) -> SlicedSimulation:
     """What ``readers`` read of a whole-file simulation of ``h5_path``, computed in forked
-    slices of whole states (``write_slice(households, path)`` writes a slice's H5;
-    ``microsimulation(path)`` simulates it on ``system``, the policyengine-us system)."""
+    slices of whole states (``microsimulation(path)`` simulates a slice's H5, written
+    under ``work_dir``; ``system`` is the policyengine-us system)."""
     h5_path, work_dir = Path(h5_path), Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     households, states = household_state_codes(h5_path, year)
     slices = state_slices(households, states, max_households)
     calls = [
-        (members, codes, work_dir / f"slice_{number}.h5", write_slice, microsimulation, year)
-        + (readers,)
+        (members, codes, h5_path, work_dir / f"slice_{number}.h5", system, microsimulation)
+        + (year, readers)
         for number, (members, codes) in enumerate(slices)
     ]
     started = time.perf_counter()

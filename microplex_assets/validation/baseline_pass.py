@@ -10,13 +10,11 @@ multi-process executor) computes it again.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 from microplex_assets.calibration.simulation_arrays import SimulationArrays
 from microplex_assets.files import file_sha256
-from microplex_assets.publication.h5_combine import restrict_h5
 from microplex_assets.publication.schema_gate import check_microsimulation
 from microplex_assets.simulation.sliced import Reader, SlicedSimulation, sliced_simulation
 from microplex_assets.validation.aggregates import national_aggregates
@@ -75,12 +73,6 @@ def published_baseline(
         system,
         baseline_readers(load_manifest(), year, context),
         policyengine.reform_microsimulation,
-        partial(
-            restrict_h5_for_slice,
-            Path(h5_path),
-            year=year,
-            entity_of=lambda name: system.variables[name].entity.key,
-        ),
         work_dir,
         max_households,
         workers,
@@ -89,12 +81,6 @@ def published_baseline(
     _BASELINES.clear()
     _BASELINES[digest] = sliced
     return sliced
-
-
-def restrict_h5_for_slice(
-    source: Path, households: Any, destination: Path, year: int, entity_of: Any
-) -> None:
-    restrict_h5(source, destination, households, year, entity_of)
 
 
 def release_baselines() -> None:

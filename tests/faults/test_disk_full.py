@@ -19,8 +19,8 @@ import pytest
 
 from microplex_assets import files
 from microplex_assets.entities.bundle import GROUP_ENTITIES
+from microplex_assets.entities.h5_combine import restrict_h5
 from microplex_assets.files import DiskFullError, dataset_filename
-from microplex_assets.publication.h5_combine import restrict_h5
 from microplex_assets.release import bundle as bundle_module
 from microplex_assets.release.bundle import list_runs, publish_run_bundle
 from microplex_assets.release.pointer import current_key, promote

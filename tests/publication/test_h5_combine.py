@@ -6,7 +6,7 @@ import pytest
 
 from microplex_assets.candidate.backends import run_backend
 from microplex_assets.entities.build import build_entity_bundle
-from microplex_assets.publication.h5_combine import (
+from microplex_assets.entities.h5_combine import (
     ID_ON,
     OWN_IDS,
     concatenate_h5,

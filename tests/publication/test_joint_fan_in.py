@@ -13,8 +13,8 @@ import pytest
 
 from microplex_assets.calibration.matrix import SavedMatrix
 from microplex_assets.calibration.published_scores import NATIONAL_CONTRIBUTIONS, PublishedBundle
+from microplex_assets.entities.h5_combine import overwrite_household_weights
 from microplex_assets.publication.derived import fan_in_estimates, joint_fan_in
-from microplex_assets.publication.h5_combine import overwrite_household_weights
 from tests.calibration.test_joint_local import NATIONAL, national_targets, shard
 
 

@@ -76,9 +76,7 @@ FILE_IDS = {"person": np.array([1, 2, 3, 4, 5]), "household": np.array([10, 20, 
 
 def test_values_come_back_in_the_file_order_as_weighted_microseries():
     # slice one holds households 30 and 10 (persons 5, 1, 2), slice two household 20.
-    sliced = assemble(
-        SYSTEM, 2024, FILE_IDS, [outcome([5, 1, 2], [30, 10]), outcome([3, 4], [20])]
-    )
+    sliced = assemble(SYSTEM, 2024, FILE_IDS, [outcome([5, 1, 2], [30, 10]), outcome([3, 4], [20])])
     assert np.array_equal(sliced.values[("age", None)], [1, 2, 3, 4, 5])
     assert np.array_equal(sliced.values[("income_tax", None)], [100, 200, 300])
     tax = sliced.calculate("income_tax", 2024)

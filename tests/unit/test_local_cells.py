@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 from scipy import sparse
 
-from microplex_assets.calibration.assets import solver_config
 from microplex_assets.calibration.loss import target_loss
 from microplex_assets.calibration.matrix import (
     LEDGER_COLUMNS,
     TargetMatrix,
     load_saved_matrix,
 )
+from microplex_assets.calibration.solver_config import solver_config
 from microplex_assets.files import dataset_filename
 from microplex_assets.geography.states import STATE_FIPS
 from microplex_assets.partitions import (

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from microplex_assets.calibration.simulation_arrays import SimulationArrays
-from microplex_assets.publication.h5_combine import restrict_h5
+from microplex_assets.entities.h5_combine import restrict_h5
 from microplex_assets.simulation.forks import fork_available, map_in_forks
 from microplex_assets.simulation.memory import current_rss_gb, return_freed_memory
 from microplex_assets.validation.microsim.manifest import BenchmarkManifest, BenchmarkReform

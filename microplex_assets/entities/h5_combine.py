@@ -1,10 +1,11 @@
-"""Restrict and concatenate PolicyEngine-US H5s in the time-period layout (stage 8).
+"""Restrict and concatenate PolicyEngine-US H5s in the time-period layout.
 
 State shards are built and checked one at a time, then published as one national file
-(``concatenate_h5``); a slice of a large file is what a reviewer or a test can afford to
-load (``restrict_h5``). Both keep every variable aligned with its entity's id array,
-never renumber ids within a file, and write atomically through ``write_atomic``: a
-reader sees the previous file or the complete new one, never a half-written H5.
+(``concatenate_h5``); a slice of a large file is what a reviewer, a test or a sliced
+simulation can afford to load (``restrict_h5``). Both keep every variable aligned with its
+entity's id array, never renumber ids within a file, and write atomically through
+``write_atomic``: a reader sees the previous file or the complete new one, never a
+half-written H5.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ from typing import IO, Any
 import h5py
 import numpy as np
 
-from microplex_assets.entities.bundle import ENTITIES, GROUP_ENTITIES
+from microplex_assets.entities.bundle import ENTITIES, GROUP_ENTITIES, ID_VARIABLES
 from microplex_assets.files import write_atomic
-from microplex_assets.publication.h5_export import ID_VARIABLES
 
 EntityOf = Callable[[str], str]
 # The entity each id array lies on, and the entity whose ids it holds.
