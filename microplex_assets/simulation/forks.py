@@ -28,8 +28,32 @@ T = TypeVar("T")
 
 
 def fork_available() -> bool:
-    """The 'fork' start method exists (Linux, macOS); elsewhere slices run in-process."""
-    return "fork" in multiprocessing.get_all_start_methods()
+    """The 'fork' start method exists (Linux, macOS) and this process may have children
+    (a daemonic one may not: a Dask worker process is one); else slices run in-process."""
+    return (
+        "fork" in multiprocessing.get_all_start_methods()
+        and not multiprocessing.current_process().daemon
+    )
+
+
+def _map_in_process(
+    fn: Callable[..., T],
+    calls: list[tuple[Any, ...]],
+    done: Callable[[int, T, dict[str, float]], None] | None,
+    prepare: Callable[[int, tuple[Any, ...]], tuple[Any, ...]] | None,
+) -> list[tuple[T, dict[str, float]]]:
+    """``map_in_forks`` where no child can be forked: one call after another, here."""
+    results = []
+    for index, args in enumerate(calls):
+        if prepare is not None:
+            args = prepare(index, args)
+        started = time.perf_counter()
+        result = fn(*args)
+        memory = {"seconds": time.perf_counter() - started, "peak_rss_gb": peak_rss_gb()}
+        results.append((result, memory))
+        if done:
+            done(index, result, memory)
+    return results
 
 
 def _die_with_parent() -> None:
@@ -121,9 +145,12 @@ def map_in_forks(
     every worker is busy, the next call is prepared while they run (a reformed system
     takes 30 s to build; made when a worker had freed, that worker sat idle meanwhile).
     What is costly to hold is built shortly before a child needs it and dropped after the
-    last one has it."""
+    last one has it. Where no child can be forked (``fork_available``), the calls run
+    one after another in this process, with the same results."""
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    if not fork_available():
+        return _map_in_process(fn, calls, done, prepare)
     results: list[Any] = [None] * len(calls)
     pending = list(enumerate(calls))
     prepared: set[int] = set()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -161,3 +163,20 @@ def test_children_start_with_the_parents_objects_frozen_and_the_parent_does_not(
     frozen_in_child, _ = call_in_fork(_frozen_objects)
     assert frozen_in_child >= len(ballast)
     assert gc.get_freeze_count() == 0
+
+
+def _map_in_a_daemon(queue: Any) -> None:
+    results = map_in_forks(_timed_nap, [(0.05,), (0.05,)], 2)
+    queue.put([(pid, memory["seconds"] > 0) for (_, _, pid), memory in results] + [os.getpid()])
+
+
+def test_a_daemonic_process_maps_in_process() -> None:
+    """A daemonic process (a Dask worker) may not fork children: the calls run in it."""
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    daemon = context.Process(target=_map_in_a_daemon, args=(queue,), daemon=True)
+    daemon.start()
+    *calls, daemon_pid = queue.get(timeout=30)
+    daemon.join(timeout=30)
+    assert daemon.exitcode == 0
+    assert calls == [(daemon_pid, True), (daemon_pid, True)]
