@@ -137,7 +137,7 @@ def main() -> int:
         "peak_tree_pss_gb": round(tree_peak, 2),
         "steps": rows,
         # The reform suite's share: its step (the reform simulations; the baseline is the
-        # schema gate's simulation, reused) and its gates, over the whole build's wall time.
+        # schema gate's sliced simulation, reused) and its gates, over the whole build's wall.
         "microsim_suite_seconds": round(suite_seconds, 1),
         "microsim_suite_share": round(suite_seconds / wall, 3) if wall else None,
         "microsim_simulation_seconds": (summary.benchmarks or {}).get("simulation_seconds"),
