@@ -179,7 +179,3 @@ class PolicyEngineRuntime(ConfigurableResource):
 
     def release(self) -> None:
         release_simulations()
-
-    def last_simulation_event(self) -> str:
-        """How the last simulation asked for was obtained ("built", "reweighted", ...)."""
-        return SIMULATION_EVENTS[-1][0] if SIMULATION_EVENTS else "none"

@@ -18,6 +18,7 @@ from microplex_assets.files import file_sha256
 from microplex_assets.publication.schema_gate import check_microsimulation
 from microplex_assets.simulation.sliced import Reader, SlicedSimulation, sliced_simulation
 from microplex_assets.validation.aggregates import national_aggregates
+from microplex_assets.validation.microsim.indexation import policyengine_cpi_u
 from microplex_assets.validation.microsim.manifest import BenchmarkManifest, load_manifest
 from microplex_assets.validation.microsim.suite import (
     SUITE_WORKERS,
@@ -26,6 +27,11 @@ from microplex_assets.validation.microsim.suite import (
 )
 
 _BASELINES: dict[str, SlicedSimulation] = {}  # H5 SHA256 -> its sliced baseline (one kept)
+
+
+def suite_context(lots: Any, system: Any) -> dict[str, Any]:
+    """What the suite's structural reforms need: the file's capital-gains lots, CPI-U."""
+    return {"lots": lots, "cpi": policyengine_cpi_u(system)}
 
 
 def baseline_readers(

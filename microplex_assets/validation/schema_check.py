@@ -26,16 +26,9 @@ from microplex_assets.partitions import product_geography_partitions
 from microplex_assets.publication.capital_gains_lots import load_capital_gains_lots
 from microplex_assets.publication.schema_gate import check_h5_schema, check_microsimulation
 from microplex_assets.stage_asset import table_metadata
-from microplex_assets.validation.baseline_pass import published_baseline
-from microplex_assets.validation.microsim.indexation import policyengine_cpi_u
+from microplex_assets.validation.baseline_pass import published_baseline, suite_context
 from microplex_resources.build_settings import BuildSettings
 from microplex_resources.policyengine_runtime import PolicyEngineRuntime
-
-
-def suite_context(dataset_h5: dict[str, Any], system: Any) -> dict[str, Any]:
-    """What the suite's structural reforms need: the file's capital-gains lots, CPI-U."""
-    lots = load_capital_gains_lots(Path(dataset_h5["lots_path"]))
-    return {"lots": lots, "cpi": policyengine_cpi_u(system)}
 
 
 @asset_check(
@@ -65,7 +58,9 @@ def schema_compatible(
         path,
         year,
         policyengine,
-        suite_context(dataset_h5, policyengine.system()),
+        suite_context(
+            load_capital_gains_lots(Path(dataset_h5["lots_path"])), policyengine.system()
+        ),
         path.parent / "baseline_slices",
         build_settings.microsim_slice_households,
         progress=context.log.info,

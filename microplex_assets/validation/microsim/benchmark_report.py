@@ -21,7 +21,11 @@ import pandas as pd
 
 from microplex_assets.files import file_sha256, json_safe, write_json_atomic
 from microplex_assets.validation.aggregates import national_aggregates
-from microplex_assets.validation.baseline_pass import published_baseline, release_baselines
+from microplex_assets.validation.baseline_pass import (
+    published_baseline,
+    release_baselines,
+    suite_context,
+)
 from microplex_assets.validation.microsim.gates import (
     BENCHMARKS_GATE,
     RUNTIME_GATE,
@@ -118,9 +122,7 @@ def benchmark_report(
     ``isolate=False`` runs reform slices in this process (``run_suite``)."""
     log = progress or (lambda message: None)
     manifest = load_manifest()
-    from microplex_assets.validation.microsim.indexation import policyengine_cpi_u
-
-    context = {"lots": lots, "cpi": policyengine_cpi_u(policyengine.system())}
+    context = suite_context(lots, policyengine.system())
     aggregates: dict[str, Any] = {}
     suite = suite_on(
         h5_path, year, policyengine, work_dir, context, log, aggregates, isolate, slice_households
