@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np
 import pandas as pd  # noqa: E402
 
 
@@ -42,31 +43,51 @@ def loss_curves_png(
     histories: dict[str, pd.DataFrame], title: str, chosen: dict[str, int] | None = None
 ) -> bytes:
     """Train (solid) and held-out (dashed) loss per epoch for each method, log scale; a
-    dotted line marks each method's returned epoch."""
-    figure, axis = plt.subplots(figsize=(8, 4), dpi=100)
-    for number, (method, history) in enumerate(histories.items()):
-        color = f"C{number}"
-        axis.plot(history["epoch"], history["train_loss"], color=color, label=f"{method} train")
-        axis.plot(
-            history["epoch"],
-            history["holdout_loss"],
-            color=color,
-            linestyle="--",
-            label=f"{method} held-out",
-        )
-        if chosen and method in chosen:
-            axis.axvline(
-                chosen[method],
+    dotted line marks each method's returned epoch. A chi-square path (a history with an
+    ``alpha`` column, one row per pull strength) gets its own panel against alpha."""
+    paths = {m: h for m, h in histories.items() if "alpha" in h}
+    epochs = {m: h for m, h in histories.items() if "alpha" not in h}
+    panels = [p for p in (epochs, paths) if p]
+    figure, axes = plt.subplots(
+        1, max(len(panels), 1), figsize=(8 * max(len(panels), 1), 4), dpi=100
+    )
+    axes = np.atleast_1d(axes)
+    colors = {method: f"C{number}" for number, method in enumerate(histories)}
+    for axis, panel in zip(axes, panels, strict=False):
+        along = "alpha" if panel is paths else "epoch"
+        for method, history in panel.items():
+            color = colors[method]
+            x = history[along]
+            axis.plot(
+                x,
+                history["train_loss"],
                 color=color,
-                linestyle=":",
-                linewidth=1,
-                label=f"{method} returned epoch {chosen[method]}",
+                marker="o" if along == "alpha" else None,
+                label=f"{method} train",
             )
-    axis.set_yscale("log")
-    axis.set_xlabel("epoch")
-    axis.set_ylabel("target loss")
-    axis.set_title(title)
-    axis.legend(fontsize=8)
+            axis.plot(
+                x, history["holdout_loss"], color=color, linestyle="--", label=f"{method} held-out"
+            )
+            if chosen and method in chosen:
+                mark = history.loc[history["epoch"] == chosen[method], along]
+                if len(mark):
+                    axis.axvline(
+                        float(mark.iloc[0]),
+                        color=color,
+                        linestyle=":",
+                        linewidth=1,
+                        label=f"{method} returned {along} {float(mark.iloc[0]):g}",
+                    )
+        axis.set_yscale("log")
+        if along == "alpha":
+            axis.set_xscale("log")
+            axis.invert_xaxis()  # weaker pull to the right, as later epochs are
+            axis.set_xlabel("chi-square pull alpha (the path runs right)")
+        else:
+            axis.set_xlabel("epoch")
+        axis.set_ylabel("target loss")
+        axis.set_title(title)
+        axis.legend(fontsize=8)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")

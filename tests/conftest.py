@@ -66,6 +66,9 @@ def national_build(tmp_path_factory, pe_system):
                 "synthetic_donor_records": 5_000,
                 "donor_ablation": True,
                 "microsim_absolute_tolerance_bn": 1e6,
+                # the torch solver (the national default is chi-square calibration since
+                # the sixteenth session, which has no gates)
+                "calibration_method": "adam",
                 "l0_lambda": ECPS_L0_LAMBDA,
                 "max_weight_ratio": None,
                 "kl_penalty": 0.0,

@@ -245,9 +245,11 @@ def calibrated_weights(
     target_matrix: TargetMatrix,
     ecps_baseline_weights: CalibrationRun,
 ) -> CalibrationRun:
-    """Household weights from the configured backend: our torch solver fits the training
-    targets and returns the epoch with the lowest held-out loss among those whose train
-    loss is within 1% of the best. With ``family_limit_rounds`` it refits, raising the fit
+    """Household weights from the configured backend and solver method: national cells
+    use chi-square calibration (``chi_square``: the optimum for each pull strength, the
+    validation split choosing among the healthy ones), local shards the torch solver (the
+    epoch with the lowest held-out loss among those within 1% of the best train loss).
+    With ``family_limit_rounds`` it refits, raising the fit
     boost of each protected family whose train loss is above the eCPS method's train loss
     plus the protected-families gate's tolerance (only train targets move a boost)."""
     cell = context_cell(context)

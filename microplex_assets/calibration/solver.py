@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
+from microplex_assets.calibration.chi_square import calibrate_chi_square
 from microplex_assets.calibration.hard_concrete import HardConcreteGates
 from microplex_assets.calibration.loss import (
     count_normalisation,
@@ -41,6 +42,7 @@ from microplex_assets.calibration.loss import (
     relative_errors,
     target_loss,
 )
+from microplex_assets.calibration.result import CalibrationResult
 from microplex_assets.calibration.solver_config import SolverConfig
 from microplex_assets.calibration.sparse_torch import (
     resolve_device,
@@ -48,21 +50,6 @@ from microplex_assets.calibration.sparse_torch import (
     torch_csr,
     torch_threads,
 )
-
-
-@dataclass
-class CalibrationResult:
-    weights: np.ndarray  # chosen effective weights, float64, >= 0, one per household
-    # one row per epoch: epoch, train_loss, holdout_loss, objective (the penalised objective
-    # minimised), seconds (cumulative wall since calibrate started)[, gates_open]
-    history: pd.DataFrame
-    best_epoch: int
-    seconds: float
-    config: dict[str, Any]  # asdict(config) + device (and threads) actually used
-    train_loss: float = math.nan  # of the returned weights, float64 throughout
-    holdout_loss: float = math.nan
-    fitted_targets: int = 0  # train targets actually fitted (after min_abs_target)
-    stopped_early: bool = False
 
 
 def _validate(matrix, targets, is_national, train, initial_weights, config: SolverConfig):
@@ -122,6 +109,15 @@ def calibrate(
     (default ``initial_weights``) are where the fit starts and what the KL penalty pulls
     towards; the ratio bound stays relative to ``initial_weights`` (``design_rake``)."""
     config = config or SolverConfig()
+    if config.method == "chi_square":
+        _validate(matrix, targets, is_national, train, initial_weights, config)
+        return calibrate_chi_square(
+            matrix, targets, is_national, train, initial_weights, config, fit_weight, anchor_weights
+        )
+    if config.method != "adam":
+        raise ValueError(
+            f"SolverConfig.method must be 'adam' or 'chi_square', got {config.method!r}"
+        )
     if config.select_by_holdout and config.train_tolerance is not None and (~train).any():
         return _calibrate_within_train_tolerance(
             matrix, targets, is_national, train, initial_weights, config, fit_weight, anchor_weights

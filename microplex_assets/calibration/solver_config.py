@@ -102,6 +102,16 @@ class SolverConfig:
         Only train targets move a boost; validation still chooses each fit's epoch. Opt-in
         (build setting ``family_limit_rounds``; measured with ``ess_penalty`` 0.1 and
         ``kl_penalty`` 0.3 in README "Calibration a user can trust, measured").
+    household_count_boost: the national household count's fit multiplier on top of its
+        family's (``weights.solve_weights``): one target among the population family's ~950,
+        which a weak pull otherwise leaves 3% high.
+    method: "adam" (the torch solver above) or "chi_square" (``chi_square``: the train loss
+        plus alpha times the chi-square distance to the anchor, solved to its optimum by
+        L-BFGS-B in the ``max_weight_ratio`` box for each alpha of ``chi_square_alphas``,
+        strongest pull first, each warm-started from the last, for at most
+        ``lbfgs_iterations``; validation chooses the alpha among those whose ESS share
+        reaches ``min_ess_share``). Uses ``fit_weight``, the anchor, ``min_abs_target`` and
+        the ratio bound; gates, penalties other than the pull, and noise are refused.
     """
 
     epochs: int = 4_000
@@ -139,6 +149,10 @@ class SolverConfig:
     family_limit_rounds: int = 0
     family_limit_margin: float = 0.9
     family_limit_max_step: float = 10.0
+    method: str = "adam"
+    household_count_boost: float = 1.0
+    chi_square_alphas: tuple[float, ...] = (0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
+    lbfgs_iterations: int = 3_000
 
 
 def ecps_method_config(seed: int = 1456) -> SolverConfig:
@@ -183,6 +197,7 @@ def solver_config(run_profile: dict[str, Any]) -> SolverConfig:
         "protected_boost",
         "population_boost",
         "ess_penalty",
+        "household_count_boost",
     ):
         if name in settings:
             overrides[name] = float(settings[name])
@@ -197,4 +212,8 @@ def solver_config(run_profile: dict[str, Any]) -> SolverConfig:
         overrides["family_limit_rounds"] = int(settings["family_limit_rounds"])
     if settings.get("epochs"):
         overrides["epochs"] = int(settings["epochs"])
+    if "method" in settings:
+        overrides["method"] = str(settings["method"])
+    if settings.get("chi_square_alphas"):
+        overrides["chi_square_alphas"] = tuple(float(a) for a in settings["chi_square_alphas"])
     return SolverConfig(**overrides)

@@ -1,8 +1,9 @@
 """Stage 7: household weights from a calibration backend, and the diagnostics every weight
 vector carries.
 
-Backends: ``microplex`` (default) fits log-weights to the training targets with the torch
-solver and keeps the best held-out epoch among those within 1% of the best train loss;
+Backends: ``microplex`` (default) fits the weights to the training targets with the
+configured method (``SolverConfig.method``: chi-square calibration for national cells, the
+torch solver for local shards), the held-out targets choosing among its candidates;
 ``none`` passes the sample's design weights through, honestly labelled as not calibrated.
 The eCPS-method reproduction runs through the same solver with the incumbent's settings,
 so the two differ only in method, never in data or loss.
@@ -126,6 +127,10 @@ def solve_weights(
             anchor = start * demographic_rake(matrix, start, fixed_ids, config.rake_filing_statuses)
     problem = residual_problem(matrix, start, fixed_ids)
     families = matrix.families[problem.rows]
+    is_household_count = (
+        np.array([t.name for t in matrix.targets], dtype=object)[problem.rows]
+        == NATIONAL_HOUSEHOLDS_TARGET
+    )
 
     def fit(boosts: dict[str, float] | None) -> tuple[np.ndarray, Any]:
         fit_weight = None
@@ -137,6 +142,11 @@ def solve_weights(
                 config.protected_boost,
                 config.balance_families,
                 boosts,
+            )
+        if config.household_count_boost != 1.0 and is_household_count.any():
+            fit_weight = np.ones(len(families)) if fit_weight is None else fit_weight
+            fit_weight = (
+                np.where(is_household_count, config.household_count_boost, 1.0) * fit_weight
             )
         result = calibrate(
             problem.matrix,
