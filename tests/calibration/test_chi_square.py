@@ -112,3 +112,37 @@ def test_an_unknown_method_is_refused():
     matrix, values, national, train, design = _problem()
     with pytest.raises(ValueError, match="'adam' or 'chi_square'"):
         calibrate(matrix, values, national, train, design, SolverConfig(method="newton"))
+
+
+def test_the_household_count_boost_brings_the_count_nearer():
+    """A household count the other targets pull away from lands nearer with its boost."""
+    from dataclasses import replace
+
+    from microplex_assets.calibration.weights import solve_weights
+    from microplex_assets.targets.model import TargetSet
+    from microplex_assets.targets.state_tables import NATIONAL_HOUSEHOLDS_TARGET
+    from tests.calibration.problems import synthetic_matrix
+
+    matrix, truth = synthetic_matrix(households=200, seed=4)
+    count_row = sp.csr_matrix(np.ones((1, len(truth))))
+    count = replace(
+        matrix.targets.targets[0],
+        name=NATIONAL_HOUSEHOLDS_TARGET,
+        value=float(truth.sum()) * 0.8,  # 20% below what the other targets imply
+        family="population",
+        group="census/households",
+    )
+    with_count = replace(
+        matrix,
+        matrix=sp.vstack([matrix.matrix, count_row]).tocsr(),
+        targets=TargetSet((*matrix.targets.targets, count)),
+        train=np.append(matrix.train, True),
+        test=np.append(matrix.test, False),
+    )
+    initial = pd.Series(truth, index=pd.Index(with_count.household_ids, name="household_id"))
+    errors = {}
+    for boost in (1.0, 1000.0):
+        config = _config(chi_square_alphas=(0.01,), household_count_boost=boost)
+        run = solve_weights(with_count, initial, config, "microplex", "test")
+        errors[boost] = abs(run.weights.sum() / count.value - 1)
+    assert errors[1000.0] < 0.5 * errors[1.0]

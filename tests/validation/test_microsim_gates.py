@@ -56,6 +56,21 @@ def test_explained_delta_passes_and_is_reported(tmp_path):
     assert {r["explained"] for r in rows} == {"known: spine"}
 
 
+def test_a_bounded_explanation_covers_only_deltas_up_to_its_bound(tmp_path):
+    path = tmp_path / "explained.json"
+    entry = {"reform": "broad", "output": "budget_impact_bn", "reason": "r", "up_to_bn": 120}
+    path.write_text(json.dumps({"version": 1, "explained": [entry]}))
+    explanations = load_explanations(path)
+    seen = benchmark_deltas(impacts(300.0, 200.0), "candidate", "ecps_method", explanations)
+    assert [r["explained"] for r in seen if r["output"] == "budget_impact_bn"] == ["r"]
+    beyond = benchmark_deltas(impacts(330.0, 200.0), "candidate", "ecps_method", explanations)
+    assert [r["explained"] for r in beyond if r["output"] == "budget_impact_bn"] == [None]
+    assert not benchmarks_gate(beyond).passed
+    path.write_text(json.dumps({"explained": [{**entry, "up_to_bn": -1}]}))
+    with pytest.raises(ValueError, match="up_to_bn must be a positive number"):
+        load_explanations(path)
+
+
 def test_explanations_file_names_a_bad_entry(tmp_path):
     path = tmp_path / "explained.json"
     path.write_text(json.dumps({"explained": [{"reform": "broad", "output": "gini"}]}))

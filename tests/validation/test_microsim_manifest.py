@@ -120,10 +120,14 @@ def test_structural_reforms_rewrite_a_person_input(pe_system):
         assert is_input_variable(pe_system, spec["variable"], spec["entity"]), name
 
 
-def test_explained_deltas_start_empty():
+def test_explained_deltas_are_bounded_and_name_the_current_manifest():
+    """Every tracked explanation covers a bounded delta and was seen under this manifest."""
     document = json.loads(EXPLAINED_DELTAS_PATH.read_text())
-    assert document["version"] == 1 and document["explained"] == []
-    assert "reason" in document["about"]
+    assert document["version"] == 1 and "reason" in document["about"]
+    current = load_manifest().content_hash
+    for entry in document["explained"]:
+        assert entry["up_to_bn"] > 0, entry["reform"]
+        assert entry["manifest_hash"] == current, entry["reform"]
 
 
 # --- validation of bad manifests -------------------------------------------------------------

@@ -52,10 +52,23 @@ class MicrosimGate:
         }
 
 
-def load_explanations(path: Path = EXPLANATIONS_PATH) -> dict[tuple[str, str], str]:
-    """(reform id, output) -> reason, from the tracked explanations file; bad entries named."""
+@dataclass(frozen=True)
+class Explanation:
+    """Why a delta is expected, and the largest |delta| ($bn) the reason covers (None: any):
+    a bounded explanation still fails a regression beyond what was looked into."""
+
+    reason: str
+    up_to_bn: float | None = None
+
+    def covers(self, delta_bn: float) -> bool:
+        return self.up_to_bn is None or abs(delta_bn) <= self.up_to_bn
+
+
+def load_explanations(path: Path = EXPLANATIONS_PATH) -> dict[tuple[str, str], Explanation]:
+    """(reform id, output) -> explanation, from the tracked explanations file (an entry's
+    optional ``up_to_bn`` bounds the delta it covers); bad entries named."""
     document = json.loads(Path(path).read_text())
-    explained: dict[tuple[str, str], str] = {}
+    explained: dict[tuple[str, str], Explanation] = {}
     for number, entry in enumerate(document.get("explained", [])):
         missing = [k for k in ("reform", "output", "reason") if not entry.get(k)]
         if missing:
@@ -65,7 +78,12 @@ def load_explanations(path: Path = EXPLANATIONS_PATH) -> dict[tuple[str, str], s
                 f"{path}: explained[{number}] output {entry['output']!r} is not one of "
                 f"{list(GATED_OUTPUTS)}"
             )
-        explained[(entry["reform"], entry["output"])] = entry["reason"]
+        bound = entry.get("up_to_bn")
+        if bound is not None and not (isinstance(bound, int | float) and bound > 0):
+            raise ValueError(f"{path}: explained[{number}] up_to_bn must be a positive number")
+        explained[(entry["reform"], entry["output"])] = Explanation(
+            entry["reason"], None if bound is None else float(bound)
+        )
     return explained
 
 
@@ -73,7 +91,7 @@ def benchmark_deltas(
     impacts: dict[str, dict[str, dict[str, Any]]],
     candidate: str,
     baseline: str,
-    explanations: dict[tuple[str, str], str],
+    explanations: dict[tuple[str, str], Explanation],
     relative: float = RELATIVE_TOLERANCE,
     absolute_bn: float = ABSOLUTE_TOLERANCE_BN,
 ) -> list[dict[str, Any]]:
@@ -86,7 +104,8 @@ def benchmark_deltas(
             theirs = float(by_dataset[baseline][output])
             allowed = max(relative * abs(theirs), absolute_bn)
             delta = ours - theirs
-            reason = explanations.get((reform_id, output))
+            explanation = explanations.get((reform_id, output))
+            reason = explanation.reason if explanation and explanation.covers(delta) else None
             rows.append(
                 {
                     "reform": reform_id,
