@@ -147,6 +147,10 @@ def fit_build(
             config.balance_families,
             family_boosts,
         )
+    if config.household_count_boost != 1.0:  # as weights.solve_weights applies it
+        is_count = problem.targets["name"].to_numpy()[index] == NATIONAL_HOUSEHOLDS_TARGET
+        base = np.ones(len(index)) if fit_weight is None else fit_weight
+        fit_weight = np.where(is_count, config.household_count_boost, 1.0) * base
     result = calibrate(
         matrix,
         residual,

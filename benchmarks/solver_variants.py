@@ -76,6 +76,8 @@ def before(**overrides: Any) -> SolverConfig:
     penalty, one fit, no age raking), with overrides: the variants below are one change to it."""
     return build_config(
         **{
+            "method": "adam",
+            "household_count_boost": 1.0,
             "kl_penalty": 1.0,
             "ess_penalty": 0.0,
             "family_limit_rounds": 0,
@@ -91,10 +93,22 @@ VARIANTS: dict[str, tuple[str, SolverConfig | None]] = {
     "ecps": ("eCPS method", None),
     "design": ("design weights", None),
     "default": (
-        "build default: ratio 50, KL 1.0, balanced, protected x10, scaled, raked to age, "
-        "population x10, family-limit refits (4)",
+        "build default: chi-square calibration (validation's alpha), ratio 50, balanced, "
+        "protected x10, scaled, raked to age and returns, population x10, household count "
+        "x1000, family-limit refits (4)",
         build_config(),
     ),
+    "torch": (
+        "build default until the sixteenth session: torch solver, KL 1.0, the rest as default",
+        build_config(method="adam", household_count_boost=1.0),
+    ),
+    **{
+        f"chi_alpha{alpha:g}": (
+            f"default with the one alpha {alpha:g}",
+            build_config(chi_square_alphas=(alpha,)),
+        )
+        for alpha in (0.1, 0.05, 0.03, 0.01)
+    },
     "before": ("default before: ratio 50, KL 1.0, balanced, protected x10, scaled", before()),
     "epochs8000": ("before, 8,000 epochs", before(epochs=8_000)),
     "cosine": ("before, lr 0.2 -> 0.005 cosine", before(final_learning_rate=0.005)),
@@ -138,7 +152,13 @@ VARIANTS: dict[str, tuple[str, SolverConfig | None]] = {
     **{
         f"limits_ess{mu:g}_kl{kl:g}": (
             f"ESS penalty {mu:g}, KL {kl:g} + family-limit refits (4)",
-            build_config(ess_penalty=mu, kl_penalty=kl, family_limit_rounds=4),
+            build_config(
+                method="adam",
+                ess_penalty=mu,
+                kl_penalty=kl,
+                family_limit_rounds=4,
+                household_count_boost=1.0,
+            ),
         )
         for mu, kl in ((0.03, 0.1), (0.1, 0.1), (0.1, 0.3), (0.03, 0.3), (0.1, 1.0))
     },
