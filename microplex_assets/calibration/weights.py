@@ -295,7 +295,13 @@ def calibrate_weights(
         initial,
         config,
         backend,
-        "calibrated to training targets, epoch chosen by held-out loss among converged ones",
+        (
+            "calibrated to training targets (chi-square), pull chosen by held-out loss "
+            "among healthy optima"
+            if config.method == "chi_square"
+            else "calibrated to training targets, epoch chosen by held-out loss among "
+            "converged ones"
+        ),
         fixed_ids=fixed_household_ids(household),
         family_limits=limits,
     )
