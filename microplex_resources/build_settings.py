@@ -50,10 +50,22 @@ class BuildSettings(ConfigurableResource):
         description="National solver: each final weight stays within [w0 / r, r * w0] of its "
         "design weight w0 (a smooth bound on the log-ratio); null = unbounded.",
     )
+    calibration_method: str = Field(
+        default="chi_square",
+        description="National solver: 'chi_square' (the train loss plus a chi-square pull to "
+        "the raked design, solved to its optimum for a path of pulls, validation choosing; "
+        "calibration/chi_square.py) or 'adam' (the torch solver with the KL pull below, the "
+        "default until the sixteenth session). Local shards always use the torch solver.",
+    )
+    household_count_boost: float = Field(
+        default=1000.0,
+        description="National solver: the national household count's fit multiplier on top "
+        "of its family's (one target among the population family's ~950).",
+    )
     kl_penalty: float = Field(
         default=1.0,
-        description="National solver: penalty on the KL divergence of the weights from the "
-        "design weights (keeps the effective sample size up); 0 = none.",
+        description="National solver, method 'adam': penalty on the KL divergence of the "
+        "weights from the design weights (keeps the effective sample size up); 0 = none.",
     )
     balance_families: bool = Field(
         default=True,
@@ -84,8 +96,8 @@ class BuildSettings(ConfigurableResource):
     )
     ess_penalty: float = Field(
         default=0.0,
-        description="National solver: penalty mu x n / (Kish ESS) on weight concentration; "
-        "0 = none.",
+        description="National solver, method 'adam': penalty mu x n / (Kish ESS) on weight "
+        "concentration; 0 = none.",
     )
     family_limit_rounds: int = Field(
         default=4,
