@@ -57,6 +57,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-ratio", type=float, default=50.0)
     parser.add_argument("--min-ess-share", type=float, default=0.25)
     parser.add_argument("--skip-within", action="store_true", help="no within-10% search")
+    parser.add_argument("--skip-train", action="store_true", help="no least-train-loss solves")
+    parser.add_argument("--within-rounds", type=int, default=3, help="reweighted-L1 rounds")
+    parser.add_argument("--healthy-only", action="store_true", help="only the ESS-floor runs")
+    parser.add_argument("--time-limit", type=float, default=1_800.0, help="seconds per solve")
     parser.add_argument("--verbose", action="store_true", help="Clarabel's iteration log")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -90,11 +94,14 @@ def main(argv: list[str] | None = None) -> None:
     scored("eCPS method (train only)", ecps, seconds=info["seconds"])
     ecps_train = rows[-1]["train_loss"]
 
+    floors = (args.min_ess_share,) if args.healthy_only else (None, args.min_ess_share)
     bounds: list[dict[str, Any]] = []
-    for floor in (None, args.min_ess_share):
+    for floor in floors if not args.skip_train else ():
         label = f"ratio <= {args.max_ratio:g}" + (f", ESS >= {floor:.0%}" if floor else "")
         print(f"least train loss, {label} ...", flush=True)
-        result = least_train_loss(quadratic, args.max_ratio, floor, verbose=args.verbose)
+        result = least_train_loss(
+            quadratic, args.max_ratio, floor, time_limit=args.time_limit, verbose=args.verbose
+        )
         ratios = result.pop("ratios")
         bounds.append({"constraints": label, **result, "ecps_train_loss": ecps_train})
         print(
@@ -108,13 +115,14 @@ def main(argv: list[str] | None = None) -> None:
 
     within: list[dict[str, Any]] = []
     if not args.skip_within:
-        for floor in (None, args.min_ess_share):
+        for floor in floors:
             label = f"ratio <= {args.max_ratio:g}" + (f", ESS >= {floor:.0%}" if floor else "")
             print(f"most targets within 10%, {label} ...", flush=True)
             started = time.perf_counter()
             result = within_band_reached(
                 problem.matrix, problem.values, problem.design, problem.fixed,
-                args.max_ratio, floor, verbose=args.verbose,
+                args.max_ratio, floor, rounds=args.within_rounds, time_limit=args.time_limit,
+                verbose=args.verbose,
             )  # fmt: skip
             ratios = result.pop("ratios")
             result.pop("within")
