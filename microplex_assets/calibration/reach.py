@@ -253,7 +253,8 @@ def within_band_reached(
     """The largest share of targets within ``band`` relative error found by reweighted L1
     (min sum c_i s_i with |est_i - t_i| <= (band + s_i) |t_i|, c_i = 1 / (s_i + 0.01) from
     the previous round) with ratios in the box and the ESS cone: a share reached, not a
-    ceiling. Targets with value 0 are left out (no relative band)."""
+    ceiling. Targets with value 0 have no relative band: left out of the search and counted
+    as misses in the share."""
     started = time.perf_counter()
     matrix = sp.csr_matrix(matrix)
     values = np.asarray(values, dtype=float)
