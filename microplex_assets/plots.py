@@ -86,7 +86,7 @@ def loss_curves_png(
         else:
             axis.set_xlabel("epoch")
         axis.set_ylabel("target loss")
-        axis.set_title(title)
+        axis.set_title(title if along == "epoch" else f"{title}: the chi-square path")
         axis.legend(fontsize=8)
     figure.tight_layout()
     buffer = io.BytesIO()

@@ -352,9 +352,7 @@ def calibration_scorecard(
         for run in (calibrated_weights, ecps_baseline_weights)
         if run.best_epoch is not None
     }
-    png = loss_curves_png(
-        histories, f"Target loss per epoch ({cell.product}|{cell.geography})", chosen
-    )
+    png = loss_curves_png(histories, f"Target loss ({cell.product}|{cell.geography})", chosen)
     curve_path = save_png(png, work / "loss_curves.png")
     wins_md = wins_and_losses_markdown(card, ECPS_METHOD)
     wins_path = work / "target_wins_losses.md"
