@@ -58,6 +58,7 @@ from microplex_assets.calibration.fit_weights import (  # noqa: E402
     demographic_boosts,
     family_fit_weights,
     fit_to_family_limits,
+    with_target_boost,
 )
 from microplex_assets.calibration.fit_weights import (  # noqa: E402
     family_losses as fit_weights_family_losses,
@@ -147,10 +148,11 @@ def fit_build(
             config.balance_families,
             family_boosts,
         )
-    if config.household_count_boost != 1.0:  # as weights.solve_weights applies it
-        is_count = problem.targets["name"].to_numpy()[index] == NATIONAL_HOUSEHOLDS_TARGET
-        base = np.ones(len(index)) if fit_weight is None else fit_weight
-        fit_weight = np.where(is_count, config.household_count_boost, 1.0) * base
+    fit_weight = with_target_boost(  # as weights.solve_weights applies it
+        fit_weight,
+        problem.targets["name"].to_numpy()[index] == NATIONAL_HOUSEHOLDS_TARGET,
+        config.household_count_boost,
+    )
     result = calibrate(
         matrix,
         residual,

@@ -23,7 +23,6 @@ README).
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict
 
@@ -32,7 +31,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.optimize import Bounds, minimize
 
-from microplex_assets.calibration.loss import count_normalisation, kish_ess, target_loss
+from microplex_assets.calibration.loss import count_normalisation, kish_ess, split_losses
 from microplex_assets.calibration.result import CalibrationResult
 from microplex_assets.calibration.solver_config import SolverConfig
 
@@ -135,19 +134,15 @@ def calibrate_chi_square(
                 f"chi-square calibration gave non-finite weights at alpha {alpha} "
                 f"({len(fitted)} fitted targets)"
             )
-        estimates = matrix @ weights
+        train_loss, holdout_loss = split_losses(matrix @ weights, targets, is_national, train)
         ess = kish_ess(weights)
         records.append(
             {
                 "epoch": step,
                 "alpha": alpha,
                 "iterations": int(solution.nit),
-                "train_loss": target_loss(estimates[train], targets[train], is_national[train]),
-                "holdout_loss": (
-                    target_loss(estimates[holdout], targets[holdout], is_national[holdout])
-                    if holdout.any()
-                    else math.nan
-                ),
+                "train_loss": train_loss,
+                "holdout_loss": holdout_loss,
                 "objective": float(solution.fun),
                 "seconds": time.perf_counter() - started,
                 "ess_share": ess / len(weights) if len(weights) else 0.0,
@@ -168,20 +163,14 @@ def calibrate_chi_square(
 
     history = pd.DataFrame.from_records(records)
     chosen = choose_alpha(history, config.min_ess_share)
-    weights = solutions[chosen]
-    estimates = matrix @ weights
     return CalibrationResult(
-        weights=weights,
+        weights=solutions[chosen],
         history=history,
         best_epoch=chosen,
         seconds=time.perf_counter() - started,
         config={**asdict(config), "device": "cpu", "threads": 1},
-        train_loss=target_loss(estimates[train], targets[train], is_national[train]),
-        holdout_loss=(
-            target_loss(estimates[holdout], targets[holdout], is_national[holdout])
-            if holdout.any()
-            else math.nan
-        ),
+        train_loss=records[chosen]["train_loss"],
+        holdout_loss=records[chosen]["holdout_loss"],
         fitted_targets=len(fitted),
         stopped_early=len(records) < len(config.chi_square_alphas),
     )

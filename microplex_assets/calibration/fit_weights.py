@@ -45,6 +45,18 @@ def demographic_boosts(
     return {family: population_boost for family in DEMOGRAPHIC_FAMILIES} | dict(boosts or {})
 
 
+def with_target_boost(
+    fit_weight: np.ndarray | None, boosted: np.ndarray, boost: float
+) -> np.ndarray | None:
+    """``fit_weight`` (None: all 1) with the targets marked in ``boosted`` multiplied by
+    ``boost`` (the national household count's ``SolverConfig.household_count_boost``);
+    unchanged when the boost is 1 or no target is marked."""
+    if boost == 1.0 or not np.any(boosted):
+        return fit_weight
+    base = np.ones(len(boosted)) if fit_weight is None else fit_weight
+    return np.where(boosted, boost, 1.0) * base
+
+
 def family_fit_weights(
     families: np.ndarray,
     protected: tuple[str, ...] | frozenset[str],

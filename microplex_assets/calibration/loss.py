@@ -43,6 +43,19 @@ def target_loss(estimates: np.ndarray, targets: np.ndarray, is_national: np.ndar
     return float(np.mean(count_normalisation(is_national) * errors**2))
 
 
+def split_losses(
+    estimates: np.ndarray, targets: np.ndarray, is_national: np.ndarray, train: np.ndarray
+) -> tuple[float, float]:
+    """``target_loss`` of the train targets and of the others (nan when there are none)."""
+    held_out = ~train
+    return (
+        target_loss(estimates[train], targets[train], is_national[train]),
+        target_loss(estimates[held_out], targets[held_out], is_national[held_out])
+        if held_out.any()
+        else float("nan"),
+    )
+
+
 def absolute_percentage_error(estimate: float, target: float) -> float:
     """|estimate - target| / |target| (inf for a zero target with a nonzero estimate)."""
     if target == 0:

@@ -29,8 +29,9 @@ from typing import Any
 import clarabel
 import numpy as np
 import scipy.sparse as sp
+from scipy.optimize import Bounds, minimize
 
-from microplex_assets.calibration.loss import count_normalisation
+from microplex_assets.calibration.loss import count_normalisation, kish_ess
 
 
 @dataclass(frozen=True)
@@ -133,8 +134,6 @@ def refined_lower_bound(
 ) -> float:
     """``certified_lower_bound`` after L-BFGS-B has minimised the Lagrangian over the box
     from ``ratios``: the Frank-Wolfe gap shrinks as the point nears the box minimum."""
-    from scipy.optimize import Bounds, minimize
-
     solution = minimize(
         _lagrangian(problem, multiplier, cone_slope(len(problem.design), min_ess_share)),
         np.clip(ratios, 0.0, max_ratio),
@@ -230,7 +229,7 @@ def least_train_loss(
         "loss_at_point": problem.loss(ratios),
         "lower_bound": bound,
         "cone_multiplier": multiplier,
-        "ess_share": float(weights.sum() ** 2 / np.square(weights).sum() / n),
+        "ess_share": kish_ess(weights) / n,
         "max_ratio": float(ratios.max()),
         "iterations": int(solution.iterations),
         "seconds": time.perf_counter() - started,
@@ -300,7 +299,7 @@ def within_band_reached(
             "round": round_,
             "status": str(solution.status),
             "within_share": float(within.sum() / len(values)),
-            "ess_share": float(weights.sum() ** 2 / np.square(weights).sum() / n),
+            "ess_share": kish_ess(weights) / n,
             "max_ratio": float(ratios.max()),
         }
         history.append(entry)

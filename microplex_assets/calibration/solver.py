@@ -40,7 +40,7 @@ from microplex_assets.calibration.loss import (
     fit_term,
     kish_ess,
     relative_errors,
-    target_loss,
+    split_losses,
 )
 from microplex_assets.calibration.result import CalibrationResult
 from microplex_assets.calibration.solver_config import SolverConfig
@@ -236,19 +236,16 @@ def calibrate(
 
         def record(epoch: int, weights: torch.Tensor, estimates: torch.Tensor, obj: float):
             est = estimates.detach().to("cpu", torch.float64).numpy()
+            train_loss, holdout_loss = split_losses(est, targets, is_national, train)
             row = {
                 "epoch": epoch,
-                "train_loss": target_loss(est[train], targets[train], is_national[train]),
+                "train_loss": train_loss,
                 "train_worst": (
                     float(np.max(relative_errors(est[train], targets[train]) ** 2))
                     if train.any()
                     else math.nan
                 ),
-                "holdout_loss": (
-                    target_loss(est[holdout], targets[holdout], is_national[holdout])
-                    if has_holdout
-                    else math.nan
-                ),
+                "holdout_loss": holdout_loss,
                 "objective": obj,
                 "seconds": time.perf_counter() - started,
                 **weight_health(weights, initial_weights),
@@ -329,6 +326,7 @@ def calibrate(
             f"{bad[:5].tolist()}, epoch {best_epoch}); expected finite weights >= 0"
         )
     estimates = matrix @ weights  # float64: scipy upcasts to the weights
+    train_loss, holdout_loss = split_losses(estimates, targets, is_national, train)
     seconds = time.perf_counter() - started
     return CalibrationResult(
         weights=weights,
@@ -336,12 +334,8 @@ def calibrate(
         best_epoch=best_epoch,
         seconds=seconds,
         config={**asdict(config), "device": str(device), "threads": threads},
-        train_loss=target_loss(estimates[train], targets[train], is_national[train]),
-        holdout_loss=(
-            target_loss(estimates[holdout], targets[holdout], is_national[holdout])
-            if has_holdout
-            else math.nan
-        ),
+        train_loss=train_loss,
+        holdout_loss=holdout_loss,
         fitted_targets=len(fitted_idx),
         stopped_early=stopped_early,
     )

@@ -23,6 +23,7 @@ from microplex_assets.calibration.fit_weights import (
     family_fit_weights,
     family_losses,
     fit_to_family_limits,
+    with_target_boost,
 )
 from microplex_assets.calibration.fixed_records import fixed_household_ids, residual_problem
 from microplex_assets.calibration.loss import kish_ess
@@ -143,11 +144,7 @@ def solve_weights(
                 config.balance_families,
                 boosts,
             )
-        if config.household_count_boost != 1.0 and is_household_count.any():
-            fit_weight = np.ones(len(families)) if fit_weight is None else fit_weight
-            fit_weight = (
-                np.where(is_household_count, config.household_count_boost, 1.0) * fit_weight
-            )
+        fit_weight = with_target_boost(fit_weight, is_household_count, config.household_count_boost)
         result = calibrate(
             problem.matrix,
             problem.values,
