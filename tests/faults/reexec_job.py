@@ -110,9 +110,9 @@ def run_config(artifacts: Path) -> dict[str, Any]:
 def kill_during(stage: str) -> None:
     """SIGKILL this process part-way through ``stage`` (see the module docstring)."""
     if stage == "calibration":
-        from microplex_assets.calibration import solver
+        from microplex_assets.calibration import loss
 
-        real, epochs = solver.target_loss, {"n": 0}
+        real, epochs = loss.target_loss, {"n": 0}
 
         def target_loss(*args: Any, **kwargs: Any) -> float:
             epochs["n"] += 1
@@ -120,7 +120,7 @@ def kill_during(stage: str) -> None:
                 os.kill(os.getpid(), signal.SIGKILL)
             return real(*args, **kwargs)
 
-        solver.target_loss = target_loss
+        loss.target_loss = target_loss  # split_losses looks it up here on each call
     elif stage == "publication":
         from microplex_assets.release import bundle
 
