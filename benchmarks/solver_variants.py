@@ -109,6 +109,18 @@ VARIANTS: dict[str, tuple[str, SolverConfig | None]] = {
         )
         for alpha in (0.1, 0.05, 0.03, 0.01)
     },
+    **{
+        f"chi_band{band:g}": (
+            f"default with the band fit term (no pull within {band:.0%})",
+            build_config(fit_loss="band", fit_loss_scale=band),
+        )
+        for band in (0.08, 0.05)
+    },
+    "chi_plain_limits": (
+        "default, families not balanced, protected boost 1 (the family-limit refits raise "
+        "only the protected families over their limit)",
+        build_config(balance_families=False, protected_boost=1.0),
+    ),
     "before": ("default before: ratio 50, KL 1.0, balanced, protected x10, scaled", before()),
     "epochs8000": ("before, 8,000 epochs", before(epochs=8_000)),
     "cosine": ("before, lr 0.2 -> 0.005 cosine", before(final_learning_rate=0.005)),

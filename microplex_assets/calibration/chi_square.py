@@ -40,7 +40,7 @@ def _check(config: SolverConfig) -> None:
     """Settings the chi-square method has no meaning for are an error, not ignored."""
     unsupported = {
         "l0_lambda": config.l0_lambda > 0,
-        "fit_loss": config.fit_loss != "squared",
+        "fit_loss": config.fit_loss not in ("squared", "band"),
         "ess_penalty": config.ess_penalty > 0,
         "log_weight_penalty": config.log_weight_penalty > 0,
         "init_noise_sd": config.init_noise_sd > 0,
@@ -49,7 +49,7 @@ def _check(config: SolverConfig) -> None:
     if named:
         raise ValueError(
             f"SolverConfig.method 'chi_square' does not support {', '.join(named)}: "
-            "set them to 0 (fit_loss 'squared') or use method 'adam'"
+            "set them to 0 (fit_loss 'squared' or 'band') or use method 'adam'"
         )
     if not config.chi_square_alphas or min(config.chi_square_alphas) <= 0:
         raise ValueError(f"chi_square_alphas must be positive, got {config.chi_square_alphas}")
@@ -96,6 +96,8 @@ def calibrate_chi_square(
     scaled = (sp.diags(row_scale) @ matrix[fitted] @ sp.diags(initial)).tocsr()
     scaled_t = scaled.T.tocsr()
     offset = row_scale * (targets[fitted] - 1.0)
+    # "band": no pull while |e| <= fit_loss_scale, i.e. |residual| <= sqrt(scale) * band
+    dead_zone = np.sqrt(scale) * config.fit_loss_scale if config.fit_loss == "band" else None
     anchor_ratio = anchor / initial
     share = anchor / anchor.sum()
     ratio = config.max_weight_ratio
@@ -109,6 +111,8 @@ def calibrate_chi_square(
 
         def objective(r: np.ndarray, alpha: float = alpha) -> tuple[float, np.ndarray]:
             residual = scaled @ r - offset
+            if dead_zone is not None:
+                residual = np.sign(residual) * np.maximum(np.abs(residual) - dead_zone, 0.0)
             distance = r / anchor_ratio - 1.0
             value = float(residual @ residual + alpha * share @ (distance * distance))
             gradient = 2.0 * (scaled_t @ residual) + 2.0 * alpha * share * distance / anchor_ratio

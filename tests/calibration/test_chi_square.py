@@ -95,6 +95,37 @@ def test_choose_alpha_takes_the_healthy_lowest_held_out_loss():
     assert choose_alpha(no_holdout, 0.25) == 2  # the closest healthy fit
 
 
+def test_the_band_fit_stops_pulling_inside_the_band():
+    """fit_loss "band": the optimum of sum max(0, |e| - band)^2 + alpha chi2 (KKT written out
+    independently). Targets the box can reach end at the band's edge, pulled no further."""
+    matrix, values, national, train, design = _problem(seed=3)
+    band, alpha = 0.05, 1e-4
+    config = _config(chi_square_alphas=(alpha,), fit_loss="band", fit_loss_scale=band)
+    result = calibrate(matrix, values, national, train, design, config)
+    rows = np.flatnonzero(train)
+    scale = count_normalisation(national[rows]) / len(rows)
+    share = design / design.sum()
+
+    def relative(weights: np.ndarray) -> np.ndarray:
+        return (matrix[rows] @ weights - values[rows] + 1.0) / (values[rows] + 1.0)
+
+    error = relative(result.weights)
+    excess = np.sign(error) * np.maximum(np.abs(error) - band, 0.0)
+    gradient = 2 * (matrix[rows].T @ (scale * excess / (values[rows] + 1.0))) * design
+    gradient += 2 * alpha * share * (result.weights / design - 1.0)
+    ratios = result.weights / design
+    at_low, at_high = ratios <= 1 / 5 + 1e-9, ratios >= 5 - 1e-9
+    size = np.abs(2 * (matrix[rows].T @ (scale * relative(design) / (values[rows] + 1.0)))).max()
+    assert np.abs(gradient[~at_low & ~at_high]).max() <= 1e-4 * size * design.max()
+    assert np.abs(error).max() <= band + 1e-3
+    # the squared fit pulls them to ~0: the band fit leaves them near the edge instead
+    squared = calibrate(
+        matrix, values, national, train, design, _config(chi_square_alphas=(alpha,))
+    )
+    assert np.abs(relative(squared.weights)).max() < 1e-3
+    assert np.median(np.abs(error)) > band / 2
+
+
 @pytest.mark.parametrize(
     "overrides",
     [{"l0_lambda": 1e-5}, {"fit_loss": "huber"}, {"ess_penalty": 0.1}, {"init_noise_sd": 0.1}],
