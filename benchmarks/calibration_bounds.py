@@ -12,6 +12,9 @@ fixed at its weights) this prints, next to the build's own weights and the eCPS 
   (``calibration.reach``). A certified bound above the eCPS method's train loss proves the
   goal "train no worse than the eCPS method's" unreachable by any weighting the
   ``weights_healthy`` gate accepts, on these records;
+- with ``--frontier``, the ESS floor's case by a Lagrangian sweep instead
+  (``reach.healthy_frontier``): points on the least-loss / ESS frontier, each reached, and
+  the healthy one with the least loss, scored like the weights above;
 - the largest share of kept targets within 10% found under the same constraints
   (reweighted L1, a share reached, not a ceiling), against the goal's 90%.
 
@@ -44,6 +47,7 @@ from calibration_split import (  # noqa: E402
 )
 
 from microplex_assets.calibration.reach import (  # noqa: E402
+    healthy_frontier,
     least_train_loss,
     train_quadratic,
     within_band_reached,
@@ -61,6 +65,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--within-rounds", type=int, default=3, help="reweighted-L1 rounds")
     parser.add_argument("--healthy-only", action="store_true", help="only the ESS-floor runs")
     parser.add_argument("--time-limit", type=float, default=1_800.0, help="seconds per solve")
+    parser.add_argument(
+        "--frontier",
+        action="store_true",
+        help="the ESS floor by a Lagrangian sweep (L-BFGS-B) instead of the interior point",
+    )
+    parser.add_argument("--bisections", type=int, default=4, help="frontier bisection steps")
     parser.add_argument("--verbose", action="store_true", help="Clarabel's iteration log")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -96,6 +106,18 @@ def main(argv: list[str] | None = None) -> None:
 
     floors = (args.min_ess_share,) if args.healthy_only else (None, args.min_ess_share)
     bounds: list[dict[str, Any]] = []
+    frontier: dict[str, Any] = {}
+    if args.frontier and not args.skip_train:
+        label = f"ratio <= {args.max_ratio:g}, ESS >= {args.min_ess_share:.0%}"
+        print(f"least train loss, {label}, Lagrangian sweep ...", flush=True)
+        frontier = healthy_frontier(
+            quadratic, args.max_ratio, args.min_ess_share, bisections=args.bisections
+        )
+        ratios = frontier.pop("ratios")
+        frontier = {"constraints": label, **frontier, "ecps_train_loss": ecps_train}
+        if ratios is not None:
+            scored(f"least train loss found, {label}", problem.merge(problem.design[free] * ratios))
+        floors = tuple(f for f in floors if f is None)  # the sweep replaces the cone solve
     for floor in floors if not args.skip_train else ():
         label = f"ratio <= {args.max_ratio:g}" + (f", ESS >= {floor:.0%}" if floor else "")
         print(f"least train loss, {label} ...", flush=True)
@@ -149,6 +171,7 @@ def main(argv: list[str] | None = None) -> None:
                 "limits": {"max_ratio": args.max_ratio, "min_ess_share": args.min_ess_share},
                 "weights": rows,
                 "least_train_loss": bounds,
+                "healthy_frontier": frontier,
                 "within_10pct": within,
             },
             indent=2,

@@ -308,3 +308,84 @@ def within_band_reached(
         cost = 1.0 / (np.clip(errors - band, 0.0, None) + 0.01)
     assert best is not None
     return {**best, "rounds": history, "seconds": time.perf_counter() - started}
+
+
+def _lagrangian_minimum(
+    problem: TrainQuadratic,
+    multiplier: float,
+    start: np.ndarray,
+    max_ratio: float,
+    min_ess_share: float,
+    iterations: int,
+) -> tuple[np.ndarray, dict[str, float]]:
+    """L-BFGS-B on the Lagrangian from ``start``: the point, its plain loss, ESS and the
+    bound certified from it."""
+    started = time.perf_counter()
+    solution = minimize(
+        _lagrangian(problem, multiplier, cone_slope(len(problem.design), min_ess_share)),
+        np.clip(start, 0.0, max_ratio),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=Bounds(0.0, max_ratio),
+        options={"maxiter": iterations, "maxfun": 2 * iterations, "ftol": 1e-15, "gtol": 1e-12},
+    )
+    ratios = solution.x
+    return ratios, {
+        "multiplier": multiplier,
+        "loss": problem.loss(ratios),
+        "ess_share": kish_ess(problem.design * ratios) / len(ratios),
+        "max_ratio": float(ratios.max()),
+        "lower_bound": certified_lower_bound(problem, ratios, max_ratio, multiplier, min_ess_share),
+        "iterations": int(solution.nit),
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def healthy_frontier(
+    problem: TrainQuadratic,
+    max_ratio: float,
+    min_ess_share: float,
+    bisections: int = 4,
+    iterations: int = 1_500,
+    log: Any = print,
+) -> dict[str, Any]:
+    """Points on the least-train-loss / ESS frontier inside the ratio box, without an
+    interior-point solver: for a cone multiplier mu, minimising f + mu (||w|| - k sum w)
+    over the box gives the least f at that point's own ESS; mu is bracketed (x4 steps)
+    and bisected (geometrically) towards the ESS floor, each solve warm-started from the
+    nearest point. Each point is *reached* (an upper bound on the least loss at its ESS);
+    its certified bound is reported too, loose unless L-BFGS-B has converged far. Returns
+    the points and the healthy one (ESS >= floor) with the least loss, with its ratios."""
+    ratios = np.ones(len(problem.design))
+    multiplier = 1e-3 * problem.loss(ratios) / float(np.linalg.norm(problem.design))
+    points: list[dict[str, float]] = []
+    below: float | None = None  # the largest multiplier whose ESS misses the floor
+    above: float | None = None  # the smallest whose ESS reaches it
+    best: tuple[float, np.ndarray] | None = None
+    bisected = 0
+    while len(points) < 20 + bisections:
+        ratios, point = _lagrangian_minimum(
+            problem, multiplier, ratios, max_ratio, min_ess_share, iterations
+        )
+        points.append(point)
+        log(
+            f"  mu {multiplier:.3g}: loss {point['loss']:.5f}, ESS {point['ess_share']:.1%}, "
+            f"certified >= {point['lower_bound']:.5f} ({point['seconds']:.0f} s)"
+        )
+        if point["ess_share"] >= min_ess_share:
+            above = multiplier
+            if best is None or point["loss"] < best[0]:
+                best = (point["loss"], ratios)
+        else:
+            below = multiplier
+        if below is None or above is None:
+            multiplier *= 4.0 if above is None else 0.25
+        elif bisected < bisections:
+            multiplier, bisected = float(np.sqrt(below * above)), bisected + 1
+        else:
+            break
+    return {
+        "points": points,
+        "least_healthy_loss": best[0] if best else None,
+        "ratios": best[1] if best else None,
+    }

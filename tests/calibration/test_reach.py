@@ -10,6 +10,7 @@ from scipy.optimize import Bounds, minimize
 from microplex_assets.calibration.loss import kish_ess, target_loss
 from microplex_assets.calibration.reach import (
     certified_lower_bound,
+    healthy_frontier,
     least_train_loss,
     train_quadratic,
     within_band_reached,
@@ -83,6 +84,29 @@ def test_ess_floor_binds_and_the_bound_respects_it():
     assert tight["lower_bound"] == pytest.approx(tight["loss_at_point"], rel=1e-3, abs=1e-8)
     # the floor costs fit: the certified bound with it is above the loose optimum
     assert tight["lower_bound"] > loose["loss_at_point"]
+
+
+def test_the_frontier_reaches_the_interior_point_optimum_and_stays_healthy():
+    """The Lagrangian sweep finds the same constrained minimum as Clarabel, from above, at a
+    point whose ESS reaches the floor; each point's certified bound stays below the optimum."""
+    matrix, values, national, design, fixed = _problem(seed=5)
+    problem = train_quadratic(matrix, values, national, design, fixed)
+    loose = least_train_loss(problem, max_ratio=40.0)
+    floor = min(0.95, kish_ess(problem.design * loose["ratios"]) / len(problem.design) + 0.2)
+    exact = least_train_loss(problem, max_ratio=40.0, min_ess_share=floor)
+    frontier = healthy_frontier(
+        problem, 40.0, floor, bisections=12, iterations=5_000, log=lambda _: None
+    )
+    best = frontier["least_healthy_loss"]
+    assert kish_ess(problem.design * frontier["ratios"]) / len(problem.design) >= floor
+    assert problem.loss(frontier["ratios"]) == pytest.approx(best)
+    assert exact["lower_bound"] - 1e-9 <= best <= exact["loss_at_point"] * 1.01
+    assert all(p["lower_bound"] <= exact["loss_at_point"] + 1e-9 for p in frontier["points"])
+    # the sweep crossed the floor: points on both sides, and a looser ESS fits closer
+    healthy = [p for p in frontier["points"] if p["ess_share"] >= floor]
+    unhealthy = [p for p in frontier["points"] if p["ess_share"] < floor]
+    assert healthy and unhealthy
+    assert min(p["loss"] for p in unhealthy) < best
 
 
 def test_within_band_share_is_what_the_weights_give():
