@@ -116,6 +116,10 @@ VARIANTS: dict[str, tuple[str, SolverConfig | None]] = {
         )
         for band in (0.08, 0.05)
     },
+    "chi_iter1500": (
+        "default with L-BFGS-B capped at 1,500 iterations per alpha (3,000)",
+        build_config(lbfgs_iterations=1_500),
+    ),
     "chi_plain_limits": (
         "default, families not balanced, protected boost 1 (the family-limit refits raise "
         "only the protected families over their limit)",
