@@ -113,7 +113,8 @@ class SolverConfig:
         3,000's to four digits in every loss, the within-10% share and the ESS, for ~40%
         less time; README "Seventeenth session"); validation chooses the alpha among those
         whose ESS share reaches ``min_ess_share``). Uses ``fit_weight``, the anchor,
-        ``min_abs_target`` and the ratio bound; gates, penalties other than the pull, and noise are refused.
+        ``min_abs_target`` and the ratio bound; gates, penalties other than the pull, and
+        noise are refused.
     """
 
     epochs: int = 4_000
