@@ -124,6 +124,37 @@ def _lagrangian(problem: TrainQuadratic, multiplier: float, slope: float):
     return value_and_gradient
 
 
+def _lagrangian_minimum(
+    problem: TrainQuadratic,
+    multiplier: float,
+    start: np.ndarray,
+    max_ratio: float,
+    min_ess_share: float,
+    iterations: int,
+) -> tuple[np.ndarray, dict[str, float]]:
+    """L-BFGS-B on the Lagrangian from ``start``: the point, its plain loss, ESS and the
+    bound certified from it."""
+    started = time.perf_counter()
+    solution = minimize(
+        _lagrangian(problem, multiplier, cone_slope(len(problem.design), min_ess_share)),
+        np.clip(start, 0.0, max_ratio),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=Bounds(0.0, max_ratio),
+        options={"maxiter": iterations, "maxfun": 2 * iterations, "ftol": 1e-15, "gtol": 1e-12},
+    )
+    ratios = solution.x
+    return ratios, {
+        "multiplier": multiplier,
+        "loss": problem.loss(ratios),
+        "ess_share": kish_ess(problem.design * ratios) / len(ratios),
+        "max_ratio": float(ratios.max()),
+        "lower_bound": certified_lower_bound(problem, ratios, max_ratio, multiplier, min_ess_share),
+        "iterations": int(solution.nit),
+        "seconds": time.perf_counter() - started,
+    }
+
+
 def refined_lower_bound(
     problem: TrainQuadratic,
     ratios: np.ndarray,
@@ -134,15 +165,10 @@ def refined_lower_bound(
 ) -> float:
     """``certified_lower_bound`` after L-BFGS-B has minimised the Lagrangian over the box
     from ``ratios``: the Frank-Wolfe gap shrinks as the point nears the box minimum."""
-    solution = minimize(
-        _lagrangian(problem, multiplier, cone_slope(len(problem.design), min_ess_share)),
-        np.clip(ratios, 0.0, max_ratio),
-        jac=True,
-        method="L-BFGS-B",
-        bounds=Bounds(0.0, max_ratio),
-        options={"maxiter": iterations, "maxfun": 2 * iterations, "ftol": 1e-15, "gtol": 1e-12},
+    _, point = _lagrangian_minimum(
+        problem, multiplier, ratios, max_ratio, min_ess_share, iterations
     )
-    return certified_lower_bound(problem, solution.x, max_ratio, multiplier, min_ess_share)
+    return point["lower_bound"]
 
 
 def _clarabel_solve(
@@ -308,37 +334,6 @@ def within_band_reached(
         cost = 1.0 / (np.clip(errors - band, 0.0, None) + 0.01)
     assert best is not None
     return {**best, "rounds": history, "seconds": time.perf_counter() - started}
-
-
-def _lagrangian_minimum(
-    problem: TrainQuadratic,
-    multiplier: float,
-    start: np.ndarray,
-    max_ratio: float,
-    min_ess_share: float,
-    iterations: int,
-) -> tuple[np.ndarray, dict[str, float]]:
-    """L-BFGS-B on the Lagrangian from ``start``: the point, its plain loss, ESS and the
-    bound certified from it."""
-    started = time.perf_counter()
-    solution = minimize(
-        _lagrangian(problem, multiplier, cone_slope(len(problem.design), min_ess_share)),
-        np.clip(start, 0.0, max_ratio),
-        jac=True,
-        method="L-BFGS-B",
-        bounds=Bounds(0.0, max_ratio),
-        options={"maxiter": iterations, "maxfun": 2 * iterations, "ftol": 1e-15, "gtol": 1e-12},
-    )
-    ratios = solution.x
-    return ratios, {
-        "multiplier": multiplier,
-        "loss": problem.loss(ratios),
-        "ess_share": kish_ess(problem.design * ratios) / len(ratios),
-        "max_ratio": float(ratios.max()),
-        "lower_bound": certified_lower_bound(problem, ratios, max_ratio, multiplier, min_ess_share),
-        "iterations": int(solution.nit),
-        "seconds": time.perf_counter() - started,
-    }
 
 
 def healthy_frontier(
