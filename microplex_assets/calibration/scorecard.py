@@ -129,9 +129,17 @@ class Scorecard:
             return float("nan")
         return float(np.mean(np.abs(estimates - values) <= tol * np.abs(values)))
 
+    def within_ceiling(self, method: str, tol: float = 0.1) -> float:
+        """Share of kept targets within ``tol`` if every train target were hit and the
+        held-out ones stayed as they are: the most any fit of the train split can reach."""
+        held_out = ~self.train
+        hits = self.train.sum() + self.within_share(method, held_out, tol) * held_out.sum()
+        return float(hits / len(self.targets)) if len(self.targets) else float("nan")
+
     def losses(self) -> dict[str, dict[str, float]]:
-        """train / validation / test / held_out (validation + test) / all loss, and the share
-        of kept targets within 10%, for every scored method."""
+        """train / validation / test / held_out (validation + test) / all loss, the share of
+        kept (and of train) targets within 10%, and the ceiling on the kept share that the
+        unfitted held-out targets leave, for every scored method."""
         return {
             method: {
                 "train": self.loss(method, self.train),
@@ -140,6 +148,8 @@ class Scorecard:
                 "held_out": self.loss(method, ~self.train),
                 "all": self.loss(method),
                 "within_10pct": self.within_share(method),
+                "within_10pct_train": self.within_share(method, self.train),
+                "within_10pct_ceiling": self.within_ceiling(method),
             }
             for method in self.estimates
         }

@@ -94,6 +94,24 @@ def test_the_held_out_gate_judges_the_test_split():
     assert losses["test"] < 1e-12 and losses["within_10pct"] == 1.0
 
 
+def test_the_within_ceiling_counts_every_train_target_and_only_the_held_out_hits():
+    split, truth = split_matrix()
+    train = split.train
+    # train targets all 30% off, held-out ones exact except the first, 30% off
+    card = Scorecard.from_matrix(split, {"candidate": truth, "ecps_method": truth})
+    values = card.targets["value"].to_numpy(float)
+    off = np.where(train, 1.3, 1.0)
+    first_held = int(np.flatnonzero(~train)[0])
+    off[first_held] = 1.3
+    card.estimates["candidate"] = values * off
+    losses = card.losses()["candidate"]
+    kept, held = len(values), int((~train).sum())
+    assert losses["within_10pct_train"] == 0.0
+    assert losses["within_10pct"] == pytest.approx((held - 1) / kept)
+    assert losses["within_10pct_ceiling"] == pytest.approx((kept - 1) / kept)
+    assert card.losses()["ecps_method"]["within_10pct_ceiling"] == pytest.approx(1.0)
+
+
 def test_a_nan_in_the_matrix_is_an_error_naming_the_target():
     split, truth = split_matrix()
     broken = split.matrix.copy()
