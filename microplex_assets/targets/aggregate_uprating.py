@@ -19,7 +19,6 @@ POPULATION = "calibration.gov.census.populations.total"
 CBO_AGI = "calibration.gov.cbo.income_by_source.adjusted_gross_income"
 CBO_INCOME_TAX = "calibration.gov.cbo.income_tax"
 CPI_U = record_uprating.CPI_U
-BAND_EDGE_INDEX = "employment_income"  # the variable whose per-person index moves AGI edges
 _PER_CAPITA = "_per_capita"
 
 
@@ -80,25 +79,6 @@ class Uprater:
                 )
             self._cache[key] = factor
         return self._cache[key]
-
-    def band_scale(self, from_year: int) -> float:
-        """Factor that moves an AGI band edge from ``from_year`` to the build year.
-
-        Edges move with the per-person index PolicyEngine uprates employment income with
-        (wages are most of AGI in the bands that hold most returns), so a filer who kept
-        their place in the distribution stays in the band the table counted them in.
-        """
-        key = (BAND_EDGE_INDEX, False, int(from_year))
-        if key not in self._cache:
-            path = record_uprating.uprating_index(self.system, BAND_EDGE_INDEX).path
-            factor = record_uprating.uprating_factor(self.system, path, key[2], self.year)
-            self._cache[key] = factor
-        return self._cache[key]
-
-    def band_record(self, from_year: int) -> dict[str, Any]:
-        """The ``source`` keys that say how a target's AGI band edges were moved."""
-        path = record_uprating.uprating_index(self.system, BAND_EDGE_INDEX).path
-        return {"agi_band_edge_factor": self.band_scale(from_year), "agi_band_edge_index": path}
 
     def record(self, index: AggregateIndex, from_year: int) -> dict[str, Any]:
         """The ``source`` keys that say how a value was brought to the build year."""

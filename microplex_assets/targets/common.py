@@ -53,15 +53,8 @@ def band_label(low: float, high: float, prefix: str = "agi") -> str:
     return f"{prefix}_{_money(low)}_{_money(high)}"
 
 
-def agi_band_filters(low: float, high: float, scale: float = 1.0) -> tuple[TargetFilter, ...]:
-    """The AGI band as a filter, its edges times ``scale``; the unbounded band needs none.
-
-    A table's bands are in its own year's dollars; ``scale`` (``Uprater.band_scale``) moves
-    the edges to the build year so a band holds the same slice of the distribution the
-    table counted, not the slice that nominal growth has pushed into it.
-    """
+def agi_band_filters(low: float, high: float) -> tuple[TargetFilter, ...]:
+    """The AGI band as a filter; the unbounded band needs none."""
     if math.isinf(low) and math.isinf(high):
         return ()
-    if not (math.isfinite(scale) and scale > 0):
-        raise ValueError(f"AGI band [{low:g}, {high:g}): edge scale {scale!r} is not positive")
-    return (TargetFilter("adjusted_gross_income", float(low) * scale, float(high) * scale),)
+    return (TargetFilter("adjusted_gross_income", float(low), float(high)),)

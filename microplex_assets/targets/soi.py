@@ -5,8 +5,7 @@ the return. The rules, all visible in the target's filters:
 
 - every SOI fact is about filed returns: scope ``filer``, entity ``tax_unit`` (person
   variables are summed over the tax unit's members);
-- the AGI band is ``TargetFilter("adjusted_gross_income", low, high)`` with both edges moved
-  from the row's year to the build year (``Uprater.band_scale``), the filing status
+- the AGI band is ``TargetFilter("adjusted_gross_income", low, high)``, the filing status
   ``TargetFilter("filing_status", equals=...)`` with PE enum names;
 - "taxable returns" are returns with positive *total income tax* (SOI's definition: tax
   after non-refundable credits plus other taxes such as the NIIT, before refundable
@@ -32,7 +31,6 @@ from typing import Any
 
 import pandas as pd
 
-from microplex_assets.constants import AGI
 from microplex_assets.targets.aggregate_uprating import (
     CBO_AGI,
     CBO_INCOME_TAX,
@@ -378,7 +376,7 @@ def _target(row: Any, entry: dict[str, Any], system: Any, uprater: Uprater) -> T
     variable = str(row.variable)
     count = bool(row.is_count) or variable == "count"
     low, high = float(row.low), float(row.high)
-    filters = list(agi_band_filters(low, high, uprater.band_scale(int(row.year))))
+    filters = list(agi_band_filters(low, high))
     if FILING_STATUS[row.status] is not None:
         filters.append(TargetFilter("filing_status", equals=FILING_STATUS[row.status]))
     if bool(row.is_taxable):
@@ -417,8 +415,6 @@ def _target(row: Any, entry: dict[str, Any], system: Any, uprater: Uprater) -> T
                 f"= sum of {pe} over tax units with {pe} < 0"
             )
     source.update(uprater.record(index, int(row.year)))
-    if filters and filters[0].variable == AGI:
-        source.update(uprater.band_record(int(row.year)))
     value = sign * float(row.value) * source["uprating_factor"]
     aggregation = "count" if count else "sum"
     name = f"irs_soi/{group_name}/{aggregation}/{band_label(low, high)}/{STATUS_LABEL[row.status]}"

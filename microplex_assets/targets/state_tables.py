@@ -14,7 +14,6 @@ from typing import Any
 
 import pandas as pd
 
-from microplex_assets.constants import AGI
 from microplex_assets.geography.states import STATE_FIPS
 from microplex_assets.targets.aggregate_uprating import (
     CBO_AGI,
@@ -117,8 +116,6 @@ class Table:
             "reported_value": float(reported),
         }
         source.update(self.uprater.record(index, self.year))
-        if any(f.variable == AGI for f in fields.get("filters", ())):
-            source.update(self.uprater.band_record(self.year))
         fields.setdefault("geography", "US")
         return Target(
             name=name,
@@ -127,10 +124,6 @@ class Table:
             source=source,
             **fields,
         )
-
-    def agi_band(self, low: float, high: float) -> tuple[TargetFilter, ...]:
-        """The table's AGI band, edges moved from the table's year to the build year."""
-        return agi_band_filters(low, high, self.uprater.band_scale(self.year))
 
     def state(self, code: Any) -> str:
         """Postal code of a state code or GEO_ID ("" and a skip record outside the 51)."""
@@ -158,7 +151,7 @@ def agi_state_targets(frame: pd.DataFrame, table: Table) -> list[Target]:
         if str(row.GEO_NAME) != state:
             raise ValueError(f"{table.entry['file']}: {row.GEO_ID} is {state}, not {row.GEO_NAME}")
         low, high = float(row.AGI_LOWER_BOUND), float(row.AGI_UPPER_BOUND)
-        band, filters = band_label(low, high), table.agi_band(low, high)
+        band, filters = band_label(low, high), agi_band_filters(low, high)
         if bool(row.IS_COUNT):
             targets.append(
                 table.target(
@@ -353,7 +346,7 @@ def eitc_children_targets(frame: pd.DataFrame, table: Table) -> list[Target]:
             "eitc_child_count", float(children), math.inf if children >= 3 else float(children + 1)
         )
         label = "children_3_plus" if children >= 3 else f"children_{children}"
-        filters = (*table.agi_band(low, high), kids)
+        filters = (*agi_band_filters(low, high), kids)
         common = dict(
             variable="eitc",
             entity="tax_unit",

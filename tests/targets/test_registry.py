@@ -19,7 +19,6 @@ from microplex_assets.targets.carried import (
     carried_sources,
     read_carried_csv,
 )
-from microplex_assets.targets.common import agi_band_filters
 from microplex_assets.targets.model import TargetFilter, TargetSet
 from microplex_assets.targets.reference_tables import reference_table_targets
 from microplex_assets.targets.registry import (
@@ -122,13 +121,7 @@ def test_soi_targets_are_filer_only_with_band_status_and_taxable_filters(
 
     joint = by_name["irs_soi/returns/count/agi_50k_75k/joint_or_surviving_spouse"]
     assert (joint.aggregation, joint.variable) == ("count", "tax_unit_is_filer")
-    # the band's edges in the build year's dollars: the 2023 row's $50k-75k moved by
-    # employment income per person, 2023 -> 2024 (recorded in the source)
-    edge_factor = joint.source["agi_band_edge_factor"]
-    assert joint.source["year"] == 2023 and 1.01 < edge_factor < 1.10
-    assert joint.source["agi_band_edge_index"].endswith("employment_income_per_capita")
-    band = TargetFilter("adjusted_gross_income", 50_000.0 * edge_factor, 75_000.0 * edge_factor)
-    assert band in joint.filters
+    assert TargetFilter("adjusted_gross_income", 50_000.0, 75_000.0) in joint.filters
     assert TargetFilter("filing_status", equals=("JOINT", "SURVIVING_SPOUSE")) in joint.filters
     assert not any(f.nonzero for f in joint.filters)  # all returns in the band
 
@@ -146,28 +139,6 @@ def test_soi_targets_are_filer_only_with_band_status_and_taxable_filters(
 
     population = [t for t in target_set if t.family == "population"]
     assert population and {t.scope for t in population} == {"population"}
-
-
-def test_every_agi_band_is_moved_from_its_table_year_to_the_build_year(target_set, by_name):
-    eitc = by_name["irs_soi/eitc/sum/agi_45k_50k/children_1"]  # Publication 1304, TY2022
-    state = by_name["irs_soi/returns/count/agi_50k_75k/state/CA"]  # state AGI table, TY2022
-    national = by_name["irs_soi/returns/count/agi_50k_75k/joint_or_surviving_spouse"]  # 2023
-    factors = {}
-    for target, (low, high) in ((eitc, (45e3, 50e3)), (state, (50e3, 75e3))):
-        factor = target.source["agi_band_edge_factor"]
-        assert target.source["year"] == 2022, target.name
-        band = next(f for f in target.filters if f.variable == "adjusted_gross_income")
-        assert (band.low, band.high) == pytest.approx((low * factor, high * factor))
-        factors[target.name] = factor
-    # both 2022 tables move by the same factor, two years of wage growth: more than one year's
-    assert len(set(factors.values())) == 1
-    assert set(factors.values()).pop() > national.source["agi_band_edge_factor"] > 1.0
-    # every banded target says how its edges moved; an unbounded band has no AGI filter
-    for target in target_set:
-        banded = any(f.variable == "adjusted_gross_income" for f in target.filters)
-        assert banded == ("agi_band_edge_factor" in target.source), target.name
-    with pytest.raises(ValueError, match=r"\[1000, 2000\): edge scale 0"):
-        agi_band_filters(1e3, 2e3, 0.0)
 
 
 def test_losses_are_negative_sums_over_negative_values(by_name):
