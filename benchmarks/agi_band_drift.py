@@ -26,19 +26,12 @@ import pandas as pd
 from scipy.optimize import minimize_scalar
 
 from microplex_assets import uprating
+from microplex_assets.targets.aggregate_uprating import CBO_AGI, POPULATION
 
 ROOT = Path(__file__).resolve().parents[1]
 SOI = ROOT / "microplex_assets" / "targets" / "data" / "soi_targets.csv"
 PAIRS = ((2021, 2022), (2022, 2023), (2021, 2023))
 TOP_SCORED = 5e6  # bands above this run into the open top band once moved: not scored
-CANDIDATES = {
-    "employment income per person": ("index", "employment_income"),
-    "CPI-U": ("cpi", ""),
-    "CBO AGI per person": (
-        "per_person",
-        "calibration.gov.cbo.income_by_source.adjusted_gross_income",
-    ),
-}
 
 
 def band_counts(frame: pd.DataFrame, year: int) -> pd.DataFrame:
@@ -80,18 +73,17 @@ def score(bands_from: pd.DataFrame, bands_to: pd.DataFrame, scale: float) -> flo
 
 def candidate_factors(system: Any, start: int, end: int) -> dict[str, float]:
     """Each candidate's factor from ``start`` to ``end``, from PolicyEngine's parameters."""
-    population = "calibration.gov.census.populations.total"
-    factors = {"fixed edges (no move)": 1.0}
-    for label, (kind, what) in CANDIDATES.items():
-        if kind == "index":
-            path = uprating.uprating_index(system, what).path
-            factors[label] = uprating.uprating_factor(system, path, start, end)
-        elif kind == "cpi":
-            factors[label] = uprating.uprating_factor(system, uprating.CPI_U, start, end)
-        else:
-            total = uprating.uprating_factor(system, what, start, end)
-            factors[label] = total / uprating.uprating_factor(system, population, start, end)
-    return factors
+
+    def factor(path: str) -> float:
+        return uprating.uprating_factor(system, path, start, end)
+
+    wages = uprating.uprating_index(system, "employment_income").path
+    return {
+        "fixed edges (no move)": 1.0,
+        "employment income per person": factor(wages),
+        "CPI-U": factor(uprating.CPI_U),
+        "CBO AGI per person": factor(CBO_AGI) / factor(POPULATION),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 from dagster import AssetKey, DagsterEventType, DagsterInstance, MultiPartitionKey
 
+from microplex_assets.calibration.loss import METHOD_LOSS_KEYS
 from microplex_assets.partitions import Cell, product_geography_partitions
 from microplex_assets.release.disk import require_free_space
 from microplex_assets.release.pointer import artifacts_root as artifacts_root_path
@@ -348,17 +349,7 @@ def loss_table(record: dict[str, Any]) -> pd.DataFrame:
     """Train, validation, test, held-out and overall loss per method, from a loss record."""
     return pd.DataFrame(
         [{"method": method, **losses} for method, losses in record["losses"].items()],
-        columns=[
-            "method",
-            "train",
-            "validation",
-            "test",
-            "held_out",
-            "all",
-            "within_10pct",
-            "within_10pct_train",
-            "within_10pct_ceiling",
-        ],  # fmt: skip
+        columns=["method", *METHOD_LOSS_KEYS],
     )
 
 

@@ -13,6 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
+# What ``Scorecard.losses`` reports per method, in table order (the runner's loss table too).
+METHOD_LOSS_KEYS = (
+    "train", "validation", "test", "held_out", "all",
+    "within_10pct", "within_10pct_train", "within_10pct_ceiling",
+)  # fmt: skip
+
 
 def count_normalisation(is_national: np.ndarray) -> np.ndarray:
     """n_i * c for each target: national and state targets each carry half the weight.
